@@ -1,0 +1,66 @@
+/**
+ * The closed set of reasons a sessionstore operation can fail for, and the one
+ * error class that carries them. The reason is what clients see (as
+ * google.rpc.ErrorInfo.reason); the cause is kept for logs and never sent.
+ */
+export const Reason = {
+  InvalidArgument: "INVALID_ARGUMENT",
+  InvalidPageToken: "INVALID_PAGE_TOKEN",
+  SessionNotFound: "SESSION_NOT_FOUND",
+  SessionExists: "SESSION_EXISTS",
+  MaxSessions: "MAX_SESSIONS",
+  SessionEnded: "SESSION_ENDED",
+  ResumeWindowExpired: "RESUME_WINDOW_EXPIRED",
+  MaxResumesExceeded: "MAX_RESUMES_EXCEEDED",
+  SessionFenced: "SESSION_FENCED",
+  InvalidTransition: "INVALID_TRANSITION",
+  EtagMismatch: "ETAG_MISMATCH",
+  Unauthenticated: "UNAUTHENTICATED",
+  StorageUnavailable: "STORAGE_UNAVAILABLE",
+  Internal: "INTERNAL",
+} as const;
+
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** One invalid field of a request, reported as google.rpc.BadRequest. */
+export interface FieldViolation {
+  /** Path to the field, e.g. "update.session.status". */
+  field: string;
+  description: string;
+}
+
+export interface SessionErrorOptions {
+  /** Facts for the client, sent as ErrorInfo.metadata (e.g. the current epoch). */
+  metadata?: Record<string, string>;
+  /** Invalid fields, for INVALID_ARGUMENT. */
+  violations?: FieldViolation[];
+  /** The underlying failure: logged, never sent to clients. */
+  cause?: unknown;
+}
+
+export class SessionError extends Error {
+  readonly reason: Reason;
+  readonly metadata: Record<string, string>;
+  readonly violations: FieldViolation[];
+
+  constructor(reason: Reason, message: string, options: SessionErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "SessionError";
+    this.reason = reason;
+    this.metadata = options.metadata ?? {};
+    this.violations = options.violations ?? [];
+  }
+}
+
+/** An INVALID_ARGUMENT error listing every violation, or nothing when there is none. */
+export function throwIfInvalid(violations: FieldViolation[]): void {
+  if (violations.length === 0) return;
+  const summary = violations.map((v) => `${v.field}: ${v.description}`).join("; ");
+  throw new SessionError(Reason.InvalidArgument, `invalid request: ${summary}`, { violations });
+}
+
+export function notFound(conversationId: string): SessionError {
+  return new SessionError(Reason.SessionNotFound, `session "${conversationId}" not found`, {
+    metadata: { conversation_id: conversationId },
+  });
+}
