@@ -1,0 +1,133 @@
+import type { Session, SessionStatus, SessionUpdate, SessionView } from "../gen/sessionstore/v1/session_store_pb.js";
+import type { ResumeVerdict } from "../session/resume.js";
+
+/**
+ * The storage contract every backend implements and test/conformance checks.
+ *
+ * Sessions are keyed by (tenant, conversation_id): nothing one tenant does can
+ * read or change another's sessions. Inputs have passed the request checks of
+ * session/validate.ts; rules that need stored state (fencing, seq, etag,
+ * lifecycle, resume rules, max_sessions, the audio cap) are enforced here, by
+ * the functions of src/session, inside one atomic step per call so that two
+ * callers racing cannot both win.
+ *
+ * Time comes from the Clock the backend was given. A session whose
+ * last_activity is older than max_session_age is expired: every read treats it
+ * as absent, whether or not cleanup has removed it yet.
+ *
+ * Failures are SessionError: SESSION_NOT_FOUND, SESSION_EXISTS, MAX_SESSIONS,
+ * SESSION_ENDED, RESUME_WINDOW_EXPIRED, MAX_RESUMES_EXCEEDED, SESSION_FENCED,
+ * INVALID_TRANSITION, ETAG_MISMATCH, INVALID_ARGUMENT as each method says;
+ * STORAGE_UNAVAILABLE when the backend cannot be reached. A failed call
+ * changes nothing.
+ */
+export interface Store {
+  /**
+   * Stores a new session: status INITIATED, owner_epoch 1, resumed_count 0,
+   * with the input's children as its first history, calls and audio.
+   * SESSION_EXISTS when the id is taken by a session that has not expired
+   * (ended ones included); an expired one is replaced. MAX_SESSIONS when the
+   * store already holds max_sessions live sessions. Returns the FULL session.
+   */
+  create(tenant: string, input: Session, ownerId: string): Promise<Session>;
+
+  /** The session in the given view (UNSPECIFIED = FULL). SESSION_NOT_FOUND when absent or expired. No side effects. */
+  get(tenant: string, conversationId: string, view: SessionView): Promise<Session>;
+
+  /**
+   * Checks the resume rules and, when they pass, atomically adds one to
+   * resumed_count, sets ACTIVE, adds one to owner_epoch and sets owner_id.
+   * With createIfMissing a session that does not exist (or has expired) is
+   * created ACTIVE from `initial` instead and `created` is true. A refusal
+   * fails with the verdict's reason and counts in stats.failedResumes.
+   */
+  resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }>;
+
+  /** The resume rules' verdict, read-only. */
+  validateResume(tenant: string, conversationId: string): Promise<ResumeVerdict>;
+
+  /**
+   * Applies one update (see session/update.ts for the order of checks).
+   * Idempotent by seq: a duplicate returns applied false and changes nothing.
+   * Costs the same whatever the size of the stored history and audio.
+   * Returns the BASIC session after the write.
+   */
+  update(tenant: string, update: SessionUpdate): Promise<{ session: Session; applied: boolean }>;
+
+  /**
+   * Moves the session to ENDED with the given reason ("normal" when empty).
+   * Ending an ended session returns it unchanged. SESSION_FENCED /
+   * ETAG_MISMATCH as for update. Returns the BASIC session.
+   */
+  end(tenant: string, request: EndRequest): Promise<Session>;
+
+  /** Removes the session and all its children. SESSION_NOT_FOUND, ETAG_MISMATCH. */
+  delete(tenant: string, conversationId: string, etag: string): Promise<void>;
+
+  /**
+   * Unexpired sessions ordered by conversation_id, after `after` (exclusive),
+   * at most `pageSize`; `more` tells whether another page follows.
+   */
+  list(tenant: string, query: ListQuery): Promise<{ sessions: Session[]; more: boolean }>;
+
+  /**
+   * Deletes sessions (with their children) whose last_activity is before
+   * `cutoff`, at most batchSize per transaction, using an index so the cost
+   * follows what is deleted. `tenant` undefined means every tenant (the
+   * sweeper). With dryRun only counts. Returns how many were (or would be)
+   * deleted; deletions count in stats.cleanupCount of their tenant.
+   */
+  cleanup(request: CleanupRequest): Promise<number>;
+
+  /** Counts for one tenant; expired sessions are not counted. */
+  stats(tenant: string): Promise<StoreStats>;
+
+  /** Resolves when the backend can serve requests; fails with STORAGE_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+
+  /** Finishes pending work and releases the backend. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ResumeRequest {
+  conversationId: string;
+  ownerId: string;
+  createIfMissing: boolean;
+  /** Initial values when created; its conversation_id is ignored. */
+  initial: Session | undefined;
+  view: SessionView;
+}
+
+export interface EndRequest {
+  conversationId: string;
+  reason: string;
+  ownerEpoch: bigint;
+  etag: string;
+}
+
+export interface ListQuery {
+  pageSize: number;
+  /** conversation_id of the last session of the previous page; "" for the first page. */
+  after: string;
+  /** Empty means every status except ENDED. */
+  statuses: SessionStatus[];
+  /** "" means any. */
+  bridgeType: string;
+  view: SessionView;
+}
+
+export interface CleanupRequest {
+  tenant: string | undefined;
+  cutoff: Date;
+  dryRun: boolean;
+  batchSize: number;
+}
+
+export interface StoreStats {
+  activeSessions: number;
+  totalSessions: number;
+  resumedSessions: number;
+  failedResumes: number;
+  cleanupCount: number;
+  byStatus: Map<SessionStatus, number>;
+}
