@@ -64,3 +64,17 @@ export function notFound(conversationId: string): SessionError {
     metadata: { conversation_id: conversationId },
   });
 }
+
+export function sessionExists(conversationId: string, status: string): SessionError {
+  return new SessionError(Reason.SessionExists, `session "${conversationId}" already exists; resume it, or delete it first`, {
+    metadata: { conversation_id: conversationId, status },
+  });
+}
+
+export function maxSessionsReached(live: number, maxSessions: number): SessionError {
+  return new SessionError(
+    Reason.MaxSessions,
+    `the store already holds ${live} live sessions, its limit; end or delete sessions, or raise max_sessions`,
+    { metadata: { max_sessions: String(maxSessions) } },
+  );
+}

@@ -64,11 +64,8 @@ export function isLive(session: Session, now: Date, rules: SessionRules): boolea
 
 /** A copy of the header fields only. */
 export function headerOf(session: Session): Session {
-  const header = clone(SessionSchema, session);
-  header.conversationHistory = [];
-  header.functionCalls = [];
-  header.audioBuffer = [];
-  return header;
+  // Leave the children out before copying, so a BASIC read costs the same for any session size.
+  return clone(SessionSchema, { ...session, conversationHistory: [], functionCalls: [], audioBuffer: [] });
 }
 
 /** The session as a read with `view` returns it; `fallback` is the RPC's default view. */
@@ -100,15 +97,18 @@ export function stampFunctionCalls(calls: readonly FunctionCall[], now: Date): F
  * stored chunks; the caller then drops `chunksToDrop` of the oldest.
  */
 export function appendAudio(record: SessionRecord, chunks: readonly AudioChunk[], now: Date, rules: SessionRules): AudioChunk[] {
-  return chunks.map((chunk, i) => {
+  chunks.forEach((chunk, i) => {
     if (chunk.data.length > rules.audioBufferMaxBytes) {
       throw new SessionError(Reason.InvalidArgument, `an audio chunk of ${chunk.data.length} bytes exceeds the audio buffer of ${rules.audioBufferMaxBytes} bytes`, {
         violations: [{ field: `append_audio[${i}].data`, description: `at most ${rules.audioBufferMaxBytes} bytes` }],
       });
     }
+  });
+  return chunks.map((chunk) => {
     record.audioLastSeq += 1n;
     record.audioBytes += chunk.data.length;
-    return create(AudioChunkSchema, { data: chunk.data, seq: record.audioLastSeq, createdAt: timestampFromDate(now) });
+    // A copy: the caller's buffer may be reused for the next frame.
+    return create(AudioChunkSchema, { data: chunk.data.slice(), seq: record.audioLastSeq, createdAt: timestampFromDate(now) });
   });
 }
 

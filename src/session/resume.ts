@@ -1,6 +1,6 @@
 import { type Session, SessionStatus } from "../gen/sessionstore/v1/session_store_pb.js";
 import { Reason, SessionError } from "./errors.js";
-import { lastActivityMs, type SessionRecord, touch } from "./record.js";
+import { isExpired, lastActivityMs, type SessionRecord, touch } from "./record.js";
 import type { SessionRules } from "./rules.js";
 
 /** The plan's reason strings; bridges and their tests match on them exactly. */
@@ -24,7 +24,9 @@ export interface ResumeVerdict {
  * The resume rules, in the plan's order: not found, ended, idle longer than
  * the resume window, resumed too often. A session past the resume window is
  * reported as too old even when it is also past its expiry and merely not
- * swept yet, so a late reconnect learns why rather than "not found".
+ * swept yet, so a late reconnect learns why rather than "not found"; one that
+ * passes every rule but has expired (a resume window longer than the session
+ * lifetime) is absent, as it is to every read.
  */
 export function checkResume(session: Session | undefined, now: Date, rules: SessionRules): ResumeVerdict {
   if (!session) return { valid: false, reason: ResumeReasonText.notFound, code: Reason.SessionNotFound };
@@ -35,6 +37,7 @@ export function checkResume(session: Session | undefined, now: Date, rules: Sess
   if (session.resumedCount >= rules.maxResumeAttempts) {
     return { valid: false, reason: ResumeReasonText.tooManyResumes, code: Reason.MaxResumesExceeded };
   }
+  if (isExpired(session, now, rules)) return checkResume(undefined, now, rules);
   return { valid: true, reason: ResumeReasonText.valid, code: "" };
 }
 

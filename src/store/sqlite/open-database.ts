@@ -1,0 +1,123 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import Database from "better-sqlite3";
+import { APPLICATION_ID, migrate, newerSchemaError, SCHEMA_VERSION } from "./migrations.js";
+
+export interface StoreLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** How long a statement waits for another connection's lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Opens (creating when missing) the sessionstore database at `path`, ready for
+ * the current schema. A file that is not ours, is corrupt or was written by a
+ * newer build fails with an Error naming the path and the problem, and is
+ * left byte for byte as it was: it is inspected through a read-only
+ * connection before anything opens it for writing, because even the WAL
+ * switch or a checkpoint on close would rewrite it.
+ */
+export function openDatabase(path: string, logger?: StoreLogger): Database.Database {
+  const inMemory = path === ":memory:";
+  if (!inMemory) {
+    try {
+      mkdirSync(dirname(resolve(path)), { recursive: true });
+    } catch (err) {
+      throw new Error(`cannot create the directory of ${path}: ${messageOf(err)}`, { cause: err });
+    }
+    if (existsSync(path)) inspectDatabase(path);
+  }
+
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+  } catch (err) {
+    throw new Error(`${path} cannot be opened: ${messageOf(err)}`, { cause: err });
+  }
+  try {
+    configure(db, path, logger);
+    const found = migrate(db, path);
+    logger?.info(
+      { path, schemaVersion: SCHEMA_VERSION, ...(found < SCHEMA_VERSION ? { migratedFrom: found } : {}) },
+      found === 0 ? "created session database" : "opened session database",
+    );
+    return db;
+  } catch (err) {
+    db.close();
+    if (err instanceof Database.SqliteError) throw new Error(`${path} cannot be prepared for use: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+function configure(db: Database.Database, path: string, logger?: StoreLogger): void {
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  const mode = db.pragma("journal_mode = WAL", { simple: true });
+  if (mode !== "wal" && !db.memory) logger?.warn({ path, journalMode: mode }, "the filesystem refused WAL mode; writes will be slower");
+  // In WAL mode NORMAL syncs at checkpoints rather than on every commit. A
+  // committed transaction is already in the WAL file when commit returns, so
+  // it survives the process being killed at any point; only an OS crash or
+  // power loss can lose the last few commits, and never corrupts the file.
+  db.pragma("synchronous = NORMAL");
+  db.pragma("foreign_keys = ON");
+}
+
+/** Throws unless the existing file at `path` is an empty SQLite file or a healthy sessionstore database this build can read. */
+function inspectDatabase(path: string): void {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw new Error(`${path} cannot be opened: ${messageOf(err)}`, { cause: err });
+  }
+  try {
+    checkIdentity(db, path);
+    checkIntegrity(db, path);
+  } catch (err) {
+    if (!(err instanceof Database.SqliteError)) throw err;
+    if (err.code === "SQLITE_NOTADB") throw new Error(`${path} is not a sessionstore database: it is not an SQLite file`, { cause: err });
+    if (err.code.startsWith("SQLITE_CORRUPT")) throw corruptError(path, err.message, err);
+    throw new Error(`${path} cannot be read: ${err.message}`, { cause: err });
+  } finally {
+    db.close();
+  }
+}
+
+function checkIdentity(db: Database.Database, path: string): void {
+  const applicationId = db.pragma("application_id", { simple: true }) as number;
+  const version = db.pragma("user_version", { simple: true }) as number;
+  if (applicationId === APPLICATION_ID) {
+    if (version > SCHEMA_VERSION) throw newerSchemaError(path, version);
+    return;
+  }
+  if (applicationId !== 0) {
+    throw new Error(`${path} is not a sessionstore database: its application_id 0x${(applicationId >>> 0).toString(16)} belongs to another application`);
+  }
+  const tables = db
+    .prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    .pluck()
+    .all();
+  // An SQLite file nobody has stamped or filled yet (e.g. made by `touch` or
+  // an empty `sqlite3` session) is taken over; anything holding data is not.
+  if (tables.length > 0 || version !== 0) {
+    const held = tables.length > 0 ? `tables ${tables.slice(0, 5).join(", ")}${tables.length > 5 ? ", …" : ""}` : `user_version ${version}`;
+    throw new Error(`${path} is not a sessionstore database: it is an SQLite file of another application (it holds ${held})`);
+  }
+}
+
+function checkIntegrity(db: Database.Database, path: string): void {
+  // quick_check verifies every page and record but not index contents
+  // against their tables, which keeps start-up linear in the file size.
+  const rows = db.pragma("quick_check") as Array<{ quick_check: string }>;
+  const problems = rows.map((row) => row.quick_check).filter((text) => text !== "ok");
+  if (problems.length > 0) throw corruptError(path, problems.slice(0, 3).join("; "));
+}
+
+function corruptError(path: string, detail: string, cause?: unknown): Error {
+  return new Error(`${path} is corrupt: ${detail}; restore it from a backup or move it aside`, cause === undefined ? undefined : { cause });
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,132 @@
+import type Database from "better-sqlite3";
+import { type Session, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { type SessionChildren, type SessionRecord, trimAudio } from "../../session/record.js";
+import type { SessionRules } from "../../session/rules.js";
+import type { StoreStats } from "../store.js";
+import {
+  audioChunkFromRow,
+  encodeFunctionCall,
+  encodeHistoryItem,
+  functionCallFromRow,
+  headerParams,
+  historyItemFromRow,
+  millisOf,
+  recordFromRow,
+} from "./rows.js";
+import { Counter, type ListParams, prepareStatements, type Statements } from "./sql.js";
+
+/**
+ * The store's tables as records and messages: each method is one or a few
+ * prepared statements and the conversion around them. It decides nothing —
+ * the rules live in src/session and the facade — and runs inside whatever
+ * transaction its caller holds.
+ */
+export class SessionTables {
+  private readonly sql: Statements;
+
+  constructor(db: Database.Database) {
+    this.sql = prepareStatements(db);
+  }
+
+  ping(): void {
+    this.sql.ping.get();
+  }
+
+  /** The header of one session, expired or not; undefined when there is no row. */
+  read(tenant: string, conversationId: string): SessionRecord | undefined {
+    const row = this.sql.getHeader.get(tenant, conversationId);
+    return row && recordFromRow(row);
+  }
+
+  insert(tenant: string, record: SessionRecord, children: SessionChildren): void {
+    this.sql.insertHeader.run(headerParams(tenant, record));
+    this.addChildren(tenant, record.session.conversationId, children);
+  }
+
+  /** Writes the header of an existing session. */
+  save(tenant: string, record: SessionRecord): void {
+    this.sql.updateHeader.run(headerParams(tenant, record));
+  }
+
+  /** Deletes one session; its children go with it (ON DELETE CASCADE). */
+  remove(tenant: string, conversationId: string): void {
+    this.sql.deleteSession.run(tenant, conversationId);
+  }
+
+  /** Appends history and audio and upserts function calls; costs what is added, whatever is stored. */
+  addChildren(tenant: string, id: string, children: SessionChildren): void {
+    for (const item of children.history) this.sql.insertHistory.run(tenant, id, encodeHistoryItem(item));
+    for (const call of children.functionCalls) {
+      this.sql.upsertCall.run(tenant, id, call.callId, millisOf(call.createdAt), encodeFunctionCall(call));
+    }
+    for (const chunk of children.audio) this.sql.insertAudio.run(tenant, id, chunk.seq, millisOf(chunk.createdAt), chunk.data);
+  }
+
+  /**
+   * Drops the oldest chunks until the ring fits its cap, with the stored
+   * chunks (the ones just added included) as trimAudio's input. Sizes are
+   * read oldest first and only until trimAudio has enough, so the cost
+   * follows what is dropped, not what is stored.
+   */
+  trimAudio(tenant: string, id: string, record: SessionRecord, rules: SessionRules): void {
+    if (record.audioBytes <= rules.audioBufferMaxBytes) return;
+    const oldest = this.sql.oldestAudio;
+    let lastDropped = 0;
+    function* sizes(): Generator<number> {
+      // When trimAudio stops early it leaves this loop, which closes the cursor
+      // before the DELETE below needs the connection.
+      for (const row of oldest.iterate(tenant, id)) {
+        lastDropped = row.seq;
+        yield row.size;
+      }
+    }
+    if (trimAudio(record, sizes(), rules) > 0) this.sql.dropAudioThrough.run(tenant, id, lastDropped);
+  }
+
+  /** Fills in the session's history, function calls and audio, each in stored order. */
+  withChildren(tenant: string, session: Session): Session {
+    const key = [tenant, session.conversationId] as const;
+    session.conversationHistory = this.sql.selectHistory.all(...key).map(historyItemFromRow);
+    session.functionCalls = this.sql.selectCalls.all(...key).map(functionCallFromRow);
+    session.audioBuffer = this.sql.selectAudio.all(...key).map(audioChunkFromRow);
+    return session;
+  }
+
+  /** Non-ENDED sessions of every tenant last active at or after cutoffMs. */
+  countLive(cutoffMs: number): number {
+    return this.sql.countLive.get(cutoffMs) ?? 0;
+  }
+
+  listPage(params: ListParams): SessionRecord[] {
+    return this.sql.listPage.all(params).map(recordFromRow);
+  }
+
+  /** A tenant's counts over the sessions last active at or after cutoffMs, and its counters. */
+  stats(tenant: string, cutoffMs: number): StoreStats {
+    const stats: StoreStats = { activeSessions: 0, totalSessions: 0, resumedSessions: 0, failedResumes: 0, cleanupCount: 0, byStatus: new Map() };
+    for (const row of this.sql.statsByStatus.all(tenant, cutoffMs)) {
+      stats.byStatus.set(row.status, row.sessions);
+      stats.totalSessions += row.sessions;
+      if (row.status !== SessionStatus.ENDED) stats.activeSessions += row.sessions;
+      stats.resumedSessions += row.resumed;
+    }
+    for (const { name, value } of this.sql.selectCounters.all(tenant)) {
+      if (name === Counter.failedResumes) stats.failedResumes = value;
+      if (name === Counter.cleanupCount) stats.cleanupCount = value;
+    }
+    return stats;
+  }
+
+  addToCounter(tenant: string, name: string, amount: number): void {
+    this.sql.addToCounter.run(tenant, name, amount);
+  }
+
+  /** Deletes at most `limit` sessions last active before cutoffMs, oldest first; returns the tenant of each. */
+  deleteInactive(tenant: string | undefined, cutoffMs: number, limit: number): string[] {
+    return tenant === undefined ? this.sql.deleteInactive.all(cutoffMs, limit) : this.sql.deleteTenantInactive.all(tenant, cutoffMs, limit);
+  }
+
+  countInactive(tenant: string | undefined, cutoffMs: number): number {
+    return (tenant === undefined ? this.sql.countInactive.get(cutoffMs) : this.sql.countTenantInactive.get(tenant, cutoffMs)) ?? 0;
+  }
+}

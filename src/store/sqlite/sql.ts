@@ -1,0 +1,163 @@
+import type Database from "better-sqlite3";
+import { SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
+
+/**
+ * Every statement the SQLite store runs, prepared once per connection.
+ * Parameters are always bound, never spliced; the one exception is the list
+ * of live statuses below, which is a constant of this build.
+ */
+
+/** The header columns a write or read of one session needs. */
+export interface HeaderRow {
+  version: number;
+  audio_last_seq: number;
+  audio_bytes: number;
+  header: Buffer;
+}
+
+/** The named parameters that store a session's header row. */
+export interface HeaderParams {
+  tenant: string;
+  conversationId: string;
+  status: number;
+  bridgeType: string;
+  resumedCount: number;
+  createdMs: number;
+  lastActivityMs: number;
+  version: number;
+  audioLastSeq: bigint;
+  audioBytes: number;
+  header: Uint8Array;
+}
+
+export interface ListParams {
+  tenant: string;
+  after: string;
+  cutoffMs: number;
+  /** JSON array of SessionStatus numbers. */
+  statuses: string;
+  bridgeType: string;
+  limit: number;
+}
+
+export interface CallRow {
+  created_ms: number;
+  call: Buffer;
+}
+
+export interface AudioRow {
+  seq: number;
+  created_ms: number;
+  data: Buffer;
+}
+
+export interface StatusRow {
+  status: number;
+  sessions: number;
+  resumed: number;
+}
+
+type Key = [tenant: string, conversationId: string];
+
+/** Every status but ENDED: what counts against max_sessions, and what a list shows by default. */
+export const nonEndedStatuses: readonly SessionStatus[] = Object.values(SessionStatus).filter(
+  (value): value is SessionStatus => typeof value === "number" && value !== SessionStatus.ENDED,
+);
+
+// Spelled out as IN (…) rather than `status != ENDED` so the sessions_live
+// index is searched per status instead of scanned.
+const liveStatuses = nonEndedStatuses.join(", ");
+
+const headerColumns = "version, audio_last_seq, audio_bytes, header";
+
+export function prepareStatements(db: Database.Database) {
+  return {
+    ping: db.prepare<[], number>("SELECT 1").pluck(),
+
+    // --- one session's header row
+    getHeader: db.prepare<Key, HeaderRow>(`SELECT ${headerColumns} FROM sessions WHERE tenant = ? AND conversation_id = ?`),
+    insertHeader: db.prepare<HeaderParams>(`
+      INSERT INTO sessions (tenant, conversation_id, status, bridge_type, resumed_count, created_ms,
+                            last_activity_ms, version, audio_last_seq, audio_bytes, header)
+      VALUES (@tenant, @conversationId, @status, @bridgeType, @resumedCount, @createdMs,
+              @lastActivityMs, @version, @audioLastSeq, @audioBytes, @header)`),
+    // created_ms never changes; it is bound only so both writes take the same parameters.
+    updateHeader: db.prepare<HeaderParams>(`
+      UPDATE sessions
+         SET status = @status, bridge_type = @bridgeType, resumed_count = @resumedCount,
+             created_ms = @createdMs, last_activity_ms = @lastActivityMs, version = @version,
+             audio_last_seq = @audioLastSeq, audio_bytes = @audioBytes, header = @header
+       WHERE tenant = @tenant AND conversation_id = @conversationId`),
+    // The children go with it through ON DELETE CASCADE.
+    deleteSession: db.prepare<Key>("DELETE FROM sessions WHERE tenant = ? AND conversation_id = ?"),
+    countLive: db
+      .prepare<[cutoffMs: number], number>(`SELECT count(*) FROM sessions WHERE status IN (${liveStatuses}) AND last_activity_ms >= ?`)
+      .pluck(),
+
+    // --- children
+    insertHistory: db.prepare<[...Key, item: Uint8Array]>("INSERT INTO history (tenant, conversation_id, item) VALUES (?, ?, ?)"),
+    upsertCall: db.prepare<[...Key, callId: string, createdMs: number, call: Uint8Array]>(`
+      INSERT INTO function_calls (tenant, conversation_id, call_id, created_ms, call) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (tenant, conversation_id, call_id) DO UPDATE SET call = excluded.call`),
+    insertAudio: db.prepare<[...Key, seq: bigint, createdMs: number, data: Uint8Array]>(
+      "INSERT INTO audio (tenant, conversation_id, seq, created_ms, data) VALUES (?, ?, ?, ?, ?)",
+    ),
+    // length() of a BLOB is read from the record header, so this does not load the audio itself.
+    oldestAudio: db.prepare<Key, { seq: number; size: number }>(
+      "SELECT seq, length(data) AS size FROM audio WHERE tenant = ? AND conversation_id = ? ORDER BY seq",
+    ),
+    dropAudioThrough: db.prepare<[...Key, seq: number]>("DELETE FROM audio WHERE tenant = ? AND conversation_id = ? AND seq <= ?"),
+    selectHistory: db.prepare<Key, Buffer>("SELECT item FROM history WHERE tenant = ? AND conversation_id = ? ORDER BY id").pluck(),
+    selectCalls: db.prepare<Key, CallRow>("SELECT created_ms, call FROM function_calls WHERE tenant = ? AND conversation_id = ? ORDER BY id"),
+    selectAudio: db.prepare<Key, AudioRow>("SELECT seq, created_ms, data FROM audio WHERE tenant = ? AND conversation_id = ? ORDER BY seq"),
+
+    // --- many sessions
+    // Keyset pagination on the primary key; expired rows are skipped here,
+    // whether or not cleanup has reached them.
+    listPage: db.prepare<ListParams, HeaderRow>(`
+      SELECT ${headerColumns} FROM sessions
+       WHERE tenant = @tenant AND conversation_id > @after AND last_activity_ms >= @cutoffMs
+         AND status IN (SELECT value FROM json_each(@statuses))
+         AND (@bridgeType = '' OR bridge_type = @bridgeType)
+       ORDER BY conversation_id
+       LIMIT @limit`),
+    statsByStatus: db.prepare<[tenant: string, cutoffMs: number], StatusRow>(`
+      SELECT status, count(*) AS sessions, total(resumed_count > 0) AS resumed
+        FROM sessions WHERE tenant = ? AND last_activity_ms >= ? GROUP BY status`),
+    deleteInactive: db
+      .prepare<[cutoffMs: number, limit: number], string>(`
+        DELETE FROM sessions WHERE rowid IN (
+          SELECT rowid FROM sessions WHERE last_activity_ms < ? ORDER BY last_activity_ms LIMIT ?)
+        RETURNING tenant`)
+      .pluck(),
+    // Left to itself the planner walks the tenant's whole primary key here;
+    // the activity index keeps the cost to the sessions that are inactive.
+    deleteTenantInactive: db
+      .prepare<[tenant: string, cutoffMs: number, limit: number], string>(`
+        DELETE FROM sessions WHERE rowid IN (
+          SELECT rowid FROM sessions INDEXED BY sessions_by_activity
+           WHERE tenant = ? AND last_activity_ms < ? ORDER BY last_activity_ms LIMIT ?)
+        RETURNING tenant`)
+      .pluck(),
+    countInactive: db.prepare<[cutoffMs: number], number>("SELECT count(*) FROM sessions WHERE last_activity_ms < ?").pluck(),
+    countTenantInactive: db
+      .prepare<[tenant: string, cutoffMs: number], number>(
+        "SELECT count(*) FROM sessions INDEXED BY sessions_by_activity WHERE tenant = ? AND last_activity_ms < ?",
+      )
+      .pluck(),
+
+    // --- counters
+    selectCounters: db.prepare<[tenant: string], { name: string; value: number }>("SELECT name, value FROM counters WHERE tenant = ?"),
+    addToCounter: db.prepare<[tenant: string, name: string, amount: number]>(`
+      INSERT INTO counters (tenant, name, value) VALUES (?, ?, ?)
+      ON CONFLICT (tenant, name) DO UPDATE SET value = value + excluded.value`),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
+
+/** Names of the rows in the counters table. */
+export const Counter = {
+  failedResumes: "failed_resumes",
+  cleanupCount: "cleanup_count",
+} as const;
