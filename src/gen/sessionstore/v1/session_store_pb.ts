@@ -10,13 +10,15 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Status } from "../../google/rpc/status_pb.js";
+import { file_google_rpc_status } from "../../google/rpc/status_pb.js";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file sessionstore/v1/session_store.proto.
  */
 export const file_sessionstore_v1_session_store: GenFile = /*@__PURE__*/
-  fileDesc("CiNzZXNzaW9uc3RvcmUvdjEvc2Vzc2lvbl9zdG9yZS5wcm90bxIPc2Vzc2lvbnN0b3JlLnYxIqQBChBDb252ZXJzYXRpb25JdGVtEg8KB2l0ZW1faWQYASABKAkSDAoEcm9sZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRleHQYBCABKAkSJQoEZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimQEKDEZ1bmN0aW9uQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhUKDWZ1bmN0aW9uX25hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJEg4KBnN0YXR1cxgEIAEoCRIOCgZyZXN1bHQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVwoKQXVkaW9DaHVuaxIMCgRkYXRhGAEgASgMEgsKA3NlcRgCIAEoAxIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKlBgoHU2Vzc2lvbhIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRITCgticmlkZ2VfdHlwZRgDIAEoCRIQCghib3RfbmFtZRgEIAEoCRIOCgZjYWxsZXIYBSABKAkSFAoMbWVkaWFfZm9ybWF0GAYgASgJEi4KBnN0YXR1cxgHIAEoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfYWN0aXZpdHkYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlc3VtZWRfY291bnQYCiABKAUSPwoUY29udmVyc2F0aW9uX2hpc3RvcnkYCyADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRIUCgxjdXJyZW50X3R1cm4YDCABKAUSNQoOZnVuY3Rpb25fY2FsbHMYDSADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGF1ZGlvX2J1ZmZlchgOIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rEi8KDmF1ZGlvX21ldGFkYXRhGA8gASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIpCghtZXRhZGF0YRgQIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoRb3BlbmFpX3Nlc3Npb25faWQYESABKAkSHgoWb3BlbmFpX2NvbnZlcnNhdGlvbl9pZBgSIAEoCRIaChJhY3RpdmVfcmVzcG9uc2VfaWQYEyABKAkSEwoLZXJyb3JfY291bnQYFCABKAUSEgoKbGFzdF9lcnJvchgVIAEoCRISCgplbmRfcmVhc29uGBYgASgJEgwKBGV0YWcYFyABKAkSEAoIb3duZXJfaWQYGCABKAkSEwoLb3duZXJfZXBvY2gYGSABKAMSEAoIbGFzdF9zZXEYGiABKAMi4AIKDVNlc3Npb25VcGRhdGUSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhMKC293bmVyX2Vwb2NoGAIgASgDEgsKA3NlcRgDIAEoAxIMCgRldGFnGAQgASgJEi8KC3VwZGF0ZV9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIpCgdzZXNzaW9uGAYgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SOQoOYXBwZW5kX2hpc3RvcnkYByADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRI8ChV1cHNlcnRfZnVuY3Rpb25fY2FsbHMYCCADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGFwcGVuZF9hdWRpbxgJIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rIlMKFENyZWF0ZVNlc3Npb25SZXF1ZXN0EikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIQCghvd25lcl9pZBgCIAEoCSJCChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uIlgKEUdldFNlc3Npb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIqCgR2aWV3GAIgASgOMhwuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25WaWV3Ij8KEkdldFNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24iswEKFFJlc3VtZVNlc3Npb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIZChFjcmVhdGVfaWZfbWlzc2luZxgDIAEoCBIpCgdzZXNzaW9uGAQgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SKgoEdmlldxgFIAEoDjIcLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVmlldyJTChVSZXN1bWVTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEg8KB2NyZWF0ZWQYAiABKAgiMAoVVmFsaWRhdGVSZXN1bWVSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCSJFChZWYWxpZGF0ZVJlc3VtZVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIMCgRjb2RlGAMgASgJIkYKFFVwZGF0ZVNlc3Npb25SZXF1ZXN0Ei4KBnVwZGF0ZRgBIAEoCzIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVXBkYXRlIlMKFVVwZGF0ZVNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SDwoHYXBwbGllZBgCIAEoCCJfChFFbmRTZXNzaW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJEhMKC293bmVyX2Vwb2NoGAMgASgDEgwKBGV0YWcYBCABKAkiPwoSRW5kU2Vzc2lvblJlc3BvbnNlEikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbiI9ChREZWxldGVTZXNzaW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDAoEZXRhZxgCIAEoCSIXChVEZWxldGVTZXNzaW9uUmVzcG9uc2UirwEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSMAoIc3RhdHVzZXMYAyADKA4yHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblN0YXR1cxITCgticmlkZ2VfdHlwZRgEIAEoCRIqCgR2aWV3GAUgASgOMhwuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25WaWV3IlsKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEioKCHNlc3Npb25zGAEgAygLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlUKFkNsZWFudXBTZXNzaW9uc1JlcXVlc3QSKgoHbWF4X2FnZRgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdkcnlfcnVuGAIgASgIIjAKF0NsZWFudXBTZXNzaW9uc1Jlc3BvbnNlEhUKDWRlbGV0ZWRfY291bnQYASABKAUiEQoPR2V0U3RhdHNSZXF1ZXN0IkwKC1N0YXR1c0NvdW50Ei4KBnN0YXR1cxgBIAEoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEg0KBWNvdW50GAIgASgDIsEBChBHZXRTdGF0c1Jlc3BvbnNlEhcKD2FjdGl2ZV9zZXNzaW9ucxgBIAEoAxIWCg50b3RhbF9zZXNzaW9ucxgCIAEoAxIYChByZXN1bWVkX3Nlc3Npb25zGAMgASgDEhYKDmZhaWxlZF9yZXN1bWVzGAQgASgDEhUKDWNsZWFudXBfY291bnQYBSABKAMSMwoNc3RhdHVzX2NvdW50cxgGIAMoCzIcLnNlc3Npb25zdG9yZS52MS5TdGF0dXNDb3VudCq3AQoNU2Vzc2lvblN0YXR1cxIeChpTRVNTSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGFNFU1NJT05fU1RBVFVTX0lOSVRJQVRFRBABEhkKFVNFU1NJT05fU1RBVFVTX0FDVElWRRACEhkKFVNFU1NJT05fU1RBVFVTX1BBVVNFRBADEhgKFFNFU1NJT05fU1RBVFVTX0VOREVEEAQSGAoUU0VTU0lPTl9TVEFUVVNfRVJST1IQBSpaCgtTZXNzaW9uVmlldxIcChhTRVNTSU9OX1ZJRVdfVU5TUEVDSUZJRUQQABIWChJTRVNTSU9OX1ZJRVdfQkFTSUMQARIVChFTRVNTSU9OX1ZJRVdfRlVMTBACMroHChNTZXNzaW9uU3RvcmVTZXJ2aWNlEl4KDUNyZWF0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElUKCkdldFNlc3Npb24SIi5zZXNzaW9uc3RvcmUudjEuR2V0U2Vzc2lvblJlcXVlc3QaIy5zZXNzaW9uc3RvcmUudjEuR2V0U2Vzc2lvblJlc3BvbnNlEl4KDVJlc3VtZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuUmVzdW1lU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuUmVzdW1lU2Vzc2lvblJlc3BvbnNlEmEKDlZhbGlkYXRlUmVzdW1lEiYuc2Vzc2lvbnN0b3JlLnYxLlZhbGlkYXRlUmVzdW1lUmVxdWVzdBonLnNlc3Npb25zdG9yZS52MS5WYWxpZGF0ZVJlc3VtZVJlc3BvbnNlEl4KDVVwZGF0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuVXBkYXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuVXBkYXRlU2Vzc2lvblJlc3BvbnNlElUKCkVuZFNlc3Npb24SIi5zZXNzaW9uc3RvcmUudjEuRW5kU2Vzc2lvblJlcXVlc3QaIy5zZXNzaW9uc3RvcmUudjEuRW5kU2Vzc2lvblJlc3BvbnNlEl4KDURlbGV0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlElsKDExpc3RTZXNzaW9ucxIkLnNlc3Npb25zdG9yZS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiUuc2Vzc2lvbnN0b3JlLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEmQKD0NsZWFudXBTZXNzaW9ucxInLnNlc3Npb25zdG9yZS52MS5DbGVhbnVwU2Vzc2lvbnNSZXF1ZXN0Giguc2Vzc2lvbnN0b3JlLnYxLkNsZWFudXBTZXNzaW9uc1Jlc3BvbnNlEk8KCEdldFN0YXRzEiAuc2Vzc2lvbnN0b3JlLnYxLkdldFN0YXRzUmVxdWVzdBohLnNlc3Npb25zdG9yZS52MS5HZXRTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiNzZXNzaW9uc3RvcmUvdjEvc2Vzc2lvbl9zdG9yZS5wcm90bxIPc2Vzc2lvbnN0b3JlLnYxIqQBChBDb252ZXJzYXRpb25JdGVtEg8KB2l0ZW1faWQYASABKAkSDAoEcm9sZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRleHQYBCABKAkSJQoEZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimQEKDEZ1bmN0aW9uQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhUKDWZ1bmN0aW9uX25hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJEg4KBnN0YXR1cxgEIAEoCRIOCgZyZXN1bHQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVwoKQXVkaW9DaHVuaxIMCgRkYXRhGAEgASgMEgsKA3NlcRgCIAEoAxIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKlBgoHU2Vzc2lvbhIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRITCgticmlkZ2VfdHlwZRgDIAEoCRIQCghib3RfbmFtZRgEIAEoCRIOCgZjYWxsZXIYBSABKAkSFAoMbWVkaWFfZm9ybWF0GAYgASgJEi4KBnN0YXR1cxgHIAEoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfYWN0aXZpdHkYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlc3VtZWRfY291bnQYCiABKAUSPwoUY29udmVyc2F0aW9uX2hpc3RvcnkYCyADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRIUCgxjdXJyZW50X3R1cm4YDCABKAUSNQoOZnVuY3Rpb25fY2FsbHMYDSADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGF1ZGlvX2J1ZmZlchgOIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rEi8KDmF1ZGlvX21ldGFkYXRhGA8gASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIpCghtZXRhZGF0YRgQIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoRb3BlbmFpX3Nlc3Npb25faWQYESABKAkSHgoWb3BlbmFpX2NvbnZlcnNhdGlvbl9pZBgSIAEoCRIaChJhY3RpdmVfcmVzcG9uc2VfaWQYEyABKAkSEwoLZXJyb3JfY291bnQYFCABKAUSEgoKbGFzdF9lcnJvchgVIAEoCRISCgplbmRfcmVhc29uGBYgASgJEgwKBGV0YWcYFyABKAkSEAoIb3duZXJfaWQYGCABKAkSEwoLb3duZXJfZXBvY2gYGSABKAMSEAoIbGFzdF9zZXEYGiABKAMi4AIKDVNlc3Npb25VcGRhdGUSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhMKC293bmVyX2Vwb2NoGAIgASgDEgsKA3NlcRgDIAEoAxIMCgRldGFnGAQgASgJEi8KC3VwZGF0ZV9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIpCgdzZXNzaW9uGAYgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SOQoOYXBwZW5kX2hpc3RvcnkYByADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRI8ChV1cHNlcnRfZnVuY3Rpb25fY2FsbHMYCCADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGFwcGVuZF9hdWRpbxgJIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rInMKCVVwZGF0ZUFjaxIXCg9jb252ZXJzYXRpb25faWQYASABKAkSCwoDc2VxGAIgASgDEgwKBGV0YWcYAyABKAkSIQoFZXJyb3IYBCABKAsyEi5nb29nbGUucnBjLlN0YXR1cxIPCgdhcHBsaWVkGAUgASgIIlMKFENyZWF0ZVNlc3Npb25SZXF1ZXN0EikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIQCghvd25lcl9pZBgCIAEoCSJCChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uIlgKEUdldFNlc3Npb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIqCgR2aWV3GAIgASgOMhwuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25WaWV3Ij8KEkdldFNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24iswEKFFJlc3VtZVNlc3Npb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIZChFjcmVhdGVfaWZfbWlzc2luZxgDIAEoCBIpCgdzZXNzaW9uGAQgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SKgoEdmlldxgFIAEoDjIcLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVmlldyJTChVSZXN1bWVTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEg8KB2NyZWF0ZWQYAiABKAgiMAoVVmFsaWRhdGVSZXN1bWVSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCSJFChZWYWxpZGF0ZVJlc3VtZVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIMCgRjb2RlGAMgASgJIkYKFFVwZGF0ZVNlc3Npb25SZXF1ZXN0Ei4KBnVwZGF0ZRgBIAEoCzIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVXBkYXRlIlMKFVVwZGF0ZVNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SDwoHYXBwbGllZBgCIAEoCCJfChFFbmRTZXNzaW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJEhMKC293bmVyX2Vwb2NoGAMgASgDEgwKBGV0YWcYBCABKAkiPwoSRW5kU2Vzc2lvblJlc3BvbnNlEikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbiI9ChREZWxldGVTZXNzaW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDAoEZXRhZxgCIAEoCSIXChVEZWxldGVTZXNzaW9uUmVzcG9uc2UirwEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSMAoIc3RhdHVzZXMYAyADKA4yHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblN0YXR1cxITCgticmlkZ2VfdHlwZRgEIAEoCRIqCgR2aWV3GAUgASgOMhwuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25WaWV3IlsKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEioKCHNlc3Npb25zGAEgAygLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlUKFkNsZWFudXBTZXNzaW9uc1JlcXVlc3QSKgoHbWF4X2FnZRgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdkcnlfcnVuGAIgASgIIjAKF0NsZWFudXBTZXNzaW9uc1Jlc3BvbnNlEhUKDWRlbGV0ZWRfY291bnQYASABKAUiEQoPR2V0U3RhdHNSZXF1ZXN0IkwKC1N0YXR1c0NvdW50Ei4KBnN0YXR1cxgBIAEoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEg0KBWNvdW50GAIgASgDIsEBChBHZXRTdGF0c1Jlc3BvbnNlEhcKD2FjdGl2ZV9zZXNzaW9ucxgBIAEoAxIWCg50b3RhbF9zZXNzaW9ucxgCIAEoAxIYChByZXN1bWVkX3Nlc3Npb25zGAMgASgDEhYKDmZhaWxlZF9yZXN1bWVzGAQgASgDEhUKDWNsZWFudXBfY291bnQYBSABKAMSMwoNc3RhdHVzX2NvdW50cxgGIAMoCzIcLnNlc3Npb25zdG9yZS52MS5TdGF0dXNDb3VudCq3AQoNU2Vzc2lvblN0YXR1cxIeChpTRVNTSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGFNFU1NJT05fU1RBVFVTX0lOSVRJQVRFRBABEhkKFVNFU1NJT05fU1RBVFVTX0FDVElWRRACEhkKFVNFU1NJT05fU1RBVFVTX1BBVVNFRBADEhgKFFNFU1NJT05fU1RBVFVTX0VOREVEEAQSGAoUU0VTU0lPTl9TVEFUVVNfRVJST1IQBSpaCgtTZXNzaW9uVmlldxIcChhTRVNTSU9OX1ZJRVdfVU5TUEVDSUZJRUQQABIWChJTRVNTSU9OX1ZJRVdfQkFTSUMQARIVChFTRVNTSU9OX1ZJRVdfRlVMTBACMosIChNTZXNzaW9uU3RvcmVTZXJ2aWNlEl4KDUNyZWF0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElUKCkdldFNlc3Npb24SIi5zZXNzaW9uc3RvcmUudjEuR2V0U2Vzc2lvblJlcXVlc3QaIy5zZXNzaW9uc3RvcmUudjEuR2V0U2Vzc2lvblJlc3BvbnNlEl4KDVJlc3VtZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuUmVzdW1lU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuUmVzdW1lU2Vzc2lvblJlc3BvbnNlEmEKDlZhbGlkYXRlUmVzdW1lEiYuc2Vzc2lvbnN0b3JlLnYxLlZhbGlkYXRlUmVzdW1lUmVxdWVzdBonLnNlc3Npb25zdG9yZS52MS5WYWxpZGF0ZVJlc3VtZVJlc3BvbnNlEl4KDVVwZGF0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuVXBkYXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuVXBkYXRlU2Vzc2lvblJlc3BvbnNlEk8KDVN0cmVhbVVwZGF0ZXMSHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblVwZGF0ZRoaLnNlc3Npb25zdG9yZS52MS5VcGRhdGVBY2soATABElUKCkVuZFNlc3Npb24SIi5zZXNzaW9uc3RvcmUudjEuRW5kU2Vzc2lvblJlcXVlc3QaIy5zZXNzaW9uc3RvcmUudjEuRW5kU2Vzc2lvblJlc3BvbnNlEl4KDURlbGV0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlElsKDExpc3RTZXNzaW9ucxIkLnNlc3Npb25zdG9yZS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiUuc2Vzc2lvbnN0b3JlLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEmQKD0NsZWFudXBTZXNzaW9ucxInLnNlc3Npb25zdG9yZS52MS5DbGVhbnVwU2Vzc2lvbnNSZXF1ZXN0Giguc2Vzc2lvbnN0b3JlLnYxLkNsZWFudXBTZXNzaW9uc1Jlc3BvbnNlEk8KCEdldFN0YXRzEiAuc2Vzc2lvbnN0b3JlLnYxLkdldFN0YXRzUmVxdWVzdBohLnNlc3Npb25zdG9yZS52MS5HZXRTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * ConversationItem is one entry of the conversation: a user utterance, a bot
@@ -400,6 +402,54 @@ export const SessionUpdateSchema: GenMessage<SessionUpdate> = /*@__PURE__*/
   messageDesc(file_sessionstore_v1_session_store, 4);
 
 /**
+ * UpdateAck answers one SessionUpdate of StreamUpdates.
+ *
+ * @generated from message sessionstore.v1.UpdateAck
+ */
+export type UpdateAck = Message<"sessionstore.v1.UpdateAck"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * The update's seq (0 when it had none).
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The session's etag after the update; empty when error is set.
+   *
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+
+  /**
+   * Set when the update was refused: the same status UpdateSession would
+   * have failed with, ErrorInfo included.
+   *
+   * @generated from field: google.rpc.Status error = 4;
+   */
+  error?: Status | undefined;
+
+  /**
+   * False for a duplicate seq (acknowledged, not applied again) and for errors.
+   *
+   * @generated from field: bool applied = 5;
+   */
+  applied: boolean;
+};
+
+/**
+ * Describes the message sessionstore.v1.UpdateAck.
+ * Use `create(UpdateAckSchema)` to create a new message.
+ */
+export const UpdateAckSchema: GenMessage<UpdateAck> = /*@__PURE__*/
+  messageDesc(file_sessionstore_v1_session_store, 5);
+
+/**
  * @generated from message sessionstore.v1.CreateSessionRequest
  */
 export type CreateSessionRequest = Message<"sessionstore.v1.CreateSessionRequest"> & {
@@ -421,7 +471,7 @@ export type CreateSessionRequest = Message<"sessionstore.v1.CreateSessionRequest
  * Use `create(CreateSessionRequestSchema)` to create a new message.
  */
 export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 5);
+  messageDesc(file_sessionstore_v1_session_store, 6);
 
 /**
  * @generated from message sessionstore.v1.CreateSessionResponse
@@ -438,7 +488,7 @@ export type CreateSessionResponse = Message<"sessionstore.v1.CreateSessionRespon
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 6);
+  messageDesc(file_sessionstore_v1_session_store, 7);
 
 /**
  * @generated from message sessionstore.v1.GetSessionRequest
@@ -462,7 +512,7 @@ export type GetSessionRequest = Message<"sessionstore.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 7);
+  messageDesc(file_sessionstore_v1_session_store, 8);
 
 /**
  * @generated from message sessionstore.v1.GetSessionResponse
@@ -479,7 +529,7 @@ export type GetSessionResponse = Message<"sessionstore.v1.GetSessionResponse"> &
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 8);
+  messageDesc(file_sessionstore_v1_session_store, 9);
 
 /**
  * @generated from message sessionstore.v1.ResumeSessionRequest
@@ -522,7 +572,7 @@ export type ResumeSessionRequest = Message<"sessionstore.v1.ResumeSessionRequest
  * Use `create(ResumeSessionRequestSchema)` to create a new message.
  */
 export const ResumeSessionRequestSchema: GenMessage<ResumeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 9);
+  messageDesc(file_sessionstore_v1_session_store, 10);
 
 /**
  * @generated from message sessionstore.v1.ResumeSessionResponse
@@ -546,7 +596,7 @@ export type ResumeSessionResponse = Message<"sessionstore.v1.ResumeSessionRespon
  * Use `create(ResumeSessionResponseSchema)` to create a new message.
  */
 export const ResumeSessionResponseSchema: GenMessage<ResumeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 10);
+  messageDesc(file_sessionstore_v1_session_store, 11);
 
 /**
  * @generated from message sessionstore.v1.ValidateResumeRequest
@@ -563,7 +613,7 @@ export type ValidateResumeRequest = Message<"sessionstore.v1.ValidateResumeReque
  * Use `create(ValidateResumeRequestSchema)` to create a new message.
  */
 export const ValidateResumeRequestSchema: GenMessage<ValidateResumeRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 11);
+  messageDesc(file_sessionstore_v1_session_store, 12);
 
 /**
  * @generated from message sessionstore.v1.ValidateResumeResponse
@@ -596,7 +646,7 @@ export type ValidateResumeResponse = Message<"sessionstore.v1.ValidateResumeResp
  * Use `create(ValidateResumeResponseSchema)` to create a new message.
  */
 export const ValidateResumeResponseSchema: GenMessage<ValidateResumeResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 12);
+  messageDesc(file_sessionstore_v1_session_store, 13);
 
 /**
  * @generated from message sessionstore.v1.UpdateSessionRequest
@@ -613,7 +663,7 @@ export type UpdateSessionRequest = Message<"sessionstore.v1.UpdateSessionRequest
  * Use `create(UpdateSessionRequestSchema)` to create a new message.
  */
 export const UpdateSessionRequestSchema: GenMessage<UpdateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 13);
+  messageDesc(file_sessionstore_v1_session_store, 14);
 
 /**
  * @generated from message sessionstore.v1.UpdateSessionResponse
@@ -639,7 +689,7 @@ export type UpdateSessionResponse = Message<"sessionstore.v1.UpdateSessionRespon
  * Use `create(UpdateSessionResponseSchema)` to create a new message.
  */
 export const UpdateSessionResponseSchema: GenMessage<UpdateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 14);
+  messageDesc(file_sessionstore_v1_session_store, 15);
 
 /**
  * @generated from message sessionstore.v1.EndSessionRequest
@@ -675,7 +725,7 @@ export type EndSessionRequest = Message<"sessionstore.v1.EndSessionRequest"> & {
  * Use `create(EndSessionRequestSchema)` to create a new message.
  */
 export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 15);
+  messageDesc(file_sessionstore_v1_session_store, 16);
 
 /**
  * @generated from message sessionstore.v1.EndSessionResponse
@@ -692,7 +742,7 @@ export type EndSessionResponse = Message<"sessionstore.v1.EndSessionResponse"> &
  * Use `create(EndSessionResponseSchema)` to create a new message.
  */
 export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 16);
+  messageDesc(file_sessionstore_v1_session_store, 17);
 
 /**
  * @generated from message sessionstore.v1.DeleteSessionRequest
@@ -716,7 +766,7 @@ export type DeleteSessionRequest = Message<"sessionstore.v1.DeleteSessionRequest
  * Use `create(DeleteSessionRequestSchema)` to create a new message.
  */
 export const DeleteSessionRequestSchema: GenMessage<DeleteSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 17);
+  messageDesc(file_sessionstore_v1_session_store, 18);
 
 /**
  * @generated from message sessionstore.v1.DeleteSessionResponse
@@ -729,7 +779,7 @@ export type DeleteSessionResponse = Message<"sessionstore.v1.DeleteSessionRespon
  * Use `create(DeleteSessionResponseSchema)` to create a new message.
  */
 export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 18);
+  messageDesc(file_sessionstore_v1_session_store, 19);
 
 /**
  * @generated from message sessionstore.v1.ListSessionsRequest
@@ -776,7 +826,7 @@ export type ListSessionsRequest = Message<"sessionstore.v1.ListSessionsRequest">
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 19);
+  messageDesc(file_sessionstore_v1_session_store, 20);
 
 /**
  * @generated from message sessionstore.v1.ListSessionsResponse
@@ -802,7 +852,7 @@ export type ListSessionsResponse = Message<"sessionstore.v1.ListSessionsResponse
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 20);
+  messageDesc(file_sessionstore_v1_session_store, 21);
 
 /**
  * @generated from message sessionstore.v1.CleanupSessionsRequest
@@ -828,7 +878,7 @@ export type CleanupSessionsRequest = Message<"sessionstore.v1.CleanupSessionsReq
  * Use `create(CleanupSessionsRequestSchema)` to create a new message.
  */
 export const CleanupSessionsRequestSchema: GenMessage<CleanupSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 21);
+  messageDesc(file_sessionstore_v1_session_store, 22);
 
 /**
  * @generated from message sessionstore.v1.CleanupSessionsResponse
@@ -845,7 +895,7 @@ export type CleanupSessionsResponse = Message<"sessionstore.v1.CleanupSessionsRe
  * Use `create(CleanupSessionsResponseSchema)` to create a new message.
  */
 export const CleanupSessionsResponseSchema: GenMessage<CleanupSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 22);
+  messageDesc(file_sessionstore_v1_session_store, 23);
 
 /**
  * @generated from message sessionstore.v1.GetStatsRequest
@@ -858,7 +908,7 @@ export type GetStatsRequest = Message<"sessionstore.v1.GetStatsRequest"> & {
  * Use `create(GetStatsRequestSchema)` to create a new message.
  */
 export const GetStatsRequestSchema: GenMessage<GetStatsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 23);
+  messageDesc(file_sessionstore_v1_session_store, 24);
 
 /**
  * StatusCount is the number of stored sessions in one status.
@@ -882,7 +932,7 @@ export type StatusCount = Message<"sessionstore.v1.StatusCount"> & {
  * Use `create(StatusCountSchema)` to create a new message.
  */
 export const StatusCountSchema: GenMessage<StatusCount> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 24);
+  messageDesc(file_sessionstore_v1_session_store, 25);
 
 /**
  * @generated from message sessionstore.v1.GetStatsResponse
@@ -934,7 +984,7 @@ export type GetStatsResponse = Message<"sessionstore.v1.GetStatsResponse"> & {
  * Use `create(GetStatsResponseSchema)` to create a new message.
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 25);
+  messageDesc(file_sessionstore_v1_session_store, 26);
 
 /**
  * SessionStatus is where a session is in its lifecycle:
@@ -1087,6 +1137,23 @@ export const SessionStoreService: GenService<{
     methodKind: "unary";
     input: typeof UpdateSessionRequestSchema;
     output: typeof UpdateSessionResponseSchema;
+  },
+  /**
+   * StreamUpdates carries a bridge's writes for any number of sessions on one
+   * stream. The sidecar commits updates from all streams in groups and sends
+   * each ack only once its update is durable; acks of one session come in the
+   * order its updates were sent. A refused update gets an ack with `error`
+   * set and the stream goes on. A stream of writes is the resource itself, so
+   * its messages are named for what they are rather than for the RPC.
+   * buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   *
+   * @generated from rpc sessionstore.v1.SessionStoreService.StreamUpdates
+   */
+  streamUpdates: {
+    methodKind: "bidi_streaming";
+    input: typeof SessionUpdateSchema;
+    output: typeof UpdateAckSchema;
   },
   /**
    * EndSession moves a session to ENDED; ending an ended session returns it
