@@ -17,6 +17,7 @@ export const Reason = {
   EtagMismatch: "ETAG_MISMATCH",
   Unauthenticated: "UNAUTHENTICATED",
   StorageUnavailable: "STORAGE_UNAVAILABLE",
+  ShuttingDown: "SHUTTING_DOWN",
   Internal: "INTERNAL",
 } as const;
 
@@ -77,4 +78,9 @@ export function maxSessionsReached(live: number, maxSessions: number): SessionEr
     `the store already holds ${live} live sessions, its limit; end or delete sessions, or raise max_sessions`,
     { metadata: { max_sessions: String(maxSessions) } },
   );
+}
+
+/** Why an open update stream is ended while the sidecar stops: everything acknowledged on it is stored. */
+export function shuttingDown(): SessionError {
+  return new SessionError(Reason.ShuttingDown, "the sidecar is shutting down; reconnect and resend what was not acknowledged");
 }

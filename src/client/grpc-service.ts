@@ -1,0 +1,30 @@
+import { type DescMessage, type DescMethod, type DescService, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
+
+/**
+ * protobuf-es generates message schemas and service descriptors but no gRPC
+ * stubs; this turns a generated service descriptor into the ServiceDefinition
+ * grpc-js serves and builds clients from. Paths follow the gRPC wire format,
+ * `/package.Service/Method`.
+ */
+export function grpcServiceDefinition(service: DescService): ServiceDefinition {
+  const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    definition[method.localName] = methodDefinition(service, method) as MethodDefinition<unknown, unknown>;
+  }
+  return definition as ServiceDefinition;
+}
+
+function methodDefinition(service: DescService, method: DescMethod): MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>> {
+  const { input, output } = method;
+  return {
+    path: `/${service.typeName}/${method.name}`,
+    originalName: method.localName,
+    requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+    responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+    requestSerialize: (message) => Buffer.from(toBinary(input, message)),
+    requestDeserialize: (bytes) => fromBinary(input, bytes),
+    responseSerialize: (message) => Buffer.from(toBinary(output, message)),
+    responseDeserialize: (bytes) => fromBinary(output, bytes),
+  };
+}

@@ -1,0 +1,126 @@
+import path from "node:path";
+import { DurationError, formatDuration, parseDuration } from "./duration.js";
+
+/**
+ * How one configuration value, as text from a flag or env var or as whatever a
+ * config file holds, becomes a typed value. Each reader throws Invalid saying
+ * what is wrong; config.ts adds the field and source.
+ */
+
+/** What is wrong with one value; `sentence` messages already name the field. */
+export class Invalid extends Error {
+  constructor(message: string, readonly sentence = false) {
+    super(message);
+  }
+}
+
+export type StorageKind = "sqlite" | "memory";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+// Node's setTimeout fires at once for delays over 2^31-1 ms (~24.8 days).
+export const TIMER_LIMIT_MS = 24 * 86_400_000;
+// grpc-js keeps message limits as signed 32-bit integers.
+export const INT32_MAX = 2_147_483_647;
+const TENANT = /^[A-Za-z0-9._-]{1,64}$/;
+export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export function nonEmpty(value: unknown): string {
+  if (typeof value !== "string" || value.trim() === "") throw new Invalid(`must be a non-empty string, got ${show(value)}`);
+  return value.trim();
+}
+
+export function readPath(value: unknown, cwd: string): string {
+  return path.resolve(cwd, nonEmpty(value));
+}
+
+export function integer(min: 0 | 1, max = Number.MAX_SAFE_INTEGER): (value: unknown) => number {
+  return (value) => {
+    const n = typeof value === "number" ? value : typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+    if (Number.isSafeInteger(n) && n >= min && n <= max) return n;
+    const kind = min === 1 ? "a positive integer" : "a non-negative integer";
+    throw new Invalid(`must be ${kind}${max < Number.MAX_SAFE_INTEGER ? ` no larger than ${max}` : ""}, got ${show(value)}`);
+  };
+}
+
+export function duration(minMs: 0 | 1, maxMs = Number.MAX_SAFE_INTEGER): (value: unknown) => number {
+  return (value) => {
+    let ms: number;
+    try {
+      // A number from a config file goes through the parser too, to get the "write a unit" hint.
+      if (typeof value !== "string" && typeof value !== "number") throw new DurationError(`got ${show(value)}`);
+      ms = parseDuration(String(value));
+    } catch (err) {
+      if (err instanceof DurationError) throw new Invalid(`must be a duration such as 300s or 1h30m: ${err.message}`);
+      throw err;
+    }
+    if (ms < minMs) throw new Invalid(`must be longer than 0s, got ${show(value)}`);
+    if (ms > maxMs) throw new Invalid(`must be at most ${formatDuration(maxMs)}, got ${show(value)}`);
+    return ms;
+  };
+}
+
+export function readListen(value: unknown): string {
+  const text = nonEmpty(value);
+  if (text.startsWith("unix:")) {
+    if (text.length > "unix:".length) return text;
+    throw new Invalid('must name a socket path after "unix:", e.g. unix:/run/sessionstore.sock');
+  }
+  const match = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(text);
+  if (match === null || Number(match[1]) > 65535) {
+    throw new Invalid(`must be host:port, [ipv6]:port or unix:/path, got ${show(value)}`);
+  }
+  return text;
+}
+
+export function readStorage(value: unknown): StorageKind {
+  const kind = nonEmpty(value).toLowerCase();
+  if (kind === "sqlite" || kind === "memory") return kind;
+  if (kind === "redis") throw new Invalid("storage: redis is not supported by this build yet; use sqlite or memory", true);
+  throw new Invalid(`must be sqlite or memory, got ${show(value)}`);
+}
+
+export function readLogLevel(value: unknown): LogLevel {
+  const level = nonEmpty(value).toLowerCase();
+  if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
+  throw new Invalid(`must be one of ${LOG_LEVELS.join(", ")}, got ${show(value)}`);
+}
+
+/**
+ * "token=tenant,…" from flags and env, or {token: tenant} from a config file.
+ * Tokens are secrets, so problems point at an entry by position, never by value.
+ * A token may itself contain "=" (base64 padding): the last "=" separates it from
+ * the tenant, whose characters exclude "=".
+ */
+export function readAuthTokens(value: unknown): Map<string, string> {
+  const entries: [string, unknown][] = [];
+  if (typeof value === "string") {
+    for (const item of value.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+      const eq = item.lastIndexOf("=");
+      entries.push(eq < 0 ? ["", item] : [item.slice(0, eq).trim(), item.slice(eq + 1).trim()]);
+    }
+  } else if (isPlainObject(value)) {
+    entries.push(...Object.entries(value));
+  } else {
+    throw new Invalid("must be token=tenant pairs separated by commas, or in a config file an object {token: tenant}");
+  }
+  const tokens = new Map<string, string>();
+  entries.forEach(([token, tenant], i) => {
+    const entry = `entry ${i + 1}`;
+    if (token === "" || /\s/.test(token)) throw new Invalid(`${entry} must be token=tenant with a token of no spaces`);
+    if (typeof tenant !== "string" || !TENANT.test(tenant)) {
+      throw new Invalid(`${entry} names tenant ${show(tenant)}; a tenant is 1-64 of A-Z a-z 0-9 . _ -`);
+    }
+    if (tokens.has(token)) throw new Invalid(`${entry} repeats a token given earlier`);
+    tokens.set(token, tenant);
+  });
+  return tokens;
+}

@@ -1,0 +1,281 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import YAML from "yaml";
+import {
+  duration,
+  INT32_MAX,
+  integer,
+  Invalid,
+  isPlainObject,
+  LOG_LEVELS,
+  type LogLevel,
+  readAuthTokens,
+  readListen,
+  readLogLevel,
+  readPath,
+  readStorage,
+  type StorageKind,
+  TIMER_LIMIT_MS,
+} from "./config-values.js";
+import { formatDuration } from "./duration.js";
+import { defaultRules, type SessionRules } from "./session/rules.js";
+
+export type { LogLevel, StorageKind };
+
+/** Everything the sidecar is told at start; see FIELDS for each one's flag, env name and default. */
+export interface Config {
+  /** host:port (port 0 picks a free one), [v6]:port, or unix:/path. */
+  listen: string;
+  storage: StorageKind;
+  /** Absolute: resolved against the working directory. */
+  sqlitePath: string;
+  maxSessions: number;
+  maxSessionAgeMs: number;
+  maxResumeAgeMs: number;
+  maxResumeAttempts: number;
+  cleanupIntervalMs: number;
+  cleanupBatchSize: number;
+  audioBufferMaxBytes: number;
+  maxMessageBytes: number;
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+  /** Bearer token → tenant. Empty: auth is off and every caller is tenant "default". */
+  authTokens: Map<string, string>;
+}
+
+/** Every problem found in the configuration, so one start attempt reports them all. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join("; ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+interface Field<T> {
+  /** The flag without dashes; env and config-file names derive from it. */
+  flag: string;
+  placeholder: string;
+  help: string;
+  /** Written the way a user would write it, and read by the same code as their input. */
+  default: string;
+  read(value: unknown, cwd: string): T;
+}
+
+const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
+  listen: {
+    flag: "listen", placeholder: "<address>", default: "127.0.0.1:50051", read: readListen,
+    help: "gRPC address: host:port (port 0 picks a free one), [ipv6]:port or unix:/path",
+  },
+  storage: {
+    flag: "storage", placeholder: "<kind>", default: "sqlite", read: readStorage,
+    help: "session storage: sqlite (a file, survives restarts) or memory (lost on exit)",
+  },
+  sqlitePath: {
+    flag: "sqlite-path", placeholder: "<file>", default: "./data/sessionstore.db", read: readPath,
+    help: "SQLite database file, relative to the working directory; created when missing",
+  },
+  maxSessions: {
+    flag: "max-sessions", placeholder: "<n>", default: String(defaultRules.maxSessions), read: integer(1),
+    help: "live (not ended) sessions held at most; creating more fails with RESOURCE_EXHAUSTED",
+  },
+  maxSessionAgeMs: {
+    flag: "max-session-age", placeholder: "<duration>", default: formatDuration(defaultRules.maxSessionAgeMs),
+    read: duration(1), help: "a session idle for longer is expired: hidden from reads and swept",
+  },
+  maxResumeAgeMs: {
+    flag: "max-resume-age", placeholder: "<duration>", default: formatDuration(defaultRules.maxResumeAgeMs),
+    read: duration(1), help: "a session idle for longer can no longer be resumed",
+  },
+  maxResumeAttempts: {
+    flag: "max-resume-attempts", placeholder: "<n>", default: String(defaultRules.maxResumeAttempts),
+    read: integer(0), help: "resumes allowed per session (0 turns resume off)",
+  },
+  cleanupIntervalMs: {
+    flag: "cleanup-interval", placeholder: "<duration>", default: "300s", read: duration(1, TIMER_LIMIT_MS),
+    help: "how often expired sessions are swept",
+  },
+  cleanupBatchSize: {
+    flag: "cleanup-batch-size", placeholder: "<n>", default: "100", read: integer(1),
+    help: "sessions deleted per transaction when sweeping",
+  },
+  audioBufferMaxBytes: {
+    flag: "audio-buffer-max-bytes", placeholder: "<bytes>", default: String(defaultRules.audioBufferMaxBytes),
+    read: integer(1), help: "audio kept per session; the oldest chunks drop first (960000 = 30 s of 16 kHz PCM16)",
+  },
+  maxMessageBytes: {
+    flag: "max-message-bytes", placeholder: "<bytes>", default: "4194304", read: integer(1, INT32_MAX),
+    help: "largest gRPC request accepted",
+  },
+  shutdownGraceMs: {
+    flag: "shutdown-grace", placeholder: "<duration>", default: "10s", read: duration(0, TIMER_LIMIT_MS),
+    help: "how long SIGTERM waits for in-flight calls before cancelling them",
+  },
+  logLevel: {
+    flag: "log-level", placeholder: "<level>", default: "info", read: readLogLevel,
+    help: `log level: ${LOG_LEVELS.join(", ")}`,
+  },
+  authTokens: {
+    flag: "auth-tokens", placeholder: "<pairs>", default: "", read: readAuthTokens,
+    help: 'comma-separated token=tenant pairs for "authorization: Bearer <token>"; empty turns auth off (every caller is tenant "default")',
+  },
+};
+
+const KEYS = Object.keys(FIELDS) as (keyof Config)[];
+
+/** Each setting's winning raw value so far, and where it came from, for error messages. */
+type Chosen = Map<keyof Config, { value: unknown; source: string }>;
+
+export interface LoadConfigOptions {
+  /** Options as commander parsed them (camelCase flag names); absent ones undefined. */
+  argv?: Record<string, unknown>;
+  env: NodeJS.ProcessEnv;
+  /** Relative paths (config file, SQLite file) are resolved against it. */
+  cwd: string;
+}
+
+/**
+ * The configuration from, later winning: defaults < config file (--config or
+ * SESSIONSTORE_CONFIG) < SESSIONSTORE_* environment < flags. Throws one
+ * ConfigError listing every problem, each naming its field and source.
+ */
+export function loadConfig({ argv = {}, env, cwd }: LoadConfigOptions): Config {
+  const problems: string[] = [];
+  const chosen: Chosen = new Map();
+  for (const key of KEYS) chosen.set(key, { value: FIELDS[key].default, source: "default" });
+
+  const fileFlag = stringOrUndefined(argv.config);
+  const file = fileFlag ?? nonEmptyEnv(env.SESSIONSTORE_CONFIG);
+  if (file !== undefined) {
+    const source = fileFlag !== undefined ? "--config" : "SESSIONSTORE_CONFIG";
+    readConfigFile(path.resolve(cwd, file), source, chosen, problems);
+  }
+  for (const key of KEYS) {
+    const name = envName(FIELDS[key].flag);
+    const value = nonEmptyEnv(env[name]);
+    if (value !== undefined) chosen.set(key, { value, source: name });
+  }
+  for (const key of KEYS) {
+    const value = argv[camelCase(FIELDS[key].flag)];
+    if (value !== undefined) chosen.set(key, { value, source: `--${FIELDS[key].flag}` });
+  }
+  return validate(chosen, cwd, problems);
+}
+
+/** The one place values are checked and converted. */
+function validate(chosen: Chosen, cwd: string, problems: string[]): Config {
+  const config: Partial<Record<keyof Config, unknown>> = {};
+  for (const key of KEYS) {
+    const { flag } = FIELDS[key];
+    const { value, source } = chosen.get(key) as { value: unknown; source: string };
+    try {
+      config[key] = FIELDS[key].read(value, cwd);
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err;
+      problems.push(err.sentence ? `${err.message} (from ${source})` : `${flag} (from ${source}) ${err.message}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config as Config;
+}
+
+function readConfigFile(file: string, pathSource: string, chosen: Chosen, problems: string[]): void {
+  const source = `config file ${file}`;
+  const ext = path.extname(file).toLowerCase();
+  if (![".json", ".yaml", ".yml"].includes(ext)) {
+    problems.push(`config file ${file} (from ${pathSource}) must end in .json, .yaml or .yml`);
+    return;
+  }
+  let data: unknown;
+  try {
+    const text = readFileSync(file, "utf8");
+    data = ext === ".json" ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    // YAML's messages carry a multi-line code frame; the first line says what and where.
+    const reason = (err instanceof Error ? err.message : String(err)).split("\n")[0]?.replace(/:\s*$/, "");
+    problems.push(`config file ${file} (from ${pathSource}) cannot be read: ${reason}`);
+    return;
+  }
+  if (data === null || data === undefined) return; // an empty file sets nothing
+  if (!isPlainObject(data)) {
+    problems.push(`${source} must hold an object of settings`);
+    return;
+  }
+  const seen = new Map<keyof Config, string>();
+  for (const [name, value] of Object.entries(data)) {
+    const key = KEYS.find((k) => FIELDS[k].flag === name || camelCase(FIELDS[k].flag) === name);
+    if (key === undefined) {
+      problems.push(`unknown key "${name}" in ${source}${suggestion(name)}`);
+      continue;
+    }
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      problems.push(`${FIELDS[key].flag} is given twice in ${source}, as "${earlier}" and "${name}"`);
+      continue;
+    }
+    seen.set(key, name);
+    // `key:` with nothing after it (YAML null) reads as "not set", like a commented-out line.
+    if (value !== null) chosen.set(key, { value, source });
+  }
+}
+
+/** " (did you mean …?)" when the unknown key is a known one spelled in another case or with an Ms suffix. */
+function suggestion(name: string): string {
+  const simplify = (s: string) => s.toLowerCase().replace(/[-_]/g, "").replace(/ms$/, "");
+  const key = KEYS.find((k) => simplify(FIELDS[k].flag) === simplify(name));
+  return key === undefined ? "" : ` (did you mean "${camelCase(FIELDS[key].flag)}"?)`;
+}
+
+/** The limits the session rules need, taken from the configuration. */
+export function rulesOf(config: Config): SessionRules {
+  return {
+    maxSessions: config.maxSessions,
+    maxSessionAgeMs: config.maxSessionAgeMs,
+    maxResumeAgeMs: config.maxResumeAgeMs,
+    maxResumeAttempts: config.maxResumeAttempts,
+    audioBufferMaxBytes: config.audioBufferMaxBytes,
+  };
+}
+
+export interface CliOption {
+  /** Commander's flags text, e.g. "--max-sessions <n>". */
+  flags: string;
+  description: string;
+}
+
+/**
+ * The serve command's options, with help text naming each default and env var.
+ * Commander is given no defaults: a default there would be indistinguishable
+ * from a flag and so would override the config file and environment.
+ */
+export function cliOptions(): CliOption[] {
+  const options: CliOption[] = [{ flags: "--config <file>", description: "config file, JSON or YAML by extension (env SESSIONSTORE_CONFIG)" }];
+  for (const key of KEYS) {
+    const field = FIELDS[key];
+    const shown = field.default === "" ? "empty" : field.default;
+    options.push({
+      flags: `--${field.flag} ${field.placeholder}`,
+      description: `${field.help} (default: ${shown}; env ${envName(field.flag)})`,
+    });
+  }
+  return options;
+}
+
+/** SESSIONSTORE_ + the flag in upper snake case: --max-sessions → SESSIONSTORE_MAX_SESSIONS. */
+export function envName(flag: string): string {
+  return `SESSIONSTORE_${flag.replace(/-/g, "_").toUpperCase()}`;
+}
+
+function camelCase(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+// An empty variable counts as unset: `-e SESSIONSTORE_LISTEN=` in a manifest means "not given".
+// Unknown SESSIONSTORE_* variables are ignored rather than refused because Kubernetes injects
+// SESSIONSTORE_SERVICE_HOST, SESSIONSTORE_PORT, … for a Service named "sessionstore".
+function nonEmptyEnv(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === "" ? undefined : value;
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}

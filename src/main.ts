@@ -1,0 +1,175 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { systemClock } from "./clock.js";
+import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "./config.js";
+import { createLogger, type Logger } from "./logger.js";
+import { startServer } from "./server/server.js";
+import { SessionError } from "./session/errors.js";
+import type { SessionRules } from "./session/rules.js";
+import type { Store } from "./store/store.js";
+import { Sweeper } from "./sweeper.js";
+
+/** Exit codes: 1 for a failure at run time or while starting, 2 for a bad command line or configuration. */
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+const SERVE_HELP_AFTER = `
+Settings come from, later winning: built-in defaults, the --config file (JSON or
+YAML; keys camelCase like maxSessions or kebab-case like max-sessions), the
+SESSIONSTORE_* environment, then these flags. Durations are written 300s, 24h,
+1h30m or 500ms. SIGTERM or SIGINT drains in-flight calls and exits; a second
+signal exits at once.`;
+
+/** The `sessionstore` command line; argv as in process.argv (node and script first). */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command("sessionstore")
+    .description("gRPC session-state sidecar for real-time voice bridges: resume a dropped call with its conversation intact")
+    .version(readVersion(), "-V, --version", "print the version")
+    // Set before adding commands, which inherit both: usage errors exit 2 and read "sessionstore: …".
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`sessionstore: ${text.replace(/^error: /, "")}`) });
+
+  const serve = program
+    .command("serve")
+    .description("serve sessionstore.v1.SessionStoreService, health and reflection over gRPC")
+    .addHelpText("after", SERVE_HELP_AFTER)
+    .action(async (flags: Record<string, unknown>) => serveCommand(flags));
+  for (const option of cliOptions()) serve.option(option.flags, option.description);
+
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return;
+  }
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    // Commander has already printed the message (or the help or version that ended the parse).
+    if (err.exitCode !== 0) process.exit(EXIT_USAGE);
+  }
+}
+
+async function serveCommand(flags: Record<string, unknown>): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig({ argv: flags, env: process.env, cwd: process.cwd() });
+  } catch (err) {
+    return failStart(err);
+  }
+  const logger = createLogger(config.logLevel);
+  const log = logger.child({ module: "main" });
+  const rules = rulesOf(config);
+  log.debug({ config: describe(config) }, "configuration");
+
+  let store: Store;
+  try {
+    store = await openStore(config, rules, logger);
+  } catch (err) {
+    return failStart(err, `cannot open the ${config.storage} store`);
+  }
+
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({
+      listen: config.listen,
+      store,
+      rules,
+      logger,
+      maxMessageBytes: config.maxMessageBytes,
+      authTokens: config.authTokens,
+      cleanupBatchSize: config.cleanupBatchSize,
+    });
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    return failStart(err, `cannot listen on ${config.listen}`);
+  }
+
+  const sweeper = new Sweeper(store, {
+    intervalMs: config.cleanupIntervalMs,
+    batchSize: config.cleanupBatchSize,
+    maxSessionAgeMs: config.maxSessionAgeMs,
+    clock: systemClock,
+    logger,
+  });
+  // Signal handlers go in before "listening" is announced: whoever waits for
+  // that line may stop the sidecar at once, and must get a clean drain.
+  stopOnSignals(log, async () => {
+    // NOT_SERVING first, so probes and load balancers stop sending new calls while old ones finish.
+    server.setServing(false);
+    await server.shutdown(config.shutdownGraceMs);
+    await sweeper.stop();
+    await store.close();
+  });
+  sweeper.start();
+  log.info(
+    { address: server.address, storage: config.storage, ...(config.storage === "sqlite" ? { sqlitePath: config.sqlitePath } : {}) },
+    "listening",
+  );
+}
+
+// Backends are imported when chosen, so a build whose native SQLite module is
+// broken can still serve from memory.
+async function openStore(config: Config, rules: SessionRules, logger: Logger): Promise<Store> {
+  if (config.storage === "memory") {
+    const { MemoryStore } = await import("./store/memory/memory-store.js");
+    return new MemoryStore({ rules, clock: systemClock });
+  }
+  const { SqliteStore } = await import("./store/sqlite/sqlite-store.js");
+  return SqliteStore.open({ path: config.sqlitePath, rules, clock: systemClock, logger });
+}
+
+function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting without waiting for the drain");
+      process.exit(EXIT_FAILURE);
+    }
+    stopping = true;
+    log.info({ signal }, "draining");
+    stop().then(
+      () => {
+        log.info("stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(EXIT_FAILURE);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+/**
+ * One line on stderr and the exit. Failures an operator can cause and fix (bad
+ * settings, an unusable database file, a port in use) carry messages that say
+ * what to do, and a stack trace would only bury them; anything else is a bug,
+ * so its stack is printed too.
+ */
+function failStart(err: unknown, context?: string): never {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`sessionstore: ${context === undefined ? "" : `${context}: `}${message}\n`);
+  if (!isExpected(err) && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
+  process.exit(err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE);
+}
+
+function isExpected(err: unknown): boolean {
+  if (err instanceof ConfigError || err instanceof SessionError) return true;
+  if (!(err instanceof Error)) return false;
+  // System and driver errors (EADDRINUSE, SQLITE_CORRUPT, …) carry a code; plain
+  // Errors are what the stores and server throw on purpose, with a message to act on.
+  return typeof (err as { code?: unknown }).code === "string" || Object.getPrototypeOf(err) === Error.prototype;
+}
+
+/** The configuration as it is safe to log: tenants, never tokens. */
+function describe(config: Config): Record<string, unknown> {
+  return { ...config, authTokens: undefined, authTenants: [...new Set(config.authTokens.values())] };
+}
+
+// Read at run time rather than imported, so it works from dist/ without copying package.json into it.
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}

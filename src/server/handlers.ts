@@ -1,0 +1,156 @@
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import type { Clock } from "../clock.js";
+import {
+  CleanupSessionsResponseSchema,
+  CreateSessionResponseSchema,
+  DeleteSessionResponseSchema,
+  EndSessionResponseSchema,
+  GetSessionResponseSchema,
+  GetStatsResponseSchema,
+  ListSessionsResponseSchema,
+  ResumeSessionResponseSchema,
+  UpdateSessionResponseSchema,
+  ValidateResumeResponseSchema,
+  type CleanupSessionsRequest,
+  type CreateSessionRequest,
+  type DeleteSessionRequest,
+  type EndSessionRequest,
+  type GetSessionRequest,
+  type ListSessionsRequest,
+  type ResumeSessionRequest,
+  type UpdateSessionRequest,
+  type ValidateResumeRequest,
+} from "../gen/sessionstore/v1/session_store_pb.js";
+import { type FieldViolation, throwIfInvalid } from "../session/errors.js";
+import { isKnownStatus } from "../session/lifecycle.js";
+import type { SessionRules } from "../session/rules.js";
+import {
+  conversationIdViolations,
+  MAX_NOTE_LENGTH,
+  ownerIdViolations,
+  sessionInputViolations,
+  updateViolations,
+  viewViolations,
+} from "../session/validate.js";
+import type { Store } from "../store/store.js";
+import { decodePageToken, encodePageToken } from "./page-token.js";
+
+export interface HandlerDeps {
+  store: Store;
+  rules: SessionRules;
+  clock: Clock;
+  cleanupBatchSize: number;
+}
+
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1000;
+
+type Response<S extends DescMessage> = MessageInitShape<S>;
+
+/**
+ * One function per RPC, each check → call → translate: validate the request
+ * (every violation at once), call the store for the caller's tenant, shape the
+ * response. Errors propagate as SessionError; the server turns them into
+ * statuses.
+ */
+export function sessionStoreHandlers(deps: HandlerDeps) {
+  const { store } = deps;
+  return {
+    async createSession(req: CreateSessionRequest, tenant: string): Promise<Response<typeof CreateSessionResponseSchema>> {
+      throwIfInvalid([...sessionInputViolations(req.session, "session", true), ...ownerIdViolations(req.ownerId, "owner_id")]);
+      return { session: await store.create(tenant, req.session!, req.ownerId) };
+    },
+
+    async getSession(req: GetSessionRequest, tenant: string): Promise<Response<typeof GetSessionResponseSchema>> {
+      throwIfInvalid([...conversationIdViolations(req.conversationId, "conversation_id"), ...viewViolations(req.view, "view")]);
+      return { session: await store.get(tenant, req.conversationId, req.view) };
+    },
+
+    async resumeSession(req: ResumeSessionRequest, tenant: string): Promise<Response<typeof ResumeSessionResponseSchema>> {
+      throwIfInvalid([
+        ...conversationIdViolations(req.conversationId, "conversation_id"),
+        ...ownerIdViolations(req.ownerId, "owner_id"),
+        ...sessionInputViolations(req.session, "session", false),
+        ...viewViolations(req.view, "view"),
+      ]);
+      return store.resume(tenant, {
+        conversationId: req.conversationId,
+        ownerId: req.ownerId,
+        createIfMissing: req.createIfMissing,
+        initial: req.session,
+        view: req.view,
+      });
+    },
+
+    async validateResume(req: ValidateResumeRequest, tenant: string): Promise<Response<typeof ValidateResumeResponseSchema>> {
+      throwIfInvalid(conversationIdViolations(req.conversationId, "conversation_id"));
+      return store.validateResume(tenant, req.conversationId);
+    },
+
+    async updateSession(req: UpdateSessionRequest, tenant: string): Promise<Response<typeof UpdateSessionResponseSchema>> {
+      if (!req.update) throwIfInvalid([{ field: "update", description: "is required" }]);
+      throwIfInvalid(updateViolations(req.update!, "update."));
+      return store.update(tenant, req.update!);
+    },
+
+    async endSession(req: EndSessionRequest, tenant: string): Promise<Response<typeof EndSessionResponseSchema>> {
+      const violations = conversationIdViolations(req.conversationId, "conversation_id");
+      if (req.reason.length > MAX_NOTE_LENGTH) violations.push({ field: "reason", description: `at most ${MAX_NOTE_LENGTH} characters` });
+      if (req.ownerEpoch < 0n) violations.push({ field: "owner_epoch", description: "must not be negative" });
+      throwIfInvalid(violations);
+      return { session: await store.end(tenant, req) };
+    },
+
+    async deleteSession(req: DeleteSessionRequest, tenant: string): Promise<Response<typeof DeleteSessionResponseSchema>> {
+      throwIfInvalid(conversationIdViolations(req.conversationId, "conversation_id"));
+      await store.delete(tenant, req.conversationId, req.etag);
+      return {};
+    },
+
+    async listSessions(req: ListSessionsRequest, tenant: string): Promise<Response<typeof ListSessionsResponseSchema>> {
+      const violations: FieldViolation[] = [...viewViolations(req.view, "view")];
+      if (req.pageSize < 0) violations.push({ field: "page_size", description: "must not be negative" });
+      req.statuses.forEach((s, i) => {
+        if (!isKnownStatus(s)) violations.push({ field: `statuses[${i}]`, description: `unknown status ${s}` });
+      });
+      throwIfInvalid(violations);
+      const filterKey = JSON.stringify([[...req.statuses].sort(), req.bridgeType]);
+      const after = decodePageToken(req.pageToken, filterKey);
+      const pageSize = req.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(req.pageSize, MAX_PAGE_SIZE);
+      const page = await store.list(tenant, { pageSize, after, statuses: req.statuses, bridgeType: req.bridgeType, view: req.view });
+      const last = page.sessions.at(-1);
+      return {
+        sessions: page.sessions,
+        nextPageToken: page.more && last ? encodePageToken(last.conversationId, filterKey) : "",
+      };
+    },
+
+    async cleanupSessions(req: CleanupSessionsRequest, tenant: string): Promise<Response<typeof CleanupSessionsResponseSchema>> {
+      const maxAgeMs = req.maxAge ? durationMs(req.maxAge) : 0;
+      if (maxAgeMs < 0) throwIfInvalid([{ field: "max_age", description: "must not be negative" }]);
+      const cutoff = new Date(deps.clock.now().getTime() - (maxAgeMs === 0 ? deps.rules.maxSessionAgeMs : maxAgeMs));
+      const deleted = await store.cleanup({ tenant, cutoff, dryRun: req.dryRun, batchSize: deps.cleanupBatchSize });
+      return { deletedCount: deleted };
+    },
+
+    async getStats(_req: unknown, tenant: string): Promise<Response<typeof GetStatsResponseSchema>> {
+      const stats = await store.stats(tenant);
+      return {
+        activeSessions: BigInt(stats.activeSessions),
+        totalSessions: BigInt(stats.totalSessions),
+        resumedSessions: BigInt(stats.resumedSessions),
+        failedResumes: BigInt(stats.failedResumes),
+        cleanupCount: BigInt(stats.cleanupCount),
+        statusCounts: [...stats.byStatus].map(([status, count]) => ({ status, count: BigInt(count) })),
+      };
+    },
+  };
+}
+
+export type SessionStoreHandlers = ReturnType<typeof sessionStoreHandlers>;
+
+function durationMs(d: Duration): number {
+  return Number(d.seconds) * 1000 + Math.trunc(d.nanos / 1e6);
+}
+

@@ -1,0 +1,226 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeEach, describe, expect, it } from "vitest";
+import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "../../src/config.js";
+import { defaultRules } from "../../src/session/rules.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "sessionstore-config-"));
+});
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** The ConfigError a load throws; fails the test when it loads fine. */
+function problemsOf(options: Parameters<typeof loadConfig>[0]): ConfigError {
+  try {
+    loadConfig(options);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("uses the documented defaults when nothing is given", () => {
+    const config = loadConfig({ env: {}, cwd: dir });
+    expect(config).toEqual<Config>({
+      listen: "127.0.0.1:50051",
+      storage: "sqlite",
+      sqlitePath: join(dir, "data/sessionstore.db"),
+      maxSessions: 1000,
+      maxSessionAgeMs: 24 * 3_600_000,
+      maxResumeAgeMs: 24 * 3_600_000,
+      maxResumeAttempts: 10,
+      cleanupIntervalMs: 300_000,
+      cleanupBatchSize: 100,
+      audioBufferMaxBytes: 960_000,
+      maxMessageBytes: 4_194_304,
+      shutdownGraceMs: 10_000,
+      logLevel: "info",
+      authTokens: new Map(),
+    });
+    expect(rulesOf(config)).toEqual(defaultRules);
+  });
+
+  it("layers defaults < JSON file < environment < flags", () => {
+    const json = file(
+      "config.json",
+      JSON.stringify({ maxSessions: 5, maxResumeAttempts: 3, cleanupInterval: "10s", listen: "0.0.0.0:7000", "log-level": "debug" }),
+    );
+    const config = loadConfig({
+      argv: { config: json, maxSessions: "7" },
+      env: { SESSIONSTORE_MAX_SESSIONS: "6", SESSIONSTORE_CLEANUP_INTERVAL: "1m", SESSIONSTORE_STORAGE: "memory" },
+      cwd: dir,
+    });
+    expect(config.maxSessions).toBe(7); // flag over env over file
+    expect(config.cleanupIntervalMs).toBe(60_000); // env over file
+    expect(config.storage).toBe("memory"); // env over default
+    expect(config.maxResumeAttempts).toBe(3); // file over default
+    expect(config.listen).toBe("0.0.0.0:7000");
+    expect(config.logLevel).toBe("debug");
+    expect(config.maxSessionAgeMs).toBe(24 * 3_600_000); // default
+  });
+
+  it("reads YAML with kebab-case keys, found through SESSIONSTORE_CONFIG", () => {
+    file("sessionstore.yaml", "max-session-age: 1h30m\nsqlite-path: db/s.db\nauth-tokens:\n  tok-a: acme\n  'c2VjcmV0==': globex\n");
+    const config = loadConfig({ env: { SESSIONSTORE_CONFIG: "sessionstore.yaml", SESSIONSTORE_MAX_RESUME_AGE: "2h" }, cwd: dir });
+    expect(config.maxSessionAgeMs).toBe(90 * 60_000);
+    expect(config.maxResumeAgeMs).toBe(2 * 3_600_000);
+    expect(config.sqlitePath).toBe(join(dir, "db/s.db"));
+    expect(config.authTokens).toEqual(new Map([["tok-a", "acme"], ["c2VjcmV0==", "globex"]]));
+  });
+
+  it("prefers --config over SESSIONSTORE_CONFIG", () => {
+    const chosen = file("a.yml", "maxSessions: 11\n");
+    file("b.yml", "maxSessions: 22\n");
+    expect(loadConfig({ argv: { config: chosen }, env: { SESSIONSTORE_CONFIG: "b.yml" }, cwd: dir }).maxSessions).toBe(11);
+  });
+
+  it("lets flags and env override the file's auth tokens, splitting token=tenant on the last '='", () => {
+    const yaml = file("c.yaml", "authTokens: {old: acme}\n");
+    const fromEnv = loadConfig({ argv: { config: yaml }, env: { SESSIONSTORE_AUTH_TOKENS: " t1=acme , dG9rZW4==globex ," }, cwd: dir });
+    expect(fromEnv.authTokens).toEqual(new Map([["t1", "acme"], ["dG9rZW4=", "globex"]]));
+    const off = loadConfig({ argv: { config: yaml, authTokens: "" }, env: {}, cwd: dir });
+    expect(off.authTokens.size).toBe(0);
+  });
+
+  it("treats an empty environment variable, an empty file and a YAML null as not set", () => {
+    const yaml = file("empty-value.yaml", "maxSessions:\n");
+    expect(loadConfig({ argv: { config: yaml }, env: { SESSIONSTORE_MAX_SESSIONS: "" }, cwd: dir }).maxSessions).toBe(1000);
+    expect(loadConfig({ argv: { config: file("empty.yaml", "") }, env: {}, cwd: dir }).maxSessions).toBe(1000);
+  });
+
+  it("ignores SESSIONSTORE_* variables it does not know (Kubernetes service links)", () => {
+    expect(() => loadConfig({ env: { SESSIONSTORE_PORT: "tcp://10.0.0.1:50051", SESSIONSTORE_SERVICE_HOST: "10.0.0.1" }, cwd: dir })).not.toThrow();
+  });
+
+  it.each(["localhost:0", "[::1]:50051", "[::]:1", "unix:/run/s.sock", "unix:///tmp/s.sock", "0.0.0.0:65535"])("accepts listen %j", (listen) => {
+    expect(loadConfig({ argv: { listen }, env: {}, cwd: dir }).listen).toBe(listen);
+  });
+});
+
+describe("validation", () => {
+  // One bad value per field; each must be reported under the field's flag name and its source.
+  const bad: [flag: string, option: string, value: string, says: string][] = [
+    ["listen", "listen", "50051", "must be host:port, [ipv6]:port or unix:/path"],
+    ["storage", "storage", "postgres", "must be sqlite or memory"],
+    ["max-sessions", "maxSessions", "abc", 'must be a positive integer, got "abc"'],
+    ["max-session-age", "maxSessionAge", "0s", "must be longer than 0s"],
+    ["max-resume-age", "maxResumeAge", "soon", "must be a duration"],
+    ["max-resume-attempts", "maxResumeAttempts", "-1", "must be a non-negative integer"],
+    ["cleanup-interval", "cleanupInterval", "300", "write a unit: 300s"],
+    ["cleanup-batch-size", "cleanupBatchSize", "0", "must be a positive integer"],
+    ["audio-buffer-max-bytes", "audioBufferMaxBytes", "1.5", "must be a positive integer"],
+    ["max-message-bytes", "maxMessageBytes", "4294967296", "no larger than 2147483647"],
+    ["shutdown-grace", "shutdownGrace", "30d", "must be at most 576h"],
+    ["log-level", "logLevel", "loud", "must be one of fatal, error, warn, info, debug, trace, silent"],
+    ["auth-tokens", "authTokens", "secret-token", "entry 1 must be token=tenant"],
+  ];
+
+  it.each(bad)("reports a bad %s from the environment and from a flag", (flag, option, value, says) => {
+    const env = `SESSIONSTORE_${flag.replace(/-/g, "_").toUpperCase()}`;
+    const fromEnv = problemsOf({ env: { [env]: value }, cwd: dir }).message;
+    expect(fromEnv).toContain(`${flag} (from ${env}) `);
+    expect(fromEnv).toContain(says);
+    const fromFlag = problemsOf({ argv: { [option]: value }, env: {}, cwd: dir }).message;
+    expect(fromFlag).toContain(`${flag} (from --${flag}) `);
+    expect(fromFlag).toContain(says);
+  });
+
+  // An empty variable means "not set", so an empty path can only come from a flag or a file.
+  it("reports an empty sqlite-path", () => {
+    expect(problemsOf({ argv: { sqlitePath: "" }, env: {}, cwd: dir }).message).toContain(
+      'sqlite-path (from --sqlite-path) must be a non-empty string, got ""',
+    );
+  });
+
+  it("names the config file as the source of its values", () => {
+    const yaml = file("bad.yaml", "maxSessions: -3\ncleanupInterval: 300\nlisten: 50051\n");
+    const error = problemsOf({ argv: { config: yaml }, env: {}, cwd: dir });
+    expect(error.problems).toEqual([
+      `listen (from config file ${yaml}) must be a non-empty string, got 50051`,
+      `max-sessions (from config file ${yaml}) must be a positive integer, got -3`,
+      `cleanup-interval (from config file ${yaml}) must be a duration such as 300s or 1h30m: "300" has no unit (write a unit: 300s)`,
+    ]);
+  });
+
+  it("collects every problem into one error and formats it as documented", () => {
+    const error = problemsOf({ argv: { listen: "x" }, env: { SESSIONSTORE_MAX_SESSIONS: "abc", SESSIONSTORE_LOG_LEVEL: "loud" }, cwd: dir });
+    expect(error.problems).toHaveLength(3);
+    expect(error.message).toMatch(/^invalid configuration: listen \(from --listen\)/);
+    expect(error.message).toContain('max-sessions (from SESSIONSTORE_MAX_SESSIONS) must be a positive integer, got "abc"');
+  });
+
+  it("validates only the value that wins", () => {
+    const config = loadConfig({ argv: { maxSessions: "5" }, env: { SESSIONSTORE_MAX_SESSIONS: "abc" }, cwd: dir });
+    expect(config.maxSessions).toBe(5);
+  });
+
+  it("explains that redis is not in this build", () => {
+    expect(problemsOf({ env: { SESSIONSTORE_STORAGE: "redis" }, cwd: dir }).message).toBe(
+      "invalid configuration: storage: redis is not supported by this build yet; use sqlite or memory (from SESSIONSTORE_STORAGE)",
+    );
+  });
+
+  it("refuses unknown keys in the config file by name, suggesting the likely one", () => {
+    const json = file("typo.json", JSON.stringify({ maxSessionAgeMs: 1000, colour: "blue", max_sessions: 4 }));
+    expect(problemsOf({ argv: { config: json }, env: {}, cwd: dir }).problems).toEqual([
+      `unknown key "maxSessionAgeMs" in config file ${json} (did you mean "maxSessionAge"?)`,
+      `unknown key "colour" in config file ${json}`,
+      `unknown key "max_sessions" in config file ${json} (did you mean "maxSessions"?)`,
+    ]);
+  });
+
+  it("refuses a setting given twice in one file under both spellings", () => {
+    const json = file("twice.json", JSON.stringify({ maxSessions: 1, "max-sessions": 2 }));
+    expect(problemsOf({ argv: { config: json }, env: {}, cwd: dir }).message).toContain(
+      'max-sessions is given twice in config file',
+    );
+  });
+
+  it("reports a config file it cannot use, with where its path came from", () => {
+    const missing = join(dir, "missing.yaml");
+    expect(problemsOf({ argv: { config: missing }, env: {}, cwd: dir }).message).toContain(`config file ${missing} (from --config) cannot be read: ENOENT`);
+    expect(problemsOf({ env: { SESSIONSTORE_CONFIG: "x.toml" }, cwd: dir }).message).toContain("(from SESSIONSTORE_CONFIG) must end in .json, .yaml or .yml");
+    const broken = file("broken.json", "{ not json");
+    expect(problemsOf({ argv: { config: broken }, env: {}, cwd: dir }).message).toContain(`config file ${broken} (from --config) cannot be read`);
+    const list = file("list.yaml", "- 1\n- 2\n");
+    expect(problemsOf({ argv: { config: list }, env: {}, cwd: dir }).message).toContain(`config file ${list} must hold an object of settings`);
+  });
+
+  it("keeps reporting environment and flag problems alongside a broken file", () => {
+    const error = problemsOf({ argv: { config: join(dir, "nope.json") }, env: { SESSIONSTORE_MAX_SESSIONS: "x" }, cwd: dir });
+    expect(error.problems).toHaveLength(2);
+  });
+
+  it("never repeats an auth token in an error", () => {
+    const tokens = "s3cr3t-one=acme,s3cr3t-two=not a tenant,s3cr3t-one=globex";
+    const message = problemsOf({ env: { SESSIONSTORE_AUTH_TOKENS: tokens }, cwd: dir }).message;
+    expect(message).toContain("auth-tokens (from SESSIONSTORE_AUTH_TOKENS) entry 2 names tenant");
+    expect(message).not.toContain("s3cr3t");
+    const repeated = problemsOf({ env: { SESSIONSTORE_AUTH_TOKENS: "s3cr3t=a,s3cr3t=b" }, cwd: dir }).message;
+    expect(repeated).toContain("entry 2 repeats a token");
+    expect(repeated).not.toContain("s3cr3t");
+  });
+});
+
+describe("cliOptions", () => {
+  it("offers --config and a flag per setting, each help naming its default and env var", () => {
+    const options = cliOptions();
+    expect(options[0]?.flags).toBe("--config <file>");
+    expect(options).toHaveLength(15);
+    for (const option of options.slice(1)) {
+      const flag = /^--([a-z-]+) </.exec(option.flags)?.[1] ?? "";
+      expect(option.description).toContain(`env SESSIONSTORE_${flag.replace(/-/g, "_").toUpperCase()}`);
+      expect(option.description).toMatch(/\(default: [^;]+; env /);
+    }
+    expect(options.find((o) => o.flags.startsWith("--cleanup-interval"))?.description).toContain("default: 300s");
+  });
+});
