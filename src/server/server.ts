@@ -9,8 +9,11 @@ import type { Store } from "../store/store.js";
 import { tenantOf } from "./auth.js";
 import { toServiceError } from "./error-status.js";
 import { grpcServiceDefinition } from "../client/grpc-service.js";
+import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "./group-commit.js";
 import { sessionStoreHandlers } from "./handlers.js";
 import { addReflection } from "./reflection.js";
+import { measuredUpdates, StreamUpdatesRpc } from "./stream-updates-rpc.js";
+import { defaultUpdateStreamLimits, type UpdateStreamLimits } from "./update-stream.js";
 
 export interface ServerOptions {
   /** host:port (port 0 picks a free one), [v6]:port, or unix:/path. */
@@ -24,6 +27,10 @@ export interface ServerOptions {
   authTokens: ReadonlyMap<string, string>;
   cleanupBatchSize: number;
   clock?: Clock;
+  /** StreamUpdates group commit; defaultGroupCommitLimits when absent. */
+  groupCommit?: GroupCommitLimits;
+  /** StreamUpdates backpressure per stream; defaultUpdateStreamLimits when absent. */
+  updateStream?: UpdateStreamLimits;
 }
 
 export interface RunningServer {
@@ -32,8 +39,12 @@ export interface RunningServer {
   /** What the health service reports, for the whole server and for SessionStoreService. */
   setServing(serving: boolean): void;
   /**
-   * Stops accepting calls, lets in-flight ones finish for up to graceMs, then
-   * cancels what is left.
+   * Stops accepting calls; lets in-flight unary calls finish and every open
+   * update stream commit and ack what it has read, then ends those streams
+   * with UNAVAILABLE (SHUTTING_DOWN). Whatever is still running after graceMs
+   * is cancelled; an update is acked only once committed, so nothing acked
+   * is lost either way. Resolves when no commit is pending, so the store may
+   * then be closed.
    */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -50,7 +61,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     cleanupBatchSize: options.cleanupBatchSize,
   }) as unknown as Record<string, UnaryHandler>;
 
-  const implementation: grpc.UntypedServiceImplementation = {};
+  const committer = new GroupCommitter(options.store, options.groupCommit ?? defaultGroupCommitLimits);
+  const streamUpdates = new StreamUpdatesRpc({
+    committer,
+    authTokens: options.authTokens,
+    limits: options.updateStream ?? defaultUpdateStreamLimits,
+    logger: options.logger,
+  });
+
+  const implementation: grpc.UntypedServiceImplementation = {
+    [SessionStoreService.method.streamUpdates.localName]: streamUpdates.handler as grpc.UntypedHandleCall,
+  };
   for (const method of SessionStoreService.methods) {
     if (method.methodKind !== "unary") continue;
     const handler = handlers[method.localName];
@@ -68,7 +89,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         );
     }) as grpc.UntypedHandleCall;
   }
-  server.addService(grpcServiceDefinition(SessionStoreService), implementation);
+  // A streaming method added to the proto must get its handler above, not fail at call time.
+  for (const method of SessionStoreService.methods) {
+    if (!implementation[method.localName]) throw new Error(`no handler for ${method.name}`);
+  }
+  server.addService(measuredUpdates(grpcServiceDefinition(SessionStoreService)), implementation);
 
   const health = new HealthImplementation({ "": "SERVING", [SessionStoreService.typeName]: "SERVING" });
   health.addToServer(server);
@@ -92,11 +117,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           server.forceShutdown();
           resolve();
         }, graceMs);
+        // tryShutdown closes the listeners and refuses new calls at once, but
+        // waits for open calls, and update streams end only when drained.
         server.tryShutdown(() => {
           clearTimeout(timer);
           resolve();
         });
+        void streamUpdates.drain();
       });
+      // Updates of streams cancelled meanwhile may still be committing.
+      await committer.idle();
     },
   };
 }

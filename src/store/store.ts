@@ -1,4 +1,5 @@
 import type { Session, SessionStatus, SessionUpdate, SessionView } from "../gen/sessionstore/v1/session_store_pb.js";
+import type { SessionError } from "../session/errors.js";
 import type { ResumeVerdict } from "../session/resume.js";
 
 /**
@@ -52,7 +53,19 @@ export interface Store {
    * Costs the same whatever the size of the stored history and audio.
    * Returns the BASIC session after the write.
    */
-  update(tenant: string, update: SessionUpdate): Promise<{ session: Session; applied: boolean }>;
+  update(tenant: string, update: SessionUpdate): Promise<UpdateResult>;
+
+  /**
+   * Group commit: applies many updates, possibly of many tenants and
+   * sessions, in as few durable commits as the backend allows (one SQLite
+   * transaction; one Redis pipeline). Each update is judged on its own, as by
+   * update(): a refused one yields its SessionError in its slot and neither
+   * stops nor undoes the others. Updates of one session are applied in input
+   * order, each seeing the ones before it. Resolves, with results in input
+   * order, only once every applied update is durable; rejects (as a whole)
+   * only when the backend itself fails, and then nothing of the group is kept.
+   */
+  updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]>;
 
   /**
    * Moves the session to ENDED with the given reason ("normal" when empty).
@@ -87,6 +100,18 @@ export interface Store {
 
   /** Finishes pending work and releases the backend. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface UpdateResult {
+  /** BASIC view, after the write. */
+  session: Session;
+  /** False for a duplicate seq. */
+  applied: boolean;
+}
+
+export interface TenantUpdate {
+  tenant: string;
+  update: SessionUpdate;
 }
 
 export interface ResumeRequest {

@@ -4,6 +4,7 @@ import { defaultRules, type SessionRules } from "../../src/session/rules.js";
 import type { Store } from "../../src/store/store.js";
 import type { ConformanceContext, StoreFactory } from "./helpers.js";
 import { audioTests } from "./audio.js";
+import { batchTests } from "./batch.js";
 import { expiryTests } from "./expiry.js";
 import { lifecycleTests } from "./lifecycle.js";
 import { limitTests } from "./limits.js";
@@ -43,6 +44,7 @@ export function runConformance(
     lifecycleTests(context);
     resumeTests(context);
     updateTests(context);
+    batchTests(context);
     audioTests(context);
     listTests(context);
     expiryTests(context);

@@ -10,7 +10,7 @@ import { headerOf, isExpired, isLive, lastActivityMs, newRecord, randomInitialVe
 import { applyResume, checkResume, type ResumeVerdict, resumeRefused } from "../../session/resume.js";
 import type { SessionRules } from "../../session/rules.js";
 import { applyEnd, applyUpdate, checkEtag } from "../../session/update.js";
-import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats } from "../store.js";
+import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 
 export interface MemoryStoreOptions {
   rules: SessionRules;
@@ -103,18 +103,24 @@ export class MemoryStore implements Store {
     return checkResume(this.tenants.get(tenant)?.sessions.get(conversationId)?.record.session, this.clock.now(), this.rules);
   }
 
-  async update(tenant: string, update: SessionUpdate): Promise<{ session: Session; applied: boolean }> {
+  async update(tenant: string, update: SessionUpdate): Promise<UpdateResult> {
     this.checkOpen();
-    const now = this.clock.now();
-    const entry = this.visible(tenant, update.conversationId, now);
-    const record = copyRecord(entry.record);
-    const outcome = applyUpdate(record, clone(SessionUpdateSchema, update), now, this.rules);
-    if (outcome.applied) {
-      const dropped = trimAudio(record, audioSizes(entry.audio, outcome.children.audio), this.rules);
-      entry.record = record;
-      addChildren(entry, outcome.children, dropped);
-    }
-    return { session: headerOf(entry.record.session), applied: outcome.applied };
+    return this.updateEntry(tenant, update);
+  }
+
+  async updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
+    this.checkOpen();
+    return items.map(({ tenant, update }) => {
+      try {
+        return this.updateEntry(tenant, update);
+      } catch (err) {
+        if (err instanceof SessionError) return err;
+        // Updates before this one are already in place and cannot be taken
+        // back, so rejecting the group would break its all-or-nothing
+        // promise; a bug in one update fails that update alone instead.
+        return new SessionError(Reason.Internal, "internal error in the sidecar; its log has the details", { cause: err });
+      }
+    });
   }
 
   async end(tenant: string, request: EndRequest): Promise<Session> {
@@ -206,6 +212,20 @@ export class MemoryStore implements Store {
     this.tenants.clear();
   }
 
+  /** One update, committed only once every check has passed (see the class comment). */
+  private updateEntry(tenant: string, update: SessionUpdate): UpdateResult {
+    const now = this.clock.now();
+    const entry = this.visible(tenant, update.conversationId, now);
+    const record = copyRecord(entry.record);
+    const outcome = applyUpdate(record, clone(SessionUpdateSchema, update), now, this.rules);
+    if (outcome.applied) {
+      const dropped = trimAudio(record, audioSizes(entry.audio, outcome.children.audio), this.rules);
+      entry.record = record;
+      addChildren(entry, outcome.children, dropped);
+    }
+    return { session: headerOf(entry.record.session), applied: outcome.applied };
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new SessionError(Reason.StorageUnavailable, "the session store has been closed");
   }
@@ -225,7 +245,6 @@ export class MemoryStore implements Store {
     if (!entry || isExpired(entry.record.session, now, this.rules)) throw notFound(conversationId);
     return entry;
   }
-
 
   private newEntry(input: Session, ownerId: string, status: SessionStatus, now: Date): Entry {
     const live = this.liveCount(now);

@@ -8,7 +8,7 @@ import { isExpired, newRecord, randomInitialVersion, type SessionRecord } from "
 import { applyResume, checkResume, type ResumeVerdict, resumeRefused } from "../../session/resume.js";
 import type { SessionRules } from "../../session/rules.js";
 import { applyEnd, applyUpdate, checkEtag } from "../../session/update.js";
-import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats } from "../store.js";
+import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { openDatabase, type StoreLogger } from "./open-database.js";
 import { SessionTables } from "./session-tables.js";
 import { Counter, nonEndedStatuses } from "./sql.js";
@@ -33,6 +33,8 @@ export interface SqliteStoreOptions {
  */
 export class SqliteStore implements Store {
   private readonly tables: SessionTables;
+  /** One update in a transaction of its own, or in a SAVEPOINT when called inside another. */
+  private readonly updateOne;
   private readonly tx;
   private closed = false;
 
@@ -43,13 +45,15 @@ export class SqliteStore implements Store {
     private readonly logger: StoreLogger | undefined,
   ) {
     this.tables = new SessionTables(db);
+    this.updateOne = db.transaction(this.updateSession.bind(this));
     // IMMEDIATE takes the write lock up front: a deferred transaction that
     // reads and then writes can fail with SQLITE_BUSY at once, without
     // waiting, when another connection (an operator's sqlite3 shell) writes.
     this.tx = {
       create: db.transaction(this.createSession.bind(this)).immediate,
       resume: db.transaction(this.resumeSession.bind(this)).immediate,
-      update: db.transaction(this.updateSession.bind(this)).immediate,
+      update: this.updateOne.immediate,
+      updateGroup: db.transaction(this.updateGroup.bind(this)).immediate,
       end: db.transaction(this.endSession.bind(this)).immediate,
       delete: db.transaction(this.deleteSession.bind(this)).immediate,
       cleanupBatch: db.transaction(this.cleanupBatch.bind(this)).immediate,
@@ -91,8 +95,12 @@ export class SqliteStore implements Store {
     return this.run(() => checkResume(this.tables.read(tenant, conversationId)?.session, this.clock.now(), this.rules));
   }
 
-  async update(tenant: string, update: SessionUpdate): Promise<{ session: Session; applied: boolean }> {
+  async update(tenant: string, update: SessionUpdate): Promise<UpdateResult> {
     return this.run(() => this.tx.update(tenant, update));
+  }
+
+  async updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
+    return items.length === 0 ? [] : this.run(() => this.tx.updateGroup(items));
   }
 
   async end(tenant: string, request: EndRequest): Promise<Session> {
@@ -192,7 +200,7 @@ export class SqliteStore implements Store {
     return { session: this.present(tenant, record.session, request.view, SessionView.FULL), created: false };
   }
 
-  private updateSession(tenant: string, update: SessionUpdate): { session: Session; applied: boolean } {
+  private updateSession(tenant: string, update: SessionUpdate): UpdateResult {
     const now = this.clock.now();
     const record = this.liveRecord(tenant, update.conversationId, now);
     const outcome = applyUpdate(record, update, now, this.rules);
@@ -202,6 +210,21 @@ export class SqliteStore implements Store {
     this.tables.trimAudio(tenant, update.conversationId, record, this.rules);
     this.tables.save(tenant, record);
     return { session: record.session, applied: true };
+  }
+
+  /**
+   * One commit shared by the group. Each update runs in a SAVEPOINT (updateOne, nested): a refused
+   * one rolls back only itself; anything else (the database failing) rolls back the whole group.
+   */
+  private updateGroup(items: readonly TenantUpdate[]): (UpdateResult | SessionError)[] {
+    return items.map(({ tenant, update }) => {
+      try {
+        return this.updateOne(tenant, update);
+      } catch (err) {
+        if (err instanceof SessionError) return err;
+        throw err;
+      }
+    });
   }
 
   private endSession(tenant: string, request: EndRequest): Session {
@@ -248,7 +271,6 @@ export class SqliteStore implements Store {
     if (!record || isExpired(record.session, now, this.rules)) throw notFound(conversationId);
     return record;
   }
-
 
   /** The session in the view asked for (`fallback` standing for UNSPECIFIED), loading children only for FULL. */
   private present(tenant: string, session: Session, view: SessionView, fallback: SessionView): Session {

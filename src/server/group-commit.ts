@@ -1,0 +1,159 @@
+import type { SessionUpdate } from "../gen/sessionstore/v1/session_store_pb.js";
+import type { SessionError } from "../session/errors.js";
+import type { Store, UpdateResult } from "../store/store.js";
+
+export interface GroupCommitLimits {
+  /** Most updates committed in one group. */
+  maxGroupUpdates: number;
+  /** Most request bytes committed in one group (a larger single update still goes alone). */
+  maxGroupBytes: number;
+  /** Updates waiting for a commit beyond which submitters are asked to stop reading (see `full`). */
+  maxQueuedUpdates: number;
+  /** Bytes waiting for a commit beyond which submitters are asked to stop reading. */
+  maxQueuedBytes: number;
+}
+
+/**
+ * A group of 256 commits in a few milliseconds, short enough not to stall the
+ * event loop (better-sqlite3 is synchronous) yet enough to spread the cost of a
+ * commit; 4 MiB is about 1,300 of a bridge's 100 ms audio appends. The queue
+ * limits bound what all streams together may leave waiting, whatever their number.
+ */
+export const defaultGroupCommitLimits: GroupCommitLimits = {
+  maxGroupUpdates: 256,
+  maxGroupBytes: 4 * 1024 * 1024,
+  maxQueuedUpdates: 16_384,
+  maxQueuedBytes: 64 * 1024 * 1024,
+};
+
+interface Pending {
+  tenant: string;
+  update: SessionUpdate;
+  bytes: number;
+  resolve(result: UpdateResult | SessionError): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Gathers the updates of every stream and commits them with store.updateMany,
+ * one group at a time.
+ *
+ * Grouping follows load rather than a timer: when the committer is idle, an
+ * update is committed on the next turn of the event loop (with whatever else
+ * arrived in the same turn), so a lone update waits for nothing; while a
+ * commit runs, new updates queue up and become the next group. At low load
+ * groups are small and fast; under load they grow to the limits and the
+ * per-commit cost is shared. With one group in flight at a time and each
+ * group taken from the head of one FIFO, updates of a session are committed
+ * in the order they were submitted.
+ *
+ * A submit resolves with its slot of the group (its result, or the
+ * SessionError that refused it) once the group is durable, and rejects when
+ * the store failed as a whole. A failed group also fails everything queued
+ * behind it: a later update of the same session must not be applied when an
+ * earlier one was not, or the client's replay of the earlier one would be
+ * taken for a duplicate and lost.
+ */
+export class GroupCommitter {
+  private queue: Pending[] = [];
+  private queuedBytes = 0;
+  private committing = false;
+  private scheduled = false;
+  private idleWaiters: Array<() => void> = [];
+  private roomWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly limits: GroupCommitLimits = defaultGroupCommitLimits,
+  ) {}
+
+  /** Queues an update of `bytes` request bytes for the next group. */
+  submit(tenant: string, update: SessionUpdate, bytes: number): Promise<UpdateResult | SessionError> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ tenant, update, bytes, resolve, reject });
+      this.queuedBytes += bytes;
+      this.schedule();
+    });
+  }
+
+  /** True while more waits for a commit than the limits allow; submitters should then stop reading until whenRoom(). */
+  get full(): boolean {
+    return this.queue.length >= this.limits.maxQueuedUpdates || this.queuedBytes >= this.limits.maxQueuedBytes;
+  }
+
+  /** Resolves once the queue is below its limits again. */
+  whenRoom(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** Resolves once everything submitted so far has been committed (or failed). */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.queue.length === 0 && !this.committing && !this.scheduled;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.committing) return;
+    this.scheduled = true;
+    // setImmediate runs after the I/O callbacks of this loop turn, so the
+    // messages grpc-js decoded from the same socket reads join this group.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.commitNext();
+    });
+  }
+
+  private async commitNext(): Promise<void> {
+    const group = this.takeGroup();
+    if (group.length === 0) return this.settleIdle();
+    this.committing = true;
+    this.wakeRoomWaiters();
+    try {
+      const results = await this.store.updateMany(group.map(({ tenant, update }) => ({ tenant, update })));
+      group.forEach((pending, i) => pending.resolve(results[i]!));
+    } catch (err) {
+      const behind = this.queue;
+      this.queue = [];
+      this.queuedBytes = 0;
+      for (const pending of [...group, ...behind]) pending.reject(err);
+      this.wakeRoomWaiters();
+    } finally {
+      this.committing = false;
+    }
+    if (this.queue.length > 0) this.schedule();
+    else this.settleIdle();
+  }
+
+  /** The next group from the head of the queue, within the count and byte limits. */
+  private takeGroup(): Pending[] {
+    let count = 0;
+    let bytes = 0;
+    for (const pending of this.queue) {
+      if (count === this.limits.maxGroupUpdates) break;
+      if (count > 0 && bytes + pending.bytes > this.limits.maxGroupBytes) break;
+      count += 1;
+      bytes += pending.bytes;
+    }
+    this.queuedBytes -= bytes;
+    return this.queue.splice(0, count);
+  }
+
+  private wakeRoomWaiters(): void {
+    if (this.full || this.roomWaiters.length === 0) return;
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private settleIdle(): void {
+    if (!this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { Reason, SessionError } from "../../src/session/errors.js";
+import type { TenantUpdate } from "../../src/store/store.js";
+import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "../../src/server/group-commit.js";
+import { ManualGroupStore, turn, upd } from "../support/manual-group-store.js";
+
+function committer(limits: Partial<GroupCommitLimits> = {}) {
+  const store = new ManualGroupStore();
+  return { store, committer: new GroupCommitter(store.asStore(), { ...defaultGroupCommitLimits, ...limits }) };
+}
+
+const ids = (group: TenantUpdate[]) => group.map((i) => i.update.conversationId);
+
+describe("GroupCommitter", () => {
+  it("commits at once when idle and gathers what arrives meanwhile into the next group", async () => {
+    const { store, committer: c } = committer();
+    const first = c.submit("t", upd("a", 1n), 10);
+    await turn();
+    expect(store.groups.map(ids)).toEqual([["a"]]);
+    const later = [c.submit("t", upd("b"), 10), c.submit("u", upd("a", 2n), 10), c.submit("t", upd("refuse-1"), 10)];
+    await turn();
+    expect(store.groups).toHaveLength(1);
+    store.commit();
+    expect(await first).toMatchObject({ applied: true, session: { etag: "etag-1" } });
+    await turn();
+    expect(store.groups.map(ids)).toEqual([["a"], ["b", "a", "refuse-1"]]);
+    expect(store.groups[1]!.map((i) => i.tenant)).toEqual(["t", "u", "t"]);
+    store.commit();
+    const results = await Promise.all(later);
+    expect(results.map((r) => (r instanceof SessionError ? r.reason : r.applied))).toEqual([true, true, Reason.SessionEnded]);
+  });
+
+  it("splits a backlog by count and by bytes, in submission order", async () => {
+    const { store, committer: c } = committer({ maxGroupUpdates: 3, maxGroupBytes: 100 });
+    void c.submit("t", upd("x0"), 1);
+    await turn();
+    const sizes = [10, 10, 10, 10, 60, 60, 500, 1];
+    sizes.forEach((bytes, i) => void c.submit("t", upd(`x${i + 1}`), bytes));
+    for (let i = 0; i < 5; i++) {
+      store.commit();
+      await turn();
+    }
+    // Count caps the first group; bytes the next ones; a single oversized update still goes, alone.
+    expect(store.groups.map(ids)).toEqual([["x0"], ["x1", "x2", "x3"], ["x4", "x5"], ["x6"], ["x7"], ["x8"]]);
+  });
+
+  it("fails a failed group and everything queued behind it, then goes on with new submits", async () => {
+    const { store, committer: c } = committer();
+    const failed = c.submit("t", upd("a", 1n), 1);
+    await turn();
+    const queued = c.submit("t", upd("a", 2n), 1);
+    const outage = new SessionError(Reason.StorageUnavailable, "disk gone");
+    store.fail(outage);
+    await expect(failed).rejects.toBe(outage);
+    await expect(queued).rejects.toBe(outage);
+    const next = c.submit("t", upd("a", 3n), 1);
+    await turn();
+    expect(store.groups.map(ids)).toEqual([["a"], ["a"]]);
+    store.commit();
+    expect(await next).toMatchObject({ applied: true });
+  });
+
+  it("reports full beyond its queue limits until a group is taken, and idle once all is committed", async () => {
+    const { store, committer: c } = committer({ maxGroupUpdates: 2, maxQueuedUpdates: 3 });
+    void c.submit("t", upd("a"), 1);
+    await turn();
+    for (const id of ["b", "c", "d"]) void c.submit("t", upd(id), 1);
+    expect(c.full).toBe(true);
+    let roomy = false;
+    void c.whenRoom().then(() => (roomy = true));
+    let idle = false;
+    void c.idle().then(() => (idle = true));
+    store.commit();
+    await turn();
+    expect([c.full, roomy, idle]).toEqual([false, true, false]);
+    store.commit();
+    await turn();
+    store.commit();
+    await turn();
+    expect(idle).toBe(true);
+    expect(store.groups.map(ids)).toEqual([["a"], ["b", "c"], ["d"]]);
+  });
+});
