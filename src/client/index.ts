@@ -1,4 +1,16 @@
 /** The package's main entry: what a TypeScript bridge needs to talk to a sidecar. */
-export { SessionStoreClient, type CallOptions, type SessionStoreClientOptions } from "./session-store-client.js";
-export { errorDetailsOf, errorReasonOf, rpcStatusOf, type ErrorDetails } from "./error-details.js";
+export { SessionStoreClient, type CallOptions, type SessionStoreClientOptions, type UpdateStreamCall } from "./session-store-client.js";
+export { BridgeUpdateStream } from "./bridge-update-stream.js";
+export type {
+  BridgeUpdateStreamOptions,
+  BridgeUpdateStreamStats,
+  DisconnectInfo,
+  SessionStopInfo,
+  UpdateParts,
+  WriteOptions,
+} from "./bridge-update-stream-options.js";
+export { UpdateError, type LocalFailure } from "./update-error.js";
+export { Backoff, backoffDelay, type BackoffOptions } from "./backoff.js";
+export type { RetryInfo, RetryOptions } from "./retry.js";
+export { errorDetailsOf, errorReasonOf, rpcStatusOf, statusDetailsOf, type ErrorDetails } from "./error-details.js";
 export * from "../gen/sessionstore/v1/session_store_pb.js";

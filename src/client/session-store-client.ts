@@ -1,22 +1,36 @@
 import { create, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { SessionStoreService } from "../gen/sessionstore/v1/session_store_pb.js";
+import { SessionStoreService, type SessionUpdate, type UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
+import { resolveRetryPolicy, type RetryOptions, type RetryPolicy, retryableCodes, runWithRetries } from "./retry.js";
 
 export interface SessionStoreClientOptions {
   /** Sent as `authorization: Bearer <token>` when the sidecar has auth on. */
   token?: string;
-  /** Default per-call deadline. */
+  /** Default deadline of each attempt of a call. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * Retries of the calls that are safe to retry (see retry.ts for which and
+   * when); `false` turns them off. Default: 5 attempts, 50 ms doubling to 2 s.
+   */
+  retry?: RetryOptions | false;
   /** Defaults to plaintext, as a sidecar on loopback or a unix socket is reached. */
   credentials?: grpc.ChannelCredentials;
   /** Largest response accepted; FULL sessions with long histories can exceed gRPC's 4 MiB default. */
   maxReceiveMessageBytes?: number;
+  /** Extra grpc-js channel options; they win over the ones this client sets. */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 export interface CallOptions {
+  /** This call's deadline, per attempt. */
   timeoutMs?: number;
+  /** This call's retries, replacing the client's; `false` for none. Unsafe calls are never retried. */
+  retry?: RetryOptions | false;
 }
+
+/** The raw StreamUpdates call: write SessionUpdates, read UpdateAcks. */
+export type UpdateStreamCall = grpc.ClientDuplexStream<SessionUpdate, UpdateAck>;
 
 type Service = typeof SessionStoreService.method;
 type UnaryMethodName = { [K in keyof Service]: Service[K] extends DescMethodUnary ? K : never }[keyof Service];
@@ -26,21 +40,32 @@ type Response<K extends UnaryMethodName> = MessageShape<Service[K]["output"]>;
 const GenericClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(SessionStoreService), "SessionStoreService");
 
 /**
- * A promise-based client for every unary RPC of sessionstore.v1. Errors are
- * grpc-js ServiceErrors; read their reason with errorReasonOf / errorDetailsOf.
+ * A promise-based client for every unary RPC of sessionstore.v1, plus the raw
+ * StreamUpdates call (most bridges want BridgeUpdateStream on top of it).
+ * Errors are grpc-js ServiceErrors; read their reason with errorReasonOf /
+ * errorDetailsOf. Each attempt of a call has its own deadline, so a call that
+ * is retried can take up to maxAttempts × timeoutMs plus the backoff delays.
  */
 export class SessionStoreClient {
   private readonly client: grpc.Client;
   private readonly metadata: grpc.Metadata;
   private readonly timeoutMs: number;
+  private readonly retry: RetryPolicy;
 
   constructor(address: string, options: SessionStoreClientOptions = {}) {
     this.client = new GenericClient(address, options.credentials ?? grpc.credentials.createInsecure(), {
       "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
+      // grpc-js waits up to 2 minutes between reconnects by default, and calls
+      // fail at once while it waits; a sidecar on loopback that restarts is
+      // back within a second, and probing it costs nothing.
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1_000,
+      ...options.channelOptions,
     });
     this.metadata = new grpc.Metadata();
     if (options.token) this.metadata.set("authorization", `Bearer ${options.token}`);
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.retry = resolveRetryPolicy(options.retry);
   }
 
   createSession(req: Request<"createSession">, opts?: CallOptions): Promise<Response<"createSession">> {
@@ -83,6 +108,17 @@ export class SessionStoreClient {
     return this.unary("getStats", req, opts);
   }
 
+  /**
+   * Opens a StreamUpdates call with this client's credentials and no
+   * deadline (the stream lives as long as the bridge). The caller owns it:
+   * it must handle "error", and it sees acks in the order the sidecar sends
+   * them. BridgeUpdateStream does all of that, with replay and fencing.
+   */
+  openUpdateStream(): UpdateStreamCall {
+    const open = (this.client as unknown as Record<string, Function>).streamUpdates!;
+    return open.call(this.client, this.metadata, {}) as UpdateStreamCall;
+  }
+
   /** Resolves once the channel is connected, or rejects after timeoutMs. */
   waitForReady(timeoutMs = this.timeoutMs): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -97,7 +133,13 @@ export class SessionStoreClient {
   private unary<K extends UnaryMethodName>(name: K, req: Request<K>, opts: CallOptions = {}): Promise<Response<K>> {
     const method = SessionStoreService.method[name] as DescMethodUnary<DescMessage, DescMessage>;
     const message = create(method.input, req as MessageInitShape<DescMessage>);
-    const deadline = Date.now() + (opts.timeoutMs ?? this.timeoutMs);
+    const policy = opts.retry === undefined ? this.retry : resolveRetryPolicy(opts.retry);
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    return runWithRetries(name, retryableCodes(name, message), policy, () => this.attempt<K>(name, message, timeoutMs));
+  }
+
+  private attempt<K extends UnaryMethodName>(name: K, message: MessageShape<DescMessage>, timeoutMs: number): Promise<Response<K>> {
+    const deadline = Date.now() + timeoutMs;
     return new Promise((resolve, reject) => {
       const fn = (this.client as unknown as Record<string, Function>)[name]!;
       fn.call(this.client, message, this.metadata, { deadline }, (err: grpc.ServiceError | null, res: Response<K>) =>

@@ -1,0 +1,114 @@
+/**
+ * The traffic of N live calls, as bridge processes send it: each call, every
+ * 100 ms, appends 3,200 bytes of audio (100 ms of 16 kHz PCM16); every second
+ * it updates two fields; every two seconds it appends a transcript item. Calls
+ * are spread over BridgeUpdateStreams of callsPerStream calls each, one
+ * channel (one TCP connection) per stream, as separate bridge processes
+ * would have; every call starts at a random point of its 100 ms period so
+ * that the load is smooth rather than in bursts.
+ */
+import { performance } from "node:perf_hooks";
+import { BridgeUpdateStream, SessionStoreClient, type UpdateAck } from "../../src/client/index.js";
+import { quantile } from "./measure.js";
+
+export interface CallLoadOptions {
+  address: string;
+  /** Where each call's seq counting starts; every key is one call. */
+  sessions: ReadonlyMap<string, { ownerEpoch: bigint; lastSeq: bigint }>;
+  callsPerStream: number;
+  durationMs: number;
+  /** Acks of writes made before this point are not measured. */
+  warmupMs: number;
+  /** How long to wait at the end for acks still due. */
+  drainTimeoutMs: number;
+}
+
+export interface CallLoadResult {
+  streams: number;
+  /** Updates per second the calls asked for. */
+  offeredPerSecond: number;
+  /** Acks received per second within the measured window. */
+  ackedPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Writes refused by the sidecar or abandoned at the end (both should be 0). */
+  failed: number;
+  /** CPU the benchmark process (all simulated bridges) used, as a share of one core. */
+  clientCpu: number;
+}
+
+const FRAME = new Uint8Array(3_200).fill(0x7f);
+const TICK_MS = 100;
+const TEXT = "a transcript sentence of about sixty characters, as spoken!";
+
+export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadResult> {
+  const ids = [...options.sessions.keys()];
+  const streamCount = Math.ceil(ids.length / options.callsPerStream);
+  const clients = Array.from({ length: streamCount }, () => new SessionStoreClient(options.address, { channelOptions: { "grpc.use_local_subchannel_pool": 1 } }));
+  const streams = clients.map((client) => new BridgeUpdateStream(client, { maxUnacked: 20_000 }));
+  ids.forEach((id, i) => streams[Math.floor(i / options.callsPerStream)]!.track(id, options.sessions.get(id)!));
+
+  const latencies: number[] = [];
+  let failed = 0;
+  let ackedInWindow = 0;
+  const start = performance.now();
+  const measureFrom = start + options.warmupMs;
+  const end = start + options.durationMs;
+  const cpuBefore = process.cpuUsage();
+
+  const record = (write: Promise<UpdateAck>) => {
+    const sentAt = performance.now();
+    write.then(
+      () => {
+        const now = performance.now();
+        if (sentAt >= measureFrom && sentAt < end) latencies.push(now - sentAt);
+        if (now >= measureFrom && now < end) ackedInWindow++;
+      },
+      () => failed++,
+    );
+  };
+
+  const calls = ids.map(
+    (id, i) =>
+      new Promise<void>((done) => {
+        const stream = streams[Math.floor(i / options.callsPerStream)]!;
+        let tick = 0;
+        const onTick = () => {
+          if (performance.now() >= end) {
+            clearInterval(interval);
+            done();
+            return;
+          }
+          record(stream.write(id, { appendAudio: [{ data: FRAME }] }));
+          if (tick % 10 === 0) {
+            record(stream.write(id, { updateMask: { paths: ["current_turn", "active_response_id"] }, session: { currentTurn: tick / 10, activeResponseId: `resp_${tick}` } }));
+          }
+          if (tick % 20 === 5) record(stream.write(id, { appendHistory: [{ itemId: `${id}-${tick}`, role: "assistant", type: "message", text: TEXT }] }));
+          tick++;
+        };
+        let interval: NodeJS.Timeout | undefined;
+        setTimeout(() => {
+          onTick();
+          interval = setInterval(onTick, TICK_MS);
+        }, Math.random() * TICK_MS);
+      }),
+  );
+  await Promise.all(calls);
+  const cpu = process.cpuUsage(cpuBefore);
+  const elapsedMs = performance.now() - start;
+  // Writes still unacknowledged after the drain timeout are rejected, and counted as failed.
+  await Promise.all(streams.map((s) => s.close(options.drainTimeoutMs)));
+  await new Promise((resolve) => setImmediate(resolve));
+  clients.forEach((c) => c.close());
+
+  const windowSeconds = (end - measureFrom) / 1000;
+  return {
+    streams: streamCount,
+    offeredPerSecond: ids.length * (1000 / TICK_MS + 1 + 0.5),
+    ackedPerSecond: ackedInWindow / windowSeconds,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    failed,
+    clientCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
+  };
+}

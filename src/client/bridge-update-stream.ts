@@ -1,0 +1,292 @@
+import { create } from "@bufbuild/protobuf";
+import { status as GrpcCode, type StatusObject } from "@grpc/grpc-js";
+import { type Session, type SessionUpdate, SessionUpdateSchema, type UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
+import { Backoff } from "./backoff.js";
+import type { BridgeUpdateStreamOptions, BridgeUpdateStreamStats, SessionStopInfo, UpdateParts, WriteOptions } from "./bridge-update-stream-options.js";
+import type { SessionStoreClient, UpdateStreamCall } from "./session-store-client.js";
+import { SessionTracker, type TrackedSession } from "./session-tracker.js";
+import { UpdateError } from "./update-error.js";
+
+interface Entry {
+  update: SessionUpdate;
+  session: TrackedSession<Entry>;
+  resolve: (ack: UpdateAck) => void;
+  reject: (err: UpdateError) => void;
+  /** Dropped when its session stopped: its ack, if one comes, is ignored. */
+  dropped: boolean;
+}
+
+/** Statuses a new stream can cure; any other fails the unacknowledged updates rather than resend them forever. */
+const TRANSIENT = new Set([GrpcCode.OK, GrpcCode.UNAVAILABLE, GrpcCode.CANCELLED, GrpcCode.UNKNOWN, GrpcCode.INTERNAL, GrpcCode.DEADLINE_EXCEEDED, GrpcCode.ABORTED]);
+
+/**
+ * One StreamUpdates stream for a bridge process, carrying the writes of all
+ * its calls, with the bookkeeping that makes it safe to lose:
+ *
+ * - **seq**: each write gets the session's next seq, counting from the
+ *   last_seq that track() was given, so the sidecar applies it at most once;
+ * - **replay**: updates stay in memory until acknowledged; when the stream
+ *   breaks (sidecar restart, network) it is reopened with backoff and every
+ *   unacknowledged update is re-sent in the original order. Those the sidecar
+ *   already had are acknowledged as duplicates (`applied` false);
+ * - **fencing**: when the sidecar refuses a write as SESSION_FENCED (another
+ *   bridge resumed the call) or SESSION_ENDED, onFenced / onEnded is called,
+ *   the session's other pending updates are dropped, and later writes for it
+ *   are refused here without reaching the sidecar;
+ * - **backpressure**: at most maxUnacked updates wait for acks; write()
+ *   waits for room beyond that.
+ *
+ * An error ack is final: the update is not re-sent, because a later update
+ * of the same session may already have moved last_seq past it and a re-send
+ * would be acknowledged as a duplicate without being applied.
+ *
+ * Every write's promise must be handled: a refused update rejects it.
+ */
+export class BridgeUpdateStream {
+  private readonly sessions = new SessionTracker<Entry>();
+  /** Unacknowledged updates in the order they were written: the replay order. */
+  private readonly pending = new Set<Entry>();
+  private readonly backoff: Backoff;
+  private readonly maxUnacked: number;
+  private call: UpdateStreamCall | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private opened = 0;
+  private closing = false;
+  /** Writers waiting for room, first come first served so that seqs follow call order. */
+  private readonly roomWaiters: (() => void)[] = [];
+  /** Slots handed to woken writers that have not yet added their update. */
+  private reserved = 0;
+  private readonly drainWaiters: (() => void)[] = [];
+  private readonly counters: BridgeUpdateStreamStats = { acked: 0, duplicates: 0, refused: 0, reconnects: 0, replayed: 0 };
+
+  constructor(
+    private readonly client: SessionStoreClient,
+    private readonly options: BridgeUpdateStreamOptions = {},
+  ) {
+    this.maxUnacked = options.maxUnacked ?? 5_000;
+    if (!Number.isInteger(this.maxUnacked) || this.maxUnacked < 1) throw new RangeError(`maxUnacked must be an integer ≥ 1, got ${this.maxUnacked}`);
+    this.backoff = new Backoff(options.reconnect);
+  }
+
+  /**
+   * Starts (or restarts, after this bridge resumed the session again)
+   * writing for a session, from the Session that CreateSession or
+   * ResumeSession returned, or from its owner_epoch and last_seq.
+   */
+  track(session: Session): void;
+  track(conversationId: string, position: { ownerEpoch: bigint; lastSeq: bigint }): void;
+  track(sessionOrId: Session | string, position?: { ownerEpoch: bigint; lastSeq: bigint }): void {
+    if (typeof sessionOrId === "string") this.sessions.track(sessionOrId, position!.ownerEpoch, position!.lastSeq);
+    else this.sessions.track(sessionOrId.conversationId, sessionOrId.ownerEpoch, sessionOrId.lastSeq);
+  }
+
+  /** Stops tracking a session once its call is over; updates already written still get their acks. */
+  untrack(conversationId: string): void {
+    this.sessions.untrack(conversationId);
+  }
+
+  /**
+   * Sends one update for a tracked session and resolves with its ack once
+   * the sidecar has made it durable (`applied` false: it already had it).
+   * Rejects with an UpdateError: the sidecar's refusal (errorReasonOf gives
+   * SESSION_FENCED, ETAG_MISMATCH, …), or a local one when the session has
+   * stopped or the stream is closing. Waits first while maxUnacked updates
+   * are unacknowledged.
+   */
+  async write(conversationId: string, parts: UpdateParts, options: WriteOptions = {}): Promise<UpdateAck> {
+    this.writable(conversationId);
+    if (this.pending.size + this.reserved >= this.maxUnacked || this.roomWaiters.length > 0) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      this.reserved--;
+    }
+    let session: TrackedSession<Entry>;
+    try {
+      session = this.writable(conversationId);
+    } catch (err) {
+      this.admit(); // pass the slot this writer will not use on to the next one
+      this.checkDrained();
+      throw err;
+    }
+    const update = create(SessionUpdateSchema, {
+      ...parts,
+      conversationId,
+      ownerEpoch: options.ownerEpoch ?? session.ownerEpoch,
+      seq: this.sessions.nextSeq(session),
+    });
+    return new Promise<UpdateAck>((resolve, reject) => {
+      const entry: Entry = { update, session, resolve, reject, dropped: false };
+      this.pending.add(entry);
+      session.pending++;
+      if (this.call) this.send(this.call, entry);
+      else if (!this.reconnectTimer) this.open();
+    });
+  }
+
+  /**
+   * Resolves when a write would be sent without waiting for room: for a
+   * producer that does not await each write's ack (it awaits this instead,
+   * so backpressure still reaches it).
+   */
+  async whenWritable(): Promise<void> {
+    if (this.pending.size + this.reserved < this.maxUnacked && this.roomWaiters.length === 0) return;
+    await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    this.reserved--;
+    this.admit();
+    this.checkDrained();
+  }
+
+  /** Resolves once every update written so far has been acknowledged or refused. */
+  flush(): Promise<void> {
+    if (this.idle()) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /**
+   * Refuses new writes, waits up to timeoutMs for the pending ones to be
+   * acknowledged, then ends the stream. Updates still unacknowledged are
+   * rejected (local "CLOSED"); resolves with how many there were.
+   */
+  async close(timeoutMs = 10_000): Promise<number> {
+    this.closing = true;
+    // Waiting writers wake up to be refused.
+    this.reserved += this.roomWaiters.length;
+    this.roomWaiters.splice(0).forEach((wake) => wake());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const abandoned = this.failAll({ code: GrpcCode.DEADLINE_EXCEEDED, details: `close() gave up after ${timeoutMs} ms without an ack` }, "CLOSED");
+    const call = this.call;
+    this.call = undefined;
+    call?.end();
+    return abandoned;
+  }
+
+  get unacked(): number {
+    return this.pending.size;
+  }
+
+  get stats(): Readonly<BridgeUpdateStreamStats> {
+    return { ...this.counters };
+  }
+
+  /** The session's state, or the reason a write for it is refused here. */
+  private writable(conversationId: string): TrackedSession<Entry> {
+    if (this.closing) throw UpdateError.abandoned(conversationId, 0n, { code: GrpcCode.CANCELLED, details: "the update stream is closing" }, "CLOSED");
+    const session = this.sessions.get(conversationId);
+    if (!session || session.untracked) throw new Error(`session "${conversationId}" is not tracked: call track() with the session that ResumeSession or CreateSession returned`);
+    if (session.stopped) throw UpdateError.stopped(conversationId, 0n, session.stopped);
+    return session;
+  }
+
+  private open(): void {
+    const call = this.client.openUpdateStream();
+    this.call = call;
+    if (this.opened++ > 0) {
+      this.counters.reconnects++;
+      this.counters.replayed += this.pending.size;
+    }
+    call.on("data", (ack: UpdateAck) => this.call === call && this.onAck(ack));
+    // The final status comes with "status" too; "error" only needs a listener so that it is not thrown.
+    call.on("error", () => undefined);
+    call.on("status", (status: StatusObject) => this.call === call && this.onBreak(status));
+    for (const entry of this.pending) this.send(call, entry);
+  }
+
+  private send(call: UpdateStreamCall, entry: Entry): void {
+    entry.session.inFlight.push(entry);
+    call.write(entry.update);
+  }
+
+  private onAck(ack: UpdateAck): void {
+    const session = this.sessions.get(ack.conversationId);
+    const entry = session && this.sessions.takeInFlight(session, ack.seq);
+    if (!session || !entry) return;
+    this.backoff.reset();
+    if (entry.dropped) return;
+    this.settle(entry);
+    if (!ack.error) {
+      this.counters.acked++;
+      if (!ack.applied) this.counters.duplicates++;
+      entry.resolve(ack);
+      return;
+    }
+    this.counters.refused++;
+    const error = UpdateError.fromAck(ack as UpdateAck & { error: NonNullable<UpdateAck["error"]> });
+    entry.reject(error);
+    // A fence of a write made before this bridge resumed the session again says nothing about the new ownership.
+    const stale = error.reason === "SESSION_FENCED" && entry.update.ownerEpoch !== session.ownerEpoch;
+    if ((error.reason === "SESSION_FENCED" || error.reason === "SESSION_ENDED") && !stale) this.stop(session, error.reason, error);
+  }
+
+  private stop(session: TrackedSession<Entry>, reason: SessionStopInfo["reason"], error: UpdateError): void {
+    session.stopped = error;
+    let dropped = 0;
+    if (session.pending > 0) {
+      for (const entry of this.pending) {
+        if (entry.session !== session) continue;
+        entry.dropped = true;
+        this.settle(entry);
+        entry.reject(UpdateError.stopped(session.conversationId, entry.update.seq, error));
+        dropped++;
+      }
+    }
+    const callback = reason === "SESSION_FENCED" ? this.options.onFenced : this.options.onEnded;
+    callback?.(session.conversationId, { reason, error, dropped });
+  }
+
+  private onBreak(status: StatusObject): void {
+    this.call = undefined;
+    this.sessions.forgetInFlight();
+    const unacked = this.pending.size;
+    let reconnectInMs: number | undefined;
+    if (!TRANSIENT.has(status.code)) {
+      this.failAll(status, "STREAM_FAILED");
+    } else if (unacked > 0) {
+      reconnectInMs = this.backoff.next();
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = undefined;
+        if (!this.call) this.open();
+      }, reconnectInMs);
+    } else {
+      this.backoff.reset(); // nothing was lost; the next write opens a stream at once
+    }
+    this.options.onDisconnect?.({ status, unacked, reconnectInMs });
+  }
+
+  /** Rejects every pending update with the given status; returns how many. */
+  private failAll(status: Omit<StatusObject, "metadata"> & { metadata?: StatusObject["metadata"] }, local: "CLOSED" | "STREAM_FAILED"): number {
+    const entries = [...this.pending];
+    for (const entry of entries) {
+      entry.dropped = true;
+      this.settle(entry);
+      entry.reject(UpdateError.abandoned(entry.update.conversationId, entry.update.seq, status, local));
+    }
+    return entries.length;
+  }
+
+  /** Removes an entry from the pending set, making room for a waiting writer. */
+  private settle(entry: Entry): void {
+    if (!this.pending.delete(entry)) return;
+    this.sessions.settled(entry.session);
+    this.admit();
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.idle()) this.drainWaiters.splice(0).forEach((resolve) => resolve());
+  }
+
+  /** Wakes waiting writers while there is room, reserving a slot for each. */
+  private admit(): void {
+    while (this.roomWaiters.length > 0 && this.pending.size + this.reserved < this.maxUnacked) {
+      this.reserved++;
+      this.roomWaiters.shift()!();
+    }
+  }
+
+  private idle(): boolean {
+    return this.pending.size === 0 && this.reserved === 0 && this.roomWaiters.length === 0;
+  }
+}
