@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Installs the outside tools the test suite drives, into .tools/bin, when they
-# are not already on PATH, so `npm test` passes on a fresh machine.
-#   grpcurl: the README's operator recipes are run against a real sidecar.
+# Installs the outside tools the test suite drives when they are missing, so
+# `npm test` passes on a fresh machine.
+#   grpcurl: the README's operator recipes are run against a real sidecar;
+#     built with go install into .tools/bin.
+#   redis-server: the Redis backend's conformance suite and end-to-end tests
+#     start a real one on a free loopback port (test/support/redis-server.ts);
+#   openssl: makes the certificates of the Redis TLS test.
+#   Both are installed with apt-get, as root (or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools/bin
@@ -10,4 +15,19 @@ if ! command -v grpcurl >/dev/null 2>&1 && [ ! -x .tools/bin/grpcurl ]; then
   command -v go >/dev/null 2>&1 || { echo "ensure-test-tools: grpcurl is missing and Go is not installed to build it" >&2; exit 1; }
   echo "ensure-test-tools: installing grpcurl with go install" >&2
   GOBIN="$PWD/.tools/bin" go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
+fi
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  command -v apt-get >/dev/null 2>&1 || { echo "ensure-test-tools: ${missing[*]} missing and apt-get is not available to install them" >&2; exit 1; }
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "ensure-test-tools: installing ${missing[*]} needs root (or sudo)" >&2; exit 1; }
+    as_root=(sudo)
+  fi
+  echo "ensure-test-tools: installing ${missing[*]} with apt-get" >&2
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -14,7 +14,7 @@ export class Invalid extends Error {
   }
 }
 
-export type StorageKind = "sqlite" | "memory";
+export type StorageKind = "sqlite" | "memory" | "redis";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 // Node's setTimeout fires at once for delays over 2^31-1 ms (~24.8 days).
@@ -83,9 +83,47 @@ export function readListen(value: unknown): string {
 
 export function readStorage(value: unknown): StorageKind {
   const kind = nonEmpty(value).toLowerCase();
-  if (kind === "sqlite" || kind === "memory") return kind;
-  if (kind === "redis") throw new Invalid("storage: redis is not supported by this build yet; use sqlite or memory", true);
-  throw new Invalid(`must be sqlite or memory, got ${show(value)}`);
+  if (kind === "sqlite" || kind === "memory" || kind === "redis") return kind;
+  throw new Invalid(`must be sqlite, memory or redis, got ${show(value)}`);
+}
+
+/**
+ * redis://[user:password@]host[:port][/db] or rediss://… (TLS). The value may
+ * hold a password, so no message here ever repeats it.
+ */
+export function readRedisUrl(value: unknown): string {
+  const text = nonEmpty(value);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Invalid("must be a URL such as redis://host:6379 or rediss://user:password@host:6380/0");
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    throw new Invalid(`must start with redis:// or rediss:// (TLS), not ${url.protocol}//`);
+  }
+  if (url.hostname === "") throw new Invalid("must name a host, as in redis://host:6379");
+  if (!/^\/?(\d+)?$/.test(url.pathname)) throw new Invalid("may end only in a database number, as in redis://host:6379/2");
+  return text;
+}
+
+/** A Redis URL fit for logs: the password, if any, replaced. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(not a URL)";
+  }
+}
+
+/** Put before every Redis key; braces would move keys out of their session's hash slot. */
+export function readKeyPrefix(value: unknown): string {
+  if (typeof value !== "string" || value === "" || value.length > 128 || /[\s{}]/.test(value)) {
+    throw new Invalid(`must be 1-128 characters without spaces or braces, got ${show(value)}`);
+  }
+  return value;
 }
 
 export function readLogLevel(value: unknown): LogLevel {

@@ -12,7 +12,9 @@ import {
   readAuthTokens,
   readListen,
   readLogLevel,
+  readKeyPrefix,
   readPath,
+  readRedisUrl,
   readStorage,
   type StorageKind,
   TIMER_LIMIT_MS,
@@ -29,6 +31,10 @@ export interface Config {
   storage: StorageKind;
   /** Absolute: resolved against the working directory. */
   sqlitePath: string;
+  /** redis:// or rediss:// (TLS); may carry a password, so never log it as it is. */
+  redisUrl: string;
+  redisKeyPrefix: string;
+  redisConnectTimeoutMs: number;
   maxSessions: number;
   maxSessionAgeMs: number;
   maxResumeAgeMs: number;
@@ -68,11 +74,23 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   },
   storage: {
     flag: "storage", placeholder: "<kind>", default: "sqlite", read: readStorage,
-    help: "session storage: sqlite (a file, survives restarts) or memory (lost on exit)",
+    help: "session storage: sqlite (a file, survives restarts), memory (lost on exit) or redis (shared by the sidecars of many pods)",
   },
   sqlitePath: {
     flag: "sqlite-path", placeholder: "<file>", default: "./data/sessionstore.db", read: readPath,
     help: "SQLite database file, relative to the working directory; created when missing",
+  },
+  redisUrl: {
+    flag: "redis-url", placeholder: "<url>", default: "redis://127.0.0.1:6379", read: readRedisUrl,
+    help: "Redis for --storage redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS",
+  },
+  redisKeyPrefix: {
+    flag: "redis-key-prefix", placeholder: "<prefix>", default: "sessionstore:", read: readKeyPrefix,
+    help: "put before every Redis key, so several deployments can share one Redis",
+  },
+  redisConnectTimeoutMs: {
+    flag: "redis-connect-timeout", placeholder: "<duration>", default: "5s", read: duration(1, TIMER_LIMIT_MS),
+    help: "how long connecting to Redis, and each Redis command, may take before the call fails as UNAVAILABLE",
   },
   maxSessions: {
     flag: "max-sessions", placeholder: "<n>", default: String(defaultRules.maxSessions), read: integer(1),

@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { systemClock } from "./clock.js";
 import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "./config.js";
+import { redactedUrl } from "./config-values.js";
+import { HealthMonitor } from "./health-monitor.js";
 import { createLogger, type Logger } from "./logger.js";
 import { startServer } from "./server/server.js";
 import { SessionError } from "./session/errors.js";
@@ -12,6 +14,9 @@ import { Sweeper } from "./sweeper.js";
 /** Exit codes: 1 for a failure at run time or while starting, 2 for a bad command line or configuration. */
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
+
+/** How often the health status is checked against the store. */
+const HEALTH_PROBE_INTERVAL_MS = 1000;
 
 const SERVE_HELP_AFTER = `
 Settings come from, later winning: built-in defaults, the --config file (JSON or
@@ -91,9 +96,17 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     clock: systemClock,
     logger,
   });
+  const health = new HealthMonitor({
+    probe: () => store.ping(),
+    report: (serving) => server.setServing(serving),
+    intervalMs: HEALTH_PROBE_INTERVAL_MS,
+    logger,
+  });
   // Signal handlers go in before "listening" is announced: whoever waits for
   // that line may stop the sidecar at once, and must get a clean drain.
   stopOnSignals(log, async () => {
+    // The monitor stops first so that no late probe turns SERVING on again.
+    await health.stop();
     // NOT_SERVING first, so probes and load balancers stop sending new calls while old ones finish.
     server.setServing(false);
     await server.shutdown(config.shutdownGraceMs);
@@ -101,10 +114,8 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     await store.close();
   });
   sweeper.start();
-  log.info(
-    { address: server.address, storage: config.storage, ...(config.storage === "sqlite" ? { sqlitePath: config.sqlitePath } : {}) },
-    "listening",
-  );
+  health.start();
+  log.info({ address: server.address, ...describeStorage(config) }, "listening");
 }
 
 // Backends are imported when chosen, so a build whose native SQLite module is
@@ -114,8 +125,26 @@ async function openStore(config: Config, rules: SessionRules, logger: Logger): P
     const { MemoryStore } = await import("./store/memory/memory-store.js");
     return new MemoryStore({ rules, clock: systemClock });
   }
+  if (config.storage === "redis") {
+    const { RedisStore } = await import("./store/redis/redis-store.js");
+    return RedisStore.connect({
+      url: config.redisUrl,
+      keyPrefix: config.redisKeyPrefix,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      rules,
+      clock: systemClock,
+      logger: logger.child({ module: "redis" }),
+    });
+  }
   const { SqliteStore } = await import("./store/sqlite/sqlite-store.js");
   return SqliteStore.open({ path: config.sqlitePath, rules, clock: systemClock, logger });
+}
+
+/** Which store serves, and where, for the "listening" line: never a password. */
+function describeStorage(config: Config): Record<string, unknown> {
+  if (config.storage === "sqlite") return { storage: "sqlite", sqlitePath: config.sqlitePath };
+  if (config.storage === "redis") return { storage: "redis", redisUrl: redactedUrl(config.redisUrl), redisKeyPrefix: config.redisKeyPrefix };
+  return { storage: config.storage };
 }
 
 function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
@@ -163,9 +192,9 @@ function isExpected(err: unknown): boolean {
   return typeof (err as { code?: unknown }).code === "string" || Object.getPrototypeOf(err) === Error.prototype;
 }
 
-/** The configuration as it is safe to log: tenants, never tokens. */
+/** The configuration as it is safe to log: tenants, never tokens; the Redis URL without its password. */
 function describe(config: Config): Record<string, unknown> {
-  return { ...config, authTokens: undefined, authTenants: [...new Set(config.authTokens.values())] };
+  return { ...config, redisUrl: redactedUrl(config.redisUrl), authTokens: undefined, authTenants: [...new Set(config.authTokens.values())] };
 }
 
 // Read at run time rather than imported, so it works from dist/ without copying package.json into it.

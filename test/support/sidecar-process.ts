@@ -24,6 +24,8 @@ export interface ExitResult {
 /** A real sidecar process on a free loopback port, with its parsed JSON log. */
 export interface Sidecar {
   address: string;
+  /** The process id, for reading its resource use from /proc. */
+  pid: number;
   dbPath: string;
   logs: LogLine[];
   stderr: () => string;
@@ -65,6 +67,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<Sidecar>
 
   return {
     address,
+    pid: proc.pid!,
     dbPath,
     logs,
     stderr: () => stderr,

@@ -34,6 +34,9 @@ describe("loadConfig", () => {
       listen: "127.0.0.1:50051",
       storage: "sqlite",
       sqlitePath: join(dir, "data/sessionstore.db"),
+      redisUrl: "redis://127.0.0.1:6379",
+      redisKeyPrefix: "sessionstore:",
+      redisConnectTimeoutMs: 5000,
       maxSessions: 1000,
       maxSessionAgeMs: 24 * 3_600_000,
       maxResumeAgeMs: 24 * 3_600_000,
@@ -110,7 +113,10 @@ describe("validation", () => {
   // One bad value per field; each must be reported under the field's flag name and its source.
   const bad: [flag: string, option: string, value: string, says: string][] = [
     ["listen", "listen", "50051", "must be host:port, [ipv6]:port or unix:/path"],
-    ["storage", "storage", "postgres", "must be sqlite or memory"],
+    ["storage", "storage", "postgres", "must be sqlite, memory or redis"],
+    ["redis-url", "redisUrl", "http://cache:6379", "must start with redis:// or rediss:// (TLS)"],
+    ["redis-key-prefix", "redisKeyPrefix", "app{1}:", "without spaces or braces"],
+    ["redis-connect-timeout", "redisConnectTimeout", "0s", "must be longer than 0s"],
     ["max-sessions", "maxSessions", "abc", 'must be a positive integer, got "abc"'],
     ["max-session-age", "maxSessionAge", "0s", "must be longer than 0s"],
     ["max-resume-age", "maxResumeAge", "soon", "must be a duration"],
@@ -163,10 +169,24 @@ describe("validation", () => {
     expect(config.maxSessions).toBe(5);
   });
 
-  it("explains that redis is not in this build", () => {
-    expect(problemsOf({ env: { SESSIONSTORE_STORAGE: "redis" }, cwd: dir }).message).toBe(
-      "invalid configuration: storage: redis is not supported by this build yet; use sqlite or memory (from SESSIONSTORE_STORAGE)",
-    );
+  it("takes redis storage with its URL, key prefix and connect timeout", () => {
+    const config = loadConfig({
+      argv: { redisUrl: "rediss://app:s3cret@redis.internal:6380/2" },
+      env: { SESSIONSTORE_STORAGE: "redis", SESSIONSTORE_REDIS_KEY_PREFIX: "staging:", SESSIONSTORE_REDIS_CONNECT_TIMEOUT: "1500ms" },
+      cwd: dir,
+    });
+    expect(config).toMatchObject({
+      storage: "redis",
+      redisUrl: "rediss://app:s3cret@redis.internal:6380/2",
+      redisKeyPrefix: "staging:",
+      redisConnectTimeoutMs: 1500,
+    });
+  });
+
+  it("never repeats a Redis URL, which may hold a password, in its errors", () => {
+    const message = problemsOf({ argv: { redisUrl: "redis://:s3cret@cache:6379/db" }, env: {}, cwd: dir }).message;
+    expect(message).toContain("redis-url (from --redis-url) may end only in a database number");
+    expect(message).not.toContain("s3cret");
   });
 
   it("refuses unknown keys in the config file by name, suggesting the likely one", () => {
@@ -215,7 +235,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(15);
+    expect(options).toHaveLength(18);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) </.exec(option.flags)?.[1] ?? "";
       expect(option.description).toContain(`env SESSIONSTORE_${flag.replace(/-/g, "_").toUpperCase()}`);

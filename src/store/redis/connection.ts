@@ -1,0 +1,126 @@
+import { Redis } from "ioredis";
+import { Reason, SessionError } from "../../session/errors.js";
+import { defineScripts } from "./scripts.js";
+
+/** What the store logs through; a pino logger is one. */
+export interface RedisLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface RedisConnectionOptions {
+  /** redis://[user:password@]host[:port][/db] or rediss://… for TLS. */
+  url: string;
+  /** Bounds connecting, and also each command: a Redis that hangs fails calls as one that is down does. */
+  connectTimeoutMs: number;
+  logger?: RedisLogger;
+}
+
+/** Reconnect attempts back off to this and then keep trying at this pace, for as long as the sidecar runs. */
+const MAX_RECONNECT_DELAY_MS = 1000;
+
+/**
+ * Opens the one connection a RedisStore uses, and resolves once it is ready.
+ * Fails with an Error naming the server (never the password) when Redis
+ * cannot be reached or refuses us within connectTimeoutMs, so a sidecar with
+ * a wrong URL or password stops at start with a message that says so.
+ *
+ * Once open, a lost connection is re-established forever in the background,
+ * and while it is down every command fails at once instead of queueing:
+ * a bridge in a live call must hear "unavailable" now, not after a timeout.
+ */
+export async function connectRedis(options: RedisConnectionOptions): Promise<Redis> {
+  const redis = new Redis(options.url, {
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs,
+    commandTimeout: options.connectTimeoutMs,
+    // No queue while disconnected, and commands in flight when the connection
+    // drops fail instead of being resent on the next one: the outcome of a
+    // write is then unknown, which the caller learns as STORAGE_UNAVAILABLE
+    // and settles by resending with the same seq.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+    // After a failover the old primary answers writes with READONLY; reconnecting finds the new one.
+    reconnectOnError: (err) => err.message.startsWith("READONLY"),
+  });
+  defineScripts(redis);
+  const where = describeServer(redis);
+
+  // ioredis emits 'error' on every failed attempt, one a second while Redis
+  // is down; the log gets one line per change of state instead.
+  let up = false;
+  let reported = false;
+  let lastError: Error | undefined;
+  redis.on("error", (err: Error) => {
+    lastError = err;
+    if (up || reported) return;
+    reported = true;
+    options.logger?.warn({ redis: where, err: { message: err.message } }, "cannot reach Redis; retrying");
+  });
+  redis.on("ready", () => {
+    options.logger?.info({ redis: where }, "connected to Redis");
+    up = true;
+    reported = false;
+  });
+  redis.on("close", () => {
+    if (up) options.logger?.warn({ redis: where }, "lost the connection to Redis; calls fail with UNAVAILABLE until it is back");
+    up = false;
+  });
+
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    // What went wrong (refused, timed out, wrong password) is in the last 'error'; the rejection only says "closed".
+    const reason = lastError ?? err;
+    throw new Error(`cannot connect to Redis at ${where}: ${messageOf(reason)}`, { cause: reason });
+  }
+  return redis;
+}
+
+/** Where the client connects, as ioredis parsed the URL: never the password. */
+function describeServer(redis: Redis): string {
+  const { host, port, db, tls } = redis.options;
+  return `${tls ? "rediss" : "redis"}://${host}:${port}/${db ?? 0}`;
+}
+
+// Replies that mean "Redis cannot serve right now", as opposed to a reply
+// that a bug of ours provoked.
+const UNAVAILABLE_REPLIES = ["OOM", "READONLY", "LOADING", "MASTERDOWN", "BUSY", "NOAUTH", "WRONGPASS", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "NOREPLICAS"];
+
+/**
+ * Any failure of a Redis call as the SessionError a client gets. Connection
+ * trouble (down, reconnecting, timed out, refusing writes) is
+ * STORAGE_UNAVAILABLE with a message saying what to do; an error reply of
+ * another kind means a bug, and is INTERNAL. The cause is kept for the log.
+ */
+export function storageError(err: unknown, closed: boolean): SessionError {
+  if (err instanceof SessionError) return err;
+  if (closed) return new SessionError(Reason.StorageUnavailable, "the session store is closed", { cause: err });
+  // ioredis types its ReplyError as any; the name is what it sets on every error reply.
+  if (err instanceof Error && err.name === "ReplyError") {
+    // A transaction Redis refused to queue (EXECABORT) fails for the reason of the command it refused.
+    const refused = (err as { previousErrors?: Error[] }).previousErrors?.[0] ?? err;
+    const code = refused.message.split(" ", 1)[0] ?? "";
+    if (!UNAVAILABLE_REPLIES.includes(code)) {
+      return new SessionError(Reason.Internal, "internal error in the sidecar; its log has the details", { cause: err });
+    }
+    return new SessionError(Reason.StorageUnavailable, `Redis cannot serve the session store right now (${code}); retry shortly`, { cause: err });
+  }
+  // With no offline queue, ioredis refuses a command at once, before sending it, while the connection is down.
+  if (err instanceof Error && err.message.includes("enableOfflineQueue")) {
+    return new SessionError(Reason.StorageUnavailable, "Redis, where sessions are stored, is not reachable; retry once it is back", { cause: err });
+  }
+  return new SessionError(
+    Reason.StorageUnavailable,
+    "Redis, where sessions are stored, did not answer in time or dropped the connection; the call may or may not have taken effect: retry it (an update with a seq is applied once)",
+    { cause: err },
+  );
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,104 @@
+/**
+ * Where the Redis store keeps what, for one key prefix.
+ *
+ * Every key of one session carries the hash tag {tenant:conversation_id}, so
+ * on Redis Cluster they all live in one slot and the scripts that read or
+ * commit a session (scripts.ts) may touch them together. Neither part can
+ * contain a brace or break the tag: tenants are [A-Za-z0-9._-] (config) and
+ * conversation ids [A-Za-z0-9._:-] (validate.ts), and the key prefix is
+ * refused when it holds a brace. A tenant has no ":", so the first ":" inside
+ * the tag ends the tenant and the tag names one session only.
+ *
+ * The indexes span sessions and so live in slots of their own: a tenant's
+ * under {tenant}, the store-wide ones under {global}. They are hints that are
+ * never trusted alone (see redis-store.ts): each answer drawn from them is
+ * checked against the session's header.
+ *
+ *   {p}session:{t:id}:header       hash   see HeaderField
+ *   {p}session:{t:id}:history      list   ConversationItem, protobuf binary, oldest first
+ *   {p}session:{t:id}:calls        hash   "b:<call_id>" → FunctionCall binary, "t:<call_id>" → first created_at ms
+ *   {p}session:{t:id}:calls-order  list   call_ids in first-upsert order
+ *   {p}session:{t:id}:audio        list   AudioChunk binary, oldest first: the ring
+ *   {p}session:{t:id}:audio-sizes  list   byte size of each chunk of the ring, same order
+ *   {p}tenant:{t}:ids              zset   conversation_id, score 0: keyset paging with ZRANGEBYLEX
+ *   {p}tenant:{t}:activity         zset   conversation_id → last_activity ms: cleanup
+ *   {p}tenant:{t}:counters         hash   failed_resumes, cleanup_count
+ *   {p}global:{global}:live        zset   live token → last_activity ms: the max_sessions count
+ *   {p}global:{global}:tenants     set    every tenant that ever created a session: the sweeper's list
+ */
+
+/** The fields of a session's header hash. */
+export const HeaderField = {
+  /** The Session without its children, protobuf binary. */
+  session: "session",
+  /** SessionRecord.version: compared by every commit, and the source of the etag. */
+  version: "version",
+  audioSeq: "audio_seq",
+  audioBytes: "audio_bytes",
+  /** Copies of session fields, so scans for stats and cleanup need not decode the binary. */
+  status: "status",
+  lastActivity: "last_activity",
+  resumedCount: "resumed_count",
+  /** This session's member in the live zset; "" once it has ended. */
+  liveToken: "live_token",
+  /** Random id of the commit that wrote the header last, which makes a resent commit idempotent. */
+  commit: "commit",
+} as const;
+
+/** The keys of one session, in the order the scripts take them as KEYS. */
+export interface SessionKeys {
+  header: string;
+  history: string;
+  calls: string;
+  callOrder: string;
+  audio: string;
+  audioSizes: string;
+}
+
+export interface TenantKeys {
+  ids: string;
+  activity: string;
+  counters: string;
+}
+
+export interface GlobalKeys {
+  live: string;
+  tenants: string;
+}
+
+/** Names of the fields of a tenant's counters hash. */
+export const Counter = {
+  failedResumes: "failed_resumes",
+  cleanupCount: "cleanup_count",
+} as const;
+
+export class KeyLayout {
+  readonly global: GlobalKeys;
+
+  constructor(private readonly prefix: string) {
+    if (/[{}]/.test(prefix)) throw new Error(`the Redis key prefix ${JSON.stringify(prefix)} must not contain { or }: they would change which slot keys hash to`);
+    this.global = { live: `${prefix}global:{global}:live`, tenants: `${prefix}global:{global}:tenants` };
+  }
+
+  session(tenant: string, conversationId: string): SessionKeys {
+    const base = `${this.prefix}session:{${tenant}:${conversationId}}:`;
+    return {
+      header: `${base}header`,
+      history: `${base}history`,
+      calls: `${base}calls`,
+      callOrder: `${base}calls-order`,
+      audio: `${base}audio`,
+      audioSizes: `${base}audio-sizes`,
+    };
+  }
+
+  tenant(tenant: string): TenantKeys {
+    const base = `${this.prefix}tenant:{${tenant}}:`;
+    return { ids: `${base}ids`, activity: `${base}activity`, counters: `${base}counters` };
+  }
+}
+
+/** The session keys as a script's KEYS array, in SessionKeys order. */
+export function sessionKeyList(keys: SessionKeys): string[] {
+  return [keys.header, keys.history, keys.calls, keys.callOrder, keys.audio, keys.audioSizes];
+}

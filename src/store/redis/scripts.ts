@@ -1,0 +1,160 @@
+import type { Redis, Result } from "ioredis";
+
+/**
+ * The Lua scripts of the Redis store. None of them knows a session rule:
+ * the rules run in TypeScript (src/session), and these scripts only read a
+ * session atomically or apply writes already decided, after checking that
+ * the header is still the version those decisions were made on. That check
+ * is what makes every rule atomic across sidecars: a commit made on a stale
+ * read changes nothing and reports a conflict, and the caller reads again and
+ * decides again.
+ *
+ * Each script touches the keys of one slot only (one session, or one index
+ * key), so all of them run unchanged on Redis Cluster.
+ */
+
+/** header, audio-sizes; ARGV: how many of the oldest chunk sizes to return (-1: all). */
+const readHead = `
+local want = tonumber(ARGV[1])
+local sizes = {}
+if want ~= 0 then sizes = redis.call('LRANGE', KEYS[2], 0, want < 0 and -1 or want - 1) end
+return {redis.call('HGETALL', KEYS[1]), sizes, redis.call('LLEN', KEYS[2])}
+`;
+
+/** header, history, calls, calls-order, audio: the whole session as one snapshot. */
+const readFull = `
+return {
+  redis.call('HGETALL', KEYS[1]),
+  redis.call('LRANGE', KEYS[2], 0, -1),
+  redis.call('LRANGE', KEYS[4], 0, -1),
+  redis.call('HGETALL', KEYS[3]),
+  redis.call('LRANGE', KEYS[5], 0, -1)
+}
+`;
+
+/**
+ * The six session keys. ARGV: expected version ("" = the session must not
+ * exist), commit id, replace ("1" wipes the session first), then counted runs:
+ * header field/value pairs; history items; function calls as (call_id,
+ * created ms, binary) triples; audio chunks followed by their sizes; and last
+ * how many of the oldest chunks to drop. Returns 1 when applied, 2 when this
+ * very commit was applied before (a resend), 0 on a version conflict.
+ */
+const commit = `
+local function push(command, key, from, to)
+  -- In slices: unpack() of many thousands of values overflows Lua's stack.
+  while from <= to do
+    local last = math.min(to, from + 999)
+    redis.call(command, key, unpack(ARGV, from, last))
+    from = last + 1
+  end
+end
+local current = redis.call('HGET', KEYS[1], 'version')
+local matches
+if ARGV[1] == '' then matches = not current else matches = current == ARGV[1] end
+if not matches then
+  if current and redis.call('HGET', KEYS[1], 'commit') == ARGV[2] then return 2 end
+  return 0
+end
+if ARGV[3] == '1' then redis.call('DEL', unpack(KEYS)) end
+local i = 4
+local n = tonumber(ARGV[i])
+push('HSET', KEYS[1], i + 1, i + n)
+i = i + n + 1
+n = tonumber(ARGV[i])
+push('RPUSH', KEYS[2], i + 1, i + n)
+i = i + n + 1
+n = tonumber(ARGV[i])
+for j = i + 1, i + 3 * n, 3 do
+  if redis.call('HSETNX', KEYS[3], 't:' .. ARGV[j], ARGV[j + 1]) == 1 then redis.call('RPUSH', KEYS[4], ARGV[j]) end
+  redis.call('HSET', KEYS[3], 'b:' .. ARGV[j], ARGV[j + 2])
+end
+i = i + 3 * n + 1
+n = tonumber(ARGV[i])
+push('RPUSH', KEYS[5], i + 1, i + n)
+push('RPUSH', KEYS[6], i + n + 1, i + 2 * n)
+i = i + 2 * n + 1
+local drop = tonumber(ARGV[i])
+if drop > 0 then
+  redis.call('LTRIM', KEYS[5], drop, -1)
+  redis.call('LTRIM', KEYS[6], drop, -1)
+end
+return 1
+`;
+
+/**
+ * The six session keys. ARGV: "version" and the version the caller checked
+ * (DeleteSession), or "idle" and a cutoff in ms (cleanup: only a session last
+ * active before it). Returns {1, live token} when deleted, {0, last activity
+ * ms} when kept, {-1} when there is no such session.
+ */
+const remove = `
+local h = redis.call('HMGET', KEYS[1], 'version', 'last_activity', 'live_token')
+if not h[1] then return {-1} end
+if ARGV[1] == 'version' then
+  if h[1] ~= ARGV[2] then return {0, h[2]} end
+elseif tonumber(h[2]) >= tonumber(ARGV[2]) then
+  return {0, h[2]}
+end
+redis.call('DEL', unpack(KEYS))
+return {1, h[3] or ''}
+`;
+
+/**
+ * The live zset. ARGV: expiry cutoff ms, max_sessions, a new live token, now
+ * ms. Forgets expired members, then adds the token only while fewer than
+ * max_sessions remain. Returns {1, count} when reserved, {0, count} when full.
+ */
+const reserve = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+local n = redis.call('ZCARD', KEYS[1])
+if n >= tonumber(ARGV[2]) then return {0, n} end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+return {1, n + 1}
+`;
+
+/**
+ * A tenant's ids and activity zsets. ARGV: (conversation_id, ms) pairs. Drops
+ * each id from both unless its activity score is ms or later, which means a
+ * write indexed it again (a re-create) after the caller decided to drop it.
+ */
+const unindex = `
+local removed = 0
+for j = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[j])
+  if not score or tonumber(score) < tonumber(ARGV[j + 1]) then
+    redis.call('ZREM', KEYS[1], ARGV[j])
+    redis.call('ZREM', KEYS[2], ARGV[j])
+    removed = removed + 1
+  end
+end
+return removed
+`;
+
+type Arg = string | Buffer | number;
+
+// ioredis adds a method per defined command (and a "…Buffer" twin that keeps
+// binary replies) to the client and to its pipelines and transactions.
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    ssReadHeadBuffer(...args: Arg[]): Result<[Buffer[], Buffer[], number], Context>;
+    ssReadFullBuffer(...args: Arg[]): Result<[Buffer[], Buffer[], Buffer[], Buffer[], Buffer[]], Context>;
+    ssCommit(...args: Arg[]): Result<number, Context>;
+    ssRemove(...args: Arg[]): Result<[number, string?], Context>;
+    ssReserve(...args: Arg[]): Result<[number, number], Context>;
+    ssUnindex(...args: Arg[]): Result<number, Context>;
+  }
+}
+
+/** Commit outcomes, as the commit script returns them. */
+export const Committed = { conflict: 0, applied: 1, alreadyApplied: 2 } as const;
+
+/** Teaches the client the scripts; ioredis sends them by SHA and loads them again after a Redis restart. */
+export function defineScripts(redis: Redis): void {
+  redis.defineCommand("ssReadHead", { numberOfKeys: 2, lua: readHead });
+  redis.defineCommand("ssReadFull", { numberOfKeys: 5, lua: readFull });
+  redis.defineCommand("ssCommit", { numberOfKeys: 6, lua: commit });
+  redis.defineCommand("ssRemove", { numberOfKeys: 6, lua: remove });
+  redis.defineCommand("ssReserve", { numberOfKeys: 1, lua: reserve });
+  redis.defineCommand("ssUnindex", { numberOfKeys: 2, lua: unindex });
+}
