@@ -49,6 +49,9 @@ export interface RunningServer {
   shutdown(graceMs: number): Promise<void>;
 }
 
+/** How long shutdown lets the last responses flush once no work is open. */
+const FLUSH_MS = 250;
+
 type UnaryHandler = (request: never, tenant: string) => Promise<MessageInitShape<DescMessage>>;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -72,11 +75,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const implementation: grpc.UntypedServiceImplementation = {
     [SessionStoreService.method.streamUpdates.localName]: streamUpdates.handler as grpc.UntypedHandleCall,
   };
+  // Unary calls in flight, so shutdown can tell when the last one has answered.
+  const unary = { inFlight: 0, onIdle: undefined as (() => void) | undefined };
   for (const method of SessionStoreService.methods) {
     if (method.methodKind !== "unary") continue;
     const handler = handlers[method.localName];
     if (!handler) throw new Error(`no handler for ${method.name}`);
     implementation[method.localName] = ((call: grpc.ServerUnaryCall<never, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      unary.inFlight += 1;
       Promise.resolve()
         .then(() => handler(call.request, tenantOf(call.metadata, options.authTokens)))
         .then(
@@ -86,7 +92,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             log.debug({ rpc: method.name, code: error.code, message: error.details }, "call failed");
             callback(error);
           },
-        );
+        )
+        .finally(() => {
+          unary.inFlight -= 1;
+          if (unary.inFlight === 0) unary.onIdle?.();
+        });
     }) as grpc.UntypedHandleCall;
   }
   // A streaming method added to the proto must get its handler above, not fail at call time.
@@ -117,13 +127,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           server.forceShutdown();
           resolve();
         }, graceMs);
-        // tryShutdown closes the listeners and refuses new calls at once, but
-        // waits for open calls, and update streams end only when drained.
-        server.tryShutdown(() => {
+        const done = () => {
           clearTimeout(timer);
           resolve();
+        };
+        // tryShutdown closes the listeners and refuses new calls at once, but
+        // waits for open calls, and update streams end only when drained.
+        server.tryShutdown(done);
+        // tryShutdown's callback can fail to come for a connection the client
+        // was closing just then, so our own count of open work decides too:
+        // once every call has answered and every stream is drained, the last
+        // responses get a moment to flush, then what is left is closed.
+        const unaryIdle = new Promise<void>((idle) => (unary.inFlight === 0 ? idle() : (unary.onIdle = idle)));
+        void Promise.all([unaryIdle, streamUpdates.drain()]).then(() => {
+          setTimeout(() => {
+            server.forceShutdown();
+            done();
+          }, FLUSH_MS).unref();
         });
-        void streamUpdates.drain();
       });
       // Updates of streams cancelled meanwhile may still be committing.
       await committer.idle();
