@@ -1,0 +1,209 @@
+package sessionstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	sessionstorev1 "github.com/sessionstore/sessionstore/clients/go/gen/sessionstore/v1"
+)
+
+// The stream goroutine: opening streams, replaying, reading acks.
+
+// Stream endings that a new stream can cure; any other fails the unacknowledged
+// updates rather than re-sending them forever.
+var transient = map[codes.Code]bool{
+	codes.OK: true, codes.Unavailable: true, codes.Canceled: true, codes.Unknown: true,
+	codes.Internal: true, codes.DeadlineExceeded: true, codes.Aborted: true,
+}
+
+func (s *UpdateStream) run() {
+	defer close(s.done)
+	attempt, opened := 0, 0
+	for {
+		s.mu.Lock()
+		_ = s.waitLocked(context.Background(), func() bool { return s.closing || s.pending.Len() > 0 })
+		closing := s.closing
+		s.mu.Unlock()
+		if closing {
+			return
+		}
+		st := s.serve(opened > 0, &attempt)
+		opened++
+		s.mu.Lock()
+		var failed []*Pending
+		if !transient[st.Code()] {
+			failed = s.takePendingLocked()
+		}
+		unacked, closing := s.pending.Len(), s.closing
+		s.mu.Unlock()
+		fail(failed, &StreamFailedError{st})
+		if s.opts.OnDisconnect != nil {
+			s.opts.OnDisconnect(st, unacked)
+		}
+		if closing {
+			return
+		}
+		if unacked > 0 {
+			delay := min(s.opts.MaxBackoff, s.opts.MinBackoff<<min(attempt, 16))
+			attempt++
+			select {
+			case <-time.After(time.Duration(float64(delay) * (0.8 + 0.4*rand.Float64()))):
+			case <-s.ctx.Done():
+			}
+		}
+	}
+}
+
+// serve runs one stream: re-sends what is pending, then reads acks until it ends.
+func (s *UpdateStream) serve(reopened bool, attempt *int) *status.Status {
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	stream, err := s.client.StreamUpdates(ctx)
+	if err != nil {
+		return status.Convert(err)
+	}
+	s.mu.Lock()
+	// Never more than MaxUnacked updates are pending, and each is queued once per
+	// stream, so sends under the lock never block.
+	sendq := make(chan *sessionstorev1.SessionUpdate, s.opts.MaxUnacked)
+	s.sendq, s.inflight = sendq, map[string][]*Pending{}
+	for e := s.pending.Front(); e != nil; e = e.Next() {
+		s.sendLocked(e.Value.(*Pending))
+	}
+	if reopened {
+		s.stats.Reconnects++
+		s.stats.Replayed += s.pending.Len()
+	}
+	if s.closing { // Close ran while the stream was opening: nothing more will be written
+		close(sendq)
+		s.sendq = nil
+	}
+	s.mu.Unlock()
+
+	go func() {
+		for u := range sendq {
+			if stream.Send(u) != nil {
+				return // the stream is broken; Recv reports why
+			}
+		}
+		_ = stream.CloseSend()
+	}()
+	for {
+		ack, err := stream.Recv()
+		if err != nil {
+			s.mu.Lock()
+			if s.sendq == sendq {
+				close(sendq)
+				s.sendq = nil
+			}
+			s.mu.Unlock()
+			if errors.Is(err, io.EOF) {
+				return status.New(codes.OK, "")
+			}
+			return status.Convert(err)
+		}
+		*attempt = 0 // the sidecar answers: the next break starts the backoff afresh
+		s.onAck(ack)
+	}
+}
+
+func (s *UpdateStream) sendLocked(p *Pending) {
+	id := p.update.GetConversationId()
+	s.inflight[id] = append(s.inflight[id], p)
+	s.sendq <- p.update
+}
+
+func (s *UpdateStream) onAck(ack *sessionstorev1.UpdateAck) {
+	s.mu.Lock()
+	id := ack.GetConversationId()
+	sent := s.inflight[id]
+	if len(sent) == 0 || sent[0].update.GetSeq() != ack.GetSeq() {
+		s.mu.Unlock()
+		return // only a sidecar breaking the per-session ack order gets here
+	}
+	p := sent[0]
+	s.inflight[id] = sent[1:]
+	if p.dropped {
+		s.mu.Unlock()
+		return
+	}
+	s.pending.Remove(p.elem)
+	var stop *StopInfo
+	var dropped []*Pending
+	if ack.GetError() != nil {
+		s.stats.Refused++
+		refused := &UpdateRefusedError{ConversationID: id, Seq: ack.GetSeq(), Status: status.FromProto(ack.GetError())}
+		p.err = refused
+		// A write fenced for an epoch this bridge has since left by resuming the call
+		// again (and calling Track) fails alone: the session goes on.
+		t := s.sessions[id]
+		superseded := t != nil && p.update.GetOwnerEpoch() < t.ownerEpoch
+		if reason := Reason(refused); (reason == "SESSION_FENCED" || reason == "SESSION_ENDED") && !superseded {
+			dropped = s.stopLocked(id, reason)
+			stop = &StopInfo{ConversationID: id, Reason: reason, Err: refused, Dropped: len(dropped)}
+		}
+	} else {
+		s.stats.Acked++
+		if !ack.GetApplied() {
+			s.stats.Duplicates++
+		}
+		p.ack = ack
+	}
+	s.broadcastLocked()
+	s.mu.Unlock()
+	// Callbacks and waiters run user code: never under the lock. The callback
+	// first, so that whoever waits on the refused update sees its effects.
+	if stop != nil {
+		callback := s.opts.OnFenced
+		if stop.Reason == "SESSION_ENDED" {
+			callback = s.opts.OnEnded
+		}
+		if callback != nil {
+			callback(*stop)
+		}
+	}
+	close(p.done)
+	if stop != nil {
+		fail(dropped, &SessionStoppedError{id, stop.Reason})
+	}
+}
+
+func (s *UpdateStream) stopLocked(id, reason string) []*Pending {
+	if t := s.sessions[id]; t != nil {
+		t.stopped = reason
+	}
+	var dropped []*Pending
+	for e := s.pending.Front(); e != nil; {
+		next := e.Next()
+		if p := e.Value.(*Pending); p.update.GetConversationId() == id {
+			p.dropped = true // its ack, if one comes on this stream, is ignored
+			s.pending.Remove(e)
+			dropped = append(dropped, p)
+		}
+		e = next
+	}
+	return dropped
+}
+
+func (s *UpdateStream) takePendingLocked() []*Pending {
+	var taken []*Pending
+	for e := s.pending.Front(); e != nil; e = e.Next() {
+		taken = append(taken, e.Value.(*Pending))
+	}
+	s.pending.Init()
+	s.broadcastLocked()
+	return taken
+}
+
+func fail(ps []*Pending, err error) {
+	for _, p := range ps {
+		p.err = err
+		close(p.done)
+	}
+}

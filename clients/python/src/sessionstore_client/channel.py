@@ -1,0 +1,66 @@
+"""Opening a channel to a sidecar."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable, Optional, Sequence, Tuple
+
+import grpc
+
+DEFAULT_OPTIONS: Tuple[Tuple[str, Any], ...] = (
+    # FULL sessions with long histories and audio exceed gRPC's 4 MiB default.
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # gRPC waits up to 2 minutes between reconnects by default, failing calls at
+    # once meanwhile; a sidecar on loopback that restarts is back within a second.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+
+
+def open_channel(address: str, *, token: Optional[str] = None, options: Sequence[Tuple[str, Any]] = ()) -> grpc.Channel:
+    """A plaintext channel to a sidecar (it listens on loopback or a unix socket:
+    `unix:/path`), sending `authorization: Bearer <token>` when a token is given.
+    Later options win over DEFAULT_OPTIONS."""
+    channel = grpc.insecure_channel(address, options=[*DEFAULT_OPTIONS, *options])
+    if token:
+        channel = grpc.intercept_channel(channel, _BearerToken(token))
+    return channel
+
+
+class _Details(
+    collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+    grpc.ClientCallDetails,
+):
+    """A call's details with the metadata replaced (gRPC documents this namedtuple pattern)."""
+
+
+class _BearerToken(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds the token as metadata: gRPC's CallCredentials refuse plaintext channels."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.ClientCallDetails) -> _Details:
+        metadata = [*(details.metadata or ()), self._header]
+        return _Details(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+
+    def _intercept(self, continuation: Callable[..., Any], details: grpc.ClientCallDetails, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+    intercept_unary_unary = _intercept
+    intercept_unary_stream = _intercept
+    intercept_stream_unary = _intercept
+    intercept_stream_stream = _intercept

@@ -1,0 +1,327 @@
+"""UpdateStream: a bridge's writes for all its calls on one StreamUpdates stream.
+
+The bookkeeping that makes the stream safe to lose:
+
+- seq: each write gets its session's next seq, counting from the last_seq of
+  the Session given to track(), so the sidecar applies it at most once;
+- replay: updates are kept until acknowledged; when the stream breaks (sidecar
+  restart, network) it is reopened with backoff and every unacknowledged
+  update is re-sent in the original order. Those the sidecar already had are
+  acknowledged as duplicates (`applied` False);
+- fencing: when the sidecar refuses a write as SESSION_FENCED (another bridge
+  resumed the call) or SESSION_ENDED, on_fenced / on_ended is called, the
+  session's other unacknowledged updates are dropped, and later writes for it
+  raise SessionStopped without reaching the sidecar;
+- backpressure: at most max_unacked updates wait for acks; write() blocks
+  beyond that.
+
+An error ack is final: the update is not re-sent, since a later update of the
+session may already have moved last_seq past it.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import queue
+import random
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import grpc
+from google.protobuf import field_mask_pb2
+
+from sessionstore.v1 import session_store_pb2 as pb
+from sessionstore.v1.session_store_pb2_grpc import SessionStoreServiceStub
+
+from .update_errors import SessionStopped, Stats, StopInfo, StreamFailed, UpdateRefused
+
+log = logging.getLogger(__name__)
+
+# Stream endings that a new stream can cure; any other fails the unacknowledged
+# updates rather than re-sending them forever.
+TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.OK,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+STOP_REASONS = ("SESSION_FENCED", "SESSION_ENDED")
+_END = object()
+
+
+@dataclass
+class _Session:
+    owner_epoch: int
+    last_seq: int
+    stopped: Optional[str] = None
+
+
+@dataclass(eq=False)
+class _Entry:
+    key: int  # its place in UpdateStream._pending
+    update: pb.SessionUpdate
+    future: "Future[pb.UpdateAck]"
+    dropped: bool = False
+
+
+class UpdateStream:
+    """One StreamUpdates stream for a bridge process. Thread-safe; use as a context manager
+    or call close(). Futures returned by write() resolve to the UpdateAck once the update
+    is durable, or fail with UpdateRefused / SessionStopped / StreamFailed."""
+
+    def __init__(
+        self,
+        stub: SessionStoreServiceStub,
+        *,
+        metadata: Sequence[Tuple[str, str]] = (),
+        max_unacked: int = 5000,
+        reconnect_delay: Tuple[float, float] = (0.05, 2.0),
+        on_fenced: Optional[Callable[[StopInfo], None]] = None,
+        on_ended: Optional[Callable[[StopInfo], None]] = None,
+        on_disconnect: Optional[Callable[[grpc.StatusCode, str, int], None]] = None,
+    ) -> None:
+        if max_unacked < 1:
+            raise ValueError(f"max_unacked must be >= 1, got {max_unacked}")
+        self._stub = stub
+        self._metadata = tuple(metadata)
+        self._max_unacked = max_unacked
+        self._delays = reconnect_delay
+        self._callbacks = {"SESSION_FENCED": on_fenced, "SESSION_ENDED": on_ended}
+        self._on_disconnect = on_disconnect
+        self._cond = threading.Condition()
+        self._sessions: Dict[str, _Session] = {}
+        # Unacknowledged updates, in write order: the replay order.
+        self._pending: Dict[int, _Entry] = {}
+        self._ids = itertools.count()
+        # Per stream: updates sent on it and not yet acked, per session. Acks of one
+        # session come in the order its updates were sent.
+        self._inflight: Dict[str, Deque[_Entry]] = {}
+        self._requests: Optional["queue.Queue[Any]"] = None
+        self._call: Any = None
+        self._closing = False
+        self._stats = Stats()
+        self._thread = threading.Thread(target=self._run, name="sessionstore-update-stream", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "UpdateStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def stats(self) -> Stats:
+        with self._cond:
+            return Stats(**vars(self._stats))
+
+    @property
+    def unacked(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+    def track(self, session: pb.Session) -> None:
+        """Starts (or restarts, after this bridge resumed the call again) writing for a
+        session, from the Session that CreateSession or ResumeSession returned."""
+        with self._cond:
+            self._sessions[session.conversation_id] = _Session(session.owner_epoch, session.last_seq)
+
+    def stopped(self, conversation_id: str) -> Optional[str]:
+        """SESSION_FENCED or SESSION_ENDED once the session stopped taking writes, else None."""
+        with self._cond:
+            tracked = self._sessions.get(conversation_id)
+            return tracked.stopped if tracked else None
+
+    def write(
+        self,
+        conversation_id: str,
+        *,
+        update_mask: Sequence[str] = (),
+        session: Optional[pb.Session] = None,
+        append_history: Sequence[pb.ConversationItem] = (),
+        upsert_function_calls: Sequence[pb.FunctionCall] = (),
+        append_audio: Sequence[bytes] = (),
+        etag: str = "",
+        timeout: Optional[float] = None,
+    ) -> "Future[pb.UpdateAck]":
+        """Queues one update of a tracked session with its next seq and owner_epoch.
+        Blocks while max_unacked updates wait for acks (TimeoutError after `timeout`).
+        Raises SessionStopped once the session was fenced or ended."""
+        with self._cond:
+            tracked = self._sessions.get(conversation_id)
+            if tracked is None:
+                raise KeyError(f"{conversation_id} is not tracked: call track() with its Session first")
+            if not self._cond.wait_for(lambda: self._closing or len(self._pending) < self._max_unacked, timeout):
+                raise TimeoutError(f"{self._max_unacked} updates still wait for acks")
+            if self._closing:
+                raise RuntimeError("the update stream is closed")
+            if tracked.stopped:
+                raise SessionStopped(conversation_id, tracked.stopped)
+            tracked.last_seq += 1
+            update = pb.SessionUpdate(
+                conversation_id=conversation_id,
+                owner_epoch=tracked.owner_epoch,
+                seq=tracked.last_seq,
+                etag=etag,
+                update_mask=field_mask_pb2.FieldMask(paths=list(update_mask)) if update_mask else None,
+                session=session,
+                append_history=append_history,
+                upsert_function_calls=upsert_function_calls,
+                append_audio=[pb.AudioChunk(data=data) for data in append_audio],
+            )
+            entry = _Entry(next(self._ids), update, Future())
+            entry.future.set_running_or_notify_cancel()
+            self._pending[entry.key] = entry
+            if self._requests is not None:
+                self._send(entry)
+            self._cond.notify_all()
+            return entry.future
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Waits until every update written so far has its ack; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending, timeout)
+
+    def close(self, timeout: Optional[float] = 10.0) -> None:
+        """Waits up to `timeout` for outstanding acks, then ends the stream. Updates still
+        unacknowledged fail with StreamFailed(CANCELLED)."""
+        self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            if self._requests is not None:
+                self._requests.put(_END)  # half-close: the sidecar acks what it has, then ends the stream
+            if self._pending and self._call is not None:
+                self._call.cancel()
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        with self._cond:
+            failed = self._take_pending()
+        _fail(failed, StreamFailed(grpc.StatusCode.CANCELLED, "the update stream was closed"))
+
+    # -- the stream thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        attempt = 0
+        opened = 0
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closing or self._pending)
+                if self._closing:
+                    return
+                requests: "queue.Queue[Any]" = queue.Queue()
+                self._requests = requests
+                self._inflight = {}
+                for entry in self._pending.values():
+                    self._send(entry)
+                if opened:
+                    self._stats.reconnects += 1
+                    self._stats.replayed += len(self._pending)
+                opened += 1
+                self._call = call = self._stub.StreamUpdates(_until_end(requests), metadata=self._metadata)
+            code, details = grpc.StatusCode.OK, ""
+            try:
+                for ack in call:
+                    attempt = 0  # the sidecar answers: the next break starts the backoff afresh
+                    self._on_ack(ack)
+            except grpc.RpcError as err:
+                code, details = err.code(), err.details() or ""
+            with self._cond:
+                requests.put(_END)  # lets gRPC's request thread finish
+                self._requests = self._call = None
+                failed = [] if code in TRANSIENT else self._take_pending()
+                unacked = len(self._pending)
+            _fail(failed, StreamFailed(code, details))
+            if unacked or code != grpc.StatusCode.OK:
+                log.info("update stream ended: %s %s; %d updates to re-send", code.name, details, unacked)
+            if self._on_disconnect:
+                self._on_disconnect(code, details, unacked)
+            if unacked:
+                low, high = self._delays
+                delay = min(high, low * 2**attempt) * random.uniform(0.8, 1.2)
+                attempt += 1
+                with self._cond:
+                    self._cond.wait_for(lambda: self._closing, delay)
+
+    def _send(self, entry: _Entry) -> None:
+        assert self._requests is not None
+        self._inflight.setdefault(entry.update.conversation_id, collections.deque()).append(entry)
+        self._requests.put(entry.update)
+
+    def _on_ack(self, ack: pb.UpdateAck) -> None:
+        done: List[Tuple[_Entry, Any]] = []
+        stop: Optional[StopInfo] = None
+        with self._cond:
+            sent = self._inflight.get(ack.conversation_id)
+            entry = sent.popleft() if sent else None
+            if entry is None or entry.update.seq != ack.seq:
+                # Only a sidecar breaking the per-session ack order gets here.
+                log.error("unexpected ack for %s seq %d", ack.conversation_id, ack.seq)
+                return
+            if entry.dropped:
+                return
+            del self._pending[entry.key]
+            if ack.HasField("error"):
+                self._stats.refused += 1
+                refused = UpdateRefused(ack.conversation_id, ack.seq, ack.error)
+                done.append((entry, refused))
+                if refused.reason in STOP_REASONS and not self._superseded(entry):
+                    stop = self._stop_session(ack.conversation_id, refused, done)
+            else:
+                self._stats.acked += 1
+                self._stats.duplicates += 0 if ack.applied else 1
+                done.append((entry, ack))
+            self._cond.notify_all()
+        # Callbacks and futures run user code: never under the lock. The callback
+        # first, so that whoever waits on the refused future sees its effects.
+        callback = self._callbacks.get(stop.reason) if stop else None
+        if stop and callback:
+            callback(stop)
+        for entry, outcome in done:
+            if isinstance(outcome, Exception):
+                entry.future.set_exception(outcome)
+            else:
+                entry.future.set_result(outcome)
+
+    def _superseded(self, entry: _Entry) -> bool:
+        """A write fenced for an epoch that this bridge has since left by resuming the call
+        again (and calling track()): only that write failed, the session goes on."""
+        tracked = self._sessions.get(entry.update.conversation_id)
+        return tracked is not None and entry.update.owner_epoch < tracked.owner_epoch
+
+    def _stop_session(self, conversation_id: str, refused: UpdateRefused, done: List[Tuple[_Entry, Any]]) -> StopInfo:
+        tracked = self._sessions.get(conversation_id)
+        if tracked:
+            tracked.stopped = refused.reason
+        dropped = [e for e in self._pending.values() if e.update.conversation_id == conversation_id]
+        for entry in dropped:
+            entry.dropped = True  # its ack, if one comes on this stream, is ignored
+            del self._pending[entry.key]
+            done.append((entry, SessionStopped(conversation_id, refused.reason)))
+        return StopInfo(conversation_id, refused.reason, refused, len(dropped))
+
+    def _take_pending(self) -> List[_Entry]:
+        taken = list(self._pending.values())
+        self._pending.clear()
+        self._cond.notify_all()
+        return taken
+
+
+def _fail(entries: List[_Entry], error: Exception) -> None:
+    for entry in entries:
+        entry.future.set_exception(error)
+
+
+def _until_end(requests: "queue.Queue[Any]") -> Iterator[pb.SessionUpdate]:
+    while True:
+        item = requests.get()
+        if item is _END:
+            return
+        yield item

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import itertools
+from typing import Iterator
+
+import pytest
+
+import sessionstore_client as ss
+
+from sidecar import Sidecar
+
+# helpers.py holds shared asserts: let pytest explain their failures too.
+pytest.register_assert_rewrite("helpers")
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def new_id(request: pytest.FixtureRequest):
+    """Unique conversation ids per test, so tests sharing a sidecar never collide."""
+    return lambda label="c": f"{request.node.name[:40].replace('[', '.').replace(']', '')}.{label}-{next(_ids)}"
+
+
+def _serve(args=()) -> Iterator[Sidecar]:
+    sidecar = Sidecar(args)
+    yield sidecar
+    assert sidecar.stop() == 0, "the sidecar did not exit cleanly on SIGTERM"
+
+
+@pytest.fixture(scope="session")
+def sidecar() -> Iterator[Sidecar]:
+    yield from _serve()
+
+
+@pytest.fixture(scope="module")
+def plan_sidecar() -> Iterator[Sidecar]:
+    """The plan's limits made short enough to test: 3 resumes, a 2 s resume window."""
+    yield from _serve(["--max-resume-attempts", "3", "--max-resume-age", "2s"])
+
+
+@pytest.fixture
+def own_sidecar() -> Iterator[Sidecar]:
+    """A sidecar for one test: restarting it, or cleaning it up, touches no other test."""
+    yield from _serve()
+
+
+def _stub(sidecar: Sidecar) -> Iterator[ss.SessionStoreServiceStub]:
+    channel = ss.open_channel(sidecar.address)
+    yield ss.SessionStoreServiceStub(channel)
+    channel.close()
+
+
+@pytest.fixture
+def stub(sidecar: Sidecar) -> Iterator[ss.SessionStoreServiceStub]:
+    yield from _stub(sidecar)
+
+
+@pytest.fixture
+def plan_stub(plan_sidecar: Sidecar) -> Iterator[ss.SessionStoreServiceStub]:
+    yield from _stub(plan_sidecar)

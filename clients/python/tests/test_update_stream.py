@@ -1,0 +1,118 @@
+"""UpdateStream against the real StreamUpdates: seq, acks, replay across sidecar restarts."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import sessionstore_client as ss
+
+from sidecar import Sidecar
+
+pb = ss.pb
+
+
+def frame(n: int) -> bytes:
+    """100 ms of 8 kHz 16-bit audio, different for every n, so a lost or doubled frame shows."""
+    return bytes((n * 31 + i) % 256 for i in range(1600))
+
+
+def write_round(stream: ss.UpdateStream, cid: str, n: int):
+    return stream.write(
+        cid,
+        update_mask=["current_turn"],
+        session=pb.Session(current_turn=n),
+        append_history=[pb.ConversationItem(item_id=f"h{n}", role="user", text=f"turn {n}")],
+        append_audio=[frame(n)],
+    )
+
+
+def expect_exactly(stub, cid: str, rounds: int) -> pb.Session:
+    """The stored session holds every round once, in order."""
+    session = stub.GetSession(pb.GetSessionRequest(conversation_id=cid)).session
+    assert [h.item_id for h in session.conversation_history] == [f"h{n}" for n in range(1, rounds + 1)]
+    assert [c.data for c in session.audio_buffer] == [frame(n) for n in range(1, rounds + 1)]
+    assert (session.last_seq, session.current_turn) == (rounds, rounds)
+    return session
+
+
+def test_interleaved_sessions_get_their_acks_in_order(stub, new_id):
+    ids = [new_id() for _ in range(5)]
+    with ss.UpdateStream(stub) as stream:
+        for cid in ids:
+            stream.track(stub.CreateSession(pb.CreateSessionRequest(session=pb.Session(conversation_id=cid))).session)
+        futures = {cid: [write_round(stream, cid, n) for n in range(1, 11)] for cid in ids}
+        assert stream.flush(30)
+        for cid in ids:
+            acks = [f.result() for f in futures[cid]]
+            assert [(a.conversation_id, a.seq, a.applied) for a in acks] == [(cid, n, True) for n in range(1, 11)]
+            assert expect_exactly(stub, cid, 10).etag == acks[-1].etag
+        assert (stream.stats.acked, stream.stats.duplicates, stream.stats.reconnects) == (50, 0, 0)
+
+
+def test_updates_written_while_the_sidecar_is_down_are_sent_when_it_is_back(own_sidecar: Sidecar):
+    channel = ss.open_channel(own_sidecar.address)
+    stub = ss.SessionStoreServiceStub(channel)
+    disconnects = []
+    with ss.UpdateStream(stub, on_disconnect=lambda code, details, unacked: disconnects.append(code)) as stream:
+        stream.track(stub.CreateSession(pb.CreateSessionRequest(session=pb.Session(conversation_id="down-1"))).session)
+        for n in range(1, 6):
+            write_round(stream, "down-1", n)
+        assert stream.flush(10)
+
+        own_sidecar.stop()
+        later = [write_round(stream, "down-1", n) for n in range(6, 11)]
+        time.sleep(0.5)  # the stream is retrying against a closed port
+        assert stream.unacked == 5
+        own_sidecar.start()
+        assert stream.flush(30), "the queued updates were not acknowledged after the restart"
+        assert [f.result().seq for f in later] == [6, 7, 8, 9, 10]
+        assert stream.stats.reconnects >= 1 and stream.stats.replayed >= 5
+    assert disconnects, "on_disconnect was not called"
+    expect_exactly(stub, "down-1", 10)
+    channel.close()
+
+
+def test_a_crash_mid_stream_loses_nothing_and_applies_nothing_twice(own_sidecar: Sidecar):
+    channel = ss.open_channel(own_sidecar.address)
+    stub = ss.SessionStoreServiceStub(channel)
+    rounds = 300
+    with ss.UpdateStream(stub) as stream:
+        stream.track(stub.CreateSession(pb.CreateSessionRequest(session=pb.Session(conversation_id="crash-1"))).session)
+        futures = [write_round(stream, "crash-1", n) for n in range(1, rounds + 1)]
+        futures[20].result(10)  # some are durable, the rest in flight
+        own_sidecar.restart(signal.SIGKILL)
+        assert stream.flush(30)
+        acks = [f.result() for f in futures]
+        # Updates applied before the crash but never acked come back as duplicates.
+        assert [a.seq for a in acks] == list(range(1, rounds + 1))
+        assert stream.stats.acked == rounds and stream.stats.reconnects >= 1
+    expect_exactly(stub, "crash-1", rounds)
+    channel.close()
+
+
+def test_a_replayed_seq_is_acknowledged_without_being_applied_again(stub, new_id):
+    cid = new_id()
+    created = stub.CreateSession(pb.CreateSessionRequest(session=pb.Session(conversation_id=cid))).session
+    with ss.UpdateStream(stub) as first:
+        first.track(created)
+        for n in range(1, 4):
+            write_round(first, cid, n)
+    # A bridge that lost its acks starts again from the Session it had: seqs 1-3 again.
+    with ss.UpdateStream(stub) as second:
+        second.track(created)
+        again = [write_round(second, cid, n).result(10) for n in range(1, 5)]
+        assert [(a.seq, a.applied) for a in again] == [(1, False), (2, False), (3, False), (4, True)]
+        assert second.stats.duplicates == 3
+    expect_exactly(stub, cid, 4)
+
+
+def test_a_refused_update_fails_its_future_and_the_stream_goes_on(stub, new_id):
+    cid = new_id()
+    with ss.UpdateStream(stub) as stream:
+        stream.track(stub.CreateSession(pb.CreateSessionRequest(session=pb.Session(conversation_id=cid))).session)
+        bad = stream.write(cid, etag="not-the-etag", append_history=[pb.ConversationItem(item_id="x")])
+        good = write_round(stream, cid, 1)
+        assert bad.exception(10).reason == "ETAG_MISMATCH"
+        assert good.result(10).applied
+        assert stream.stats.refused == 1
