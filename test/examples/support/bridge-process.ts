@@ -1,0 +1,69 @@
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const BRIDGE = fileURLToPath(new URL("../../../examples/audiocodes-bridge/src/bridge-server.ts", import.meta.url));
+export const MOCK_VAIC = fileURLToPath(new URL("../../../examples/audiocodes-bridge/src/mock-vaic.ts", import.meta.url));
+
+export interface BridgeProcess {
+  url: string;
+  /** host:port it listens on, to restart it in the same place. */
+  listen: string;
+  ownerId: string;
+  logs: { msg: string; [key: string]: unknown }[];
+  /** Sends the signal and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface BridgeProcessOptions {
+  sidecar: string;
+  ownerId: string;
+  listen?: string;
+  resumeReply?: "accepted" | "resumed";
+}
+
+/** Runs the example bridge as users do (`node --import tsx …/bridge-server.ts`) and waits for its "listening" line. */
+export async function startBridgeProcess(options: BridgeProcessOptions): Promise<BridgeProcess> {
+  const args = ["--import", "tsx", BRIDGE, "--listen", options.listen ?? "127.0.0.1:0", "--sidecar", options.sidecar, "--owner-id", options.ownerId];
+  if (options.resumeReply) args.push("--resume-reply", options.resumeReply);
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  proc.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  const logs: BridgeProcess["logs"] = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: proc.stdout }).on("line", (line) => {
+      try {
+        const entry = JSON.parse(line) as BridgeProcess["logs"][number];
+        logs.push(entry);
+        if (entry.msg === "listening") resolve(String(entry.url));
+      } catch {
+        logs.push({ msg: `unparsed: ${line}` });
+      }
+    });
+    void exited.then(() => reject(new Error(`bridge exited before listening: ${stderr}`)));
+  });
+  return {
+    url,
+    listen: url.replace(/^ws:\/\//, ""),
+    ownerId: options.ownerId,
+    logs,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Runs the mock platform's CLI to completion. */
+export function runMockVaic(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, ["--import", "tsx", MOCK_VAIC, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    proc.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    proc.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
