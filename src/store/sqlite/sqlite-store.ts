@@ -12,6 +12,7 @@ import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, Store
 import { openDatabase, type StoreLogger } from "./open-database.js";
 import { SessionTables } from "./session-tables.js";
 import { Counter, nonEndedStatuses } from "./sql.js";
+import { applyUpdateGroup } from "./update-group.js";
 
 export interface SqliteStoreOptions {
   /** The database file; created with its directory when missing. ":memory:" for a throw-away store. */
@@ -209,22 +210,9 @@ export class SqliteStore implements Store {
     return { session: record.session, applied: true };
   }
 
-  /**
-   * One commit shared by the group. A refused update throws before it writes
-   * anything (every rule is checked on the header first), so it needs no
-   * savepoint of its own — savepoints were a quarter of a group's time — and
-   * only costs its slot; anything else (the database failing) rolls back the
-   * whole group.
-   */
+  /** One commit shared by the group; see update-group.ts for how it is applied. */
   private updateGroup(items: readonly TenantUpdate[]): (UpdateResult | SessionError)[] {
-    return items.map(({ tenant, update }) => {
-      try {
-        return this.updateSession(tenant, update);
-      } catch (err) {
-        if (err instanceof SessionError) return err;
-        throw err;
-      }
-    });
+    return applyUpdateGroup(this.tables, items, this.rules, this.clock);
   }
 
   private endSession(tenant: string, request: EndRequest): Session {
@@ -253,16 +241,10 @@ export class SqliteStore implements Store {
   /** Inserts a new session after checking max_sessions; returns it FULL. */
   private insertNew(tenant: string, input: Session, ownerId: string, status: SessionStatus, now: Date): Session {
     const live = this.tables.countLive(this.expiryCutoffMs(now));
-    if (live >= this.rules.maxSessions) {
-      throw maxSessionsReached(live, this.rules.maxSessions);
-    }
+    if (live >= this.rules.maxSessions) throw maxSessionsReached(live, this.rules.maxSessions);
     const { record, children } = newRecord(input, { ownerId, status, now, rules: this.rules, initialVersion: randomInitialVersion() });
     this.tables.insert(tenant, record, children);
-    const session = record.session;
-    session.conversationHistory = children.history;
-    session.functionCalls = children.functionCalls;
-    session.audioBuffer = children.audio;
-    return session;
+    return Object.assign(record.session, { conversationHistory: children.history, functionCalls: children.functionCalls, audioBuffer: children.audio });
   }
 
   /** The record, or SESSION_NOT_FOUND when it is absent or expired. */
