@@ -7,7 +7,7 @@ import { statusName } from "../../session/lifecycle.js";
 import { isExpired, newRecord, randomInitialVersion, type SessionRecord } from "../../session/record.js";
 import { applyResume, checkResume, type ResumeVerdict, resumeRefused } from "../../session/resume.js";
 import type { SessionRules } from "../../session/rules.js";
-import { applyEnd, applyUpdate, checkEtag } from "../../session/update.js";
+import { applyEnd, checkEtag } from "../../session/update.js";
 import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { openDatabase, type StoreLogger } from "./open-database.js";
 import { SessionTables } from "./session-tables.js";
@@ -50,7 +50,6 @@ export class SqliteStore implements Store {
     this.tx = {
       create: db.transaction(this.createSession.bind(this)).immediate,
       resume: db.transaction(this.resumeSession.bind(this)).immediate,
-      update: db.transaction(this.updateSession.bind(this)).immediate,
       updateGroup: db.transaction(this.updateGroup.bind(this)).immediate,
       end: db.transaction(this.endSession.bind(this)).immediate,
       delete: db.transaction(this.deleteSession.bind(this)).immediate,
@@ -94,7 +93,10 @@ export class SqliteStore implements Store {
   }
 
   async update(tenant: string, update: SessionUpdate): Promise<UpdateResult> {
-    return this.run(() => this.tx.update(tenant, update));
+    // A group of one: the same code path as the update stream's group commit.
+    const [result] = await this.updateMany([{ tenant, update }]);
+    if (result instanceof SessionError) throw result;
+    return result!;
   }
 
   async updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
@@ -196,18 +198,6 @@ export class SqliteStore implements Store {
     applyResume(record, request.ownerId, now);
     this.tables.save(tenant, record);
     return { session: this.present(tenant, record.session, request.view, SessionView.FULL), created: false };
-  }
-
-  private updateSession(tenant: string, update: SessionUpdate): UpdateResult {
-    const now = this.clock.now();
-    const record = this.liveRecord(tenant, update.conversationId, now);
-    const outcome = applyUpdate(record, update, now, this.rules);
-    if (!outcome.applied) return { session: record.session, applied: false };
-    // The new chunks go in first so that trimming sees the whole ring, oldest first.
-    this.tables.addChildren(tenant, update.conversationId, outcome.children);
-    this.tables.trimAudio(tenant, update.conversationId, record, this.rules);
-    this.tables.save(tenant, record);
-    return { session: record.session, applied: true };
   }
 
   /** One commit shared by the group; see update-group.ts for how it is applied. */
