@@ -9,7 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { cpus } from "node:os";
 import { performance } from "node:perf_hooks";
-import { grpcServiceDefinition } from "../src/client/grpc-service.js";
+import { grpcServiceDefinition } from "../src/grpc/grpc-service.js";
 import { SessionStoreClient } from "../src/client/index.js";
 import { Health, HealthCheckRequestSchema } from "../src/gen/grpc/health/v1/health_pb.js";
 import { startSidecar } from "../test/support/sidecar-process.js";

@@ -28,7 +28,7 @@ const SENSITIVE_KEYS = [
   "authTokens",
 ];
 
-export const REDACT_PATHS: readonly string[] = SENSITIVE_KEYS.flatMap((key) => [key, `*.${key}`]);
+const REDACT_PATHS: readonly string[] = SENSITIVE_KEYS.flatMap((key) => [key, `*.${key}`]);
 
 /**
  * The root logger: one JSON object per line on stdout (or `destination`, for

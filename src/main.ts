@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { systemClock } from "./clock.js";
-import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "./config.js";
-import { redactedUrl } from "./config-values.js";
-import { HealthMonitor } from "./health-monitor.js";
+import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "./config/config.js";
+import { redactedUrl } from "./config/config-values.js";
+import { HealthMonitor } from "./server/health-monitor.js";
 import { createLogger, type Logger } from "./logger.js";
 import { startServer } from "./server/server.js";
 import { SessionError } from "./session/errors.js";
 import type { SessionRules } from "./session/rules.js";
 import type { Store } from "./store/store.js";
-import { Sweeper } from "./sweeper.js";
+import { Sweeper } from "./store/sweeper.js";
 
 /** Exit codes: 1 for a failure at run time or while starting, 2 for a bad command line or configuration. */
 const EXIT_FAILURE = 1;
@@ -133,7 +133,7 @@ async function openStore(config: Config, rules: SessionRules, logger: Logger): P
       connectTimeoutMs: config.redisConnectTimeoutMs,
       rules,
       clock: systemClock,
-      logger: logger.child({ module: "redis" }),
+      logger,
     });
   }
   const { SqliteStore } = await import("./store/sqlite/sqlite-store.js");

@@ -1,7 +1,7 @@
 import { create, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { SessionStoreService, type SessionUpdate, type UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
-import { grpcServiceDefinition } from "./grpc-service.js";
+import { grpcServiceDefinition } from "../grpc/grpc-service.js";
 import { resolveRetryPolicy, type RetryOptions, type RetryPolicy, retryableCodes, runWithRetries } from "./retry.js";
 
 export interface SessionStoreClientOptions {

@@ -1,7 +1,7 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { Reason, SessionError } from "../session/errors.js";
 
-export const DEFAULT_TENANT = "default";
+const DEFAULT_TENANT = "default";
 
 /**
  * The tenant a call acts for. With no tokens configured, auth is off and every

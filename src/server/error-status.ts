@@ -6,7 +6,7 @@ import { BadRequestSchema, ErrorInfoSchema, PreconditionFailureSchema } from "..
 import { type Status, StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { Reason, SessionError } from "../session/errors.js";
 
-export const ERROR_DOMAIN = "sessionstore";
+const ERROR_DOMAIN = "sessionstore";
 
 /** The one table from domain reasons to gRPC codes. */
 const codeOf: Record<Reason, GrpcCode> = {

@@ -148,8 +148,6 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
   };
 }
 
-export type SessionStoreHandlers = ReturnType<typeof sessionStoreHandlers>;
-
 function durationMs(d: Duration): number {
   return Number(d.seconds) * 1000 + Math.trunc(d.nanos / 1e6);
 }

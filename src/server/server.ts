@@ -8,12 +8,12 @@ import type { SessionRules } from "../session/rules.js";
 import type { Store } from "../store/store.js";
 import { tenantOf } from "./auth.js";
 import { toServiceError } from "./error-status.js";
-import { grpcServiceDefinition } from "../client/grpc-service.js";
+import { grpcServiceDefinition } from "../grpc/grpc-service.js";
 import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "./group-commit.js";
 import { sessionStoreHandlers } from "./handlers.js";
 import { addReflection } from "./reflection.js";
 import { measuredUpdates, StreamUpdatesRpc } from "./stream-updates-rpc.js";
-import { defaultUpdateStreamLimits, type UpdateStreamLimits } from "./update-stream.js";
+import { defaultStreamUpdatesLimits, type StreamUpdatesLimits } from "./stream-updates-call.js";
 
 export interface ServerOptions {
   /** host:port (port 0 picks a free one), [v6]:port, or unix:/path. */
@@ -29,8 +29,8 @@ export interface ServerOptions {
   clock?: Clock;
   /** StreamUpdates group commit; defaultGroupCommitLimits when absent. */
   groupCommit?: GroupCommitLimits;
-  /** StreamUpdates backpressure per stream; defaultUpdateStreamLimits when absent. */
-  updateStream?: UpdateStreamLimits;
+  /** StreamUpdates backpressure per stream; defaultStreamUpdatesLimits when absent. */
+  streamUpdates?: StreamUpdatesLimits;
 }
 
 export interface RunningServer {
@@ -68,7 +68,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const streamUpdates = new StreamUpdatesRpc({
     committer,
     authTokens: options.authTokens,
-    limits: options.updateStream ?? defaultUpdateStreamLimits,
+    limits: options.streamUpdates ?? defaultStreamUpdatesLimits,
     logger: options.logger,
   });
 

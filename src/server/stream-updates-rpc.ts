@@ -6,21 +6,21 @@ import { shuttingDown } from "../session/errors.js";
 import { tenantOf } from "./auth.js";
 import { toServiceError } from "./error-status.js";
 import type { GroupCommitter } from "./group-commit.js";
-import { type ReceivedUpdate, UpdateStream, type UpdateStreamLimits } from "./update-stream.js";
+import { type ReceivedUpdate, StreamUpdatesCall, type StreamUpdatesLimits } from "./stream-updates-call.js";
 
 export interface StreamUpdatesOptions {
   committer: GroupCommitter;
   authTokens: ReadonlyMap<string, string>;
-  limits: UpdateStreamLimits;
+  limits: StreamUpdatesLimits;
   logger: Logger;
 }
 
 /**
  * The StreamUpdates RPC: authenticates each call once, runs it as an
- * UpdateStream, and keeps the open ones so shutdown can drain them.
+ * StreamUpdatesCall, and keeps the open ones so shutdown can drain them.
  */
 export class StreamUpdatesRpc {
-  private readonly open = new Set<UpdateStream>();
+  private readonly open = new Set<StreamUpdatesCall>();
   private stopping = false;
   private readonly log: Logger;
 
@@ -40,7 +40,7 @@ export class StreamUpdatesRpc {
       return;
     }
     const log = this.log.child({ tenant, peer: call.getPeer() });
-    const stream = new UpdateStream(call, tenant, this.options.committer, this.options.limits, log);
+    const stream = new StreamUpdatesCall(call, tenant, this.options.committer, this.options.limits, log);
     this.open.add(stream);
     log.debug({ streams: this.open.size }, "update stream opened");
     void stream.done.then(() => this.open.delete(stream));

@@ -1,6 +1,6 @@
 import { type Session, SessionStatus } from "../gen/sessionstore/v1/session_store_pb.js";
 import { Reason, SessionError } from "./errors.js";
-import { isExpired, lastActivityMs, type SessionRecord, touch } from "./record.js";
+import { isExpired, lastActivityMs } from "./record.js";
 import type { SessionRules } from "./rules.js";
 
 /** The plan's reason strings; bridges and their tests match on them exactly. */
@@ -51,14 +51,4 @@ export function resumeRefused(verdict: ResumeVerdict, conversationId: string, se
   if (verdict.code === Reason.ResumeWindowExpired) metadata.max_resume_age_seconds = String(rules.maxResumeAgeMs / 1000);
   const reason = verdict.code === "" ? Reason.Internal : verdict.code;
   return new SessionError(reason, verdict.reason, { metadata });
-}
-
-/** Hands the session to a new owner: one more resume, ACTIVE, a new fencing epoch. */
-export function applyResume(record: SessionRecord, ownerId: string, now: Date): void {
-  const s = record.session;
-  s.resumedCount += 1;
-  s.status = SessionStatus.ACTIVE;
-  s.ownerEpoch += 1n;
-  s.ownerId = ownerId;
-  touch(record, now);
 }

@@ -1,12 +1,22 @@
-import type { Session, SessionUpdate } from "../gen/sessionstore/v1/session_store_pb.js";
-import { SessionStatus } from "../gen/sessionstore/v1/session_store_pb.js";
+import { clone } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  type ConversationItem,
+  ConversationItemSchema,
+  type FunctionCall,
+  FunctionCallSchema,
+  type Session,
+  SessionStatus,
+  type SessionUpdate,
+} from "../gen/sessionstore/v1/session_store_pb.js";
+import { numberAudio } from "./audio-ring.js";
 import { Reason, SessionError } from "./errors.js";
 import { checkTransition, endedError } from "./lifecycle.js";
-import { appendAudio, dedupeByCallId, type SessionChildren, type SessionRecord, stampFunctionCalls, stampHistory, touch } from "./record.js";
+import { type SessionChildren, type SessionRecord, touched } from "./record.js";
 import type { SessionRules } from "./rules.js";
 
 /** The field-mask paths an update may write, and the Session property behind each. */
-export const mutablePaths = {
+const mutablePaths = {
   session_id: "sessionId",
   bridge_type: "bridgeType",
   bot_name: "botName",
@@ -23,7 +33,7 @@ export const mutablePaths = {
   last_error: "lastError",
 } as const satisfies Record<string, keyof Session>;
 
-export type MutablePath = keyof typeof mutablePaths;
+type MutablePath = keyof typeof mutablePaths;
 
 export function isMutablePath(path: string): path is MutablePath {
   return Object.hasOwn(mutablePaths, path);
@@ -47,17 +57,17 @@ export function checkEtag(session: Session, etag: string): void {
   });
 }
 
-export type UpdateOutcome = { applied: false } | { applied: true; children: SessionChildren };
+export type UpdateOutcome = { applied: false } | { applied: true; record: SessionRecord; children: SessionChildren };
 
 /**
- * Applies one update to a record in place, in this order: fencing, duplicate
- * seq, ended, etag, lifecycle, then the masked fields and the appends. A
- * duplicate (seq at or below last_seq) changes nothing and reports applied
- * false, so a bridge can replay what it has not seen acknowledged. The record
- * carries only the header, so the cost is that of the update alone.
- *
- * The caller still drops the oldest audio chunks with trimAudio and stores the
- * returned children.
+ * One update on top of a record, in this order: fencing, duplicate seq,
+ * ended, etag, lifecycle, then the masked fields and the appends. Returns the
+ * new record and the children to store, or throws the SessionError that
+ * refuses it; the record given is never changed, so a refusal leaves nothing
+ * behind. A duplicate (seq at or below last_seq) reports applied false, so a
+ * bridge can replay what it has not seen acknowledged. Only the header is
+ * involved, so the cost is that of the update alone; the audio ring is
+ * trimmed by the caller (trimRing), once per group.
  */
 export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: Date, rules: SessionRules): UpdateOutcome {
   const s = record.session;
@@ -68,10 +78,11 @@ export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: D
 
   const paths = update.updateMask?.paths ?? [];
   if (paths.includes("status") && update.session) checkTransition(s.conversationId, s.status, update.session.status);
-  const audio = appendAudio(record, update.appendAudio, now, rules);
+  const audio = numberAudio(update.appendAudio, record.audioLastSeq, record.audioBytes, now, rules);
 
+  const next: Session = { ...s };
   if (update.session) {
-    const target = s as unknown as Record<string, unknown>;
+    const target = next as unknown as Record<string, unknown>;
     const source = update.session as unknown as Record<string, unknown>;
     for (const path of paths) {
       if (!isMutablePath(path)) continue; // validation has already refused these
@@ -79,29 +90,22 @@ export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: D
       target[key] = source[key];
     }
   }
-  if (update.seq > 0n) s.lastSeq = update.seq;
-  touch(record, now);
+  if (update.seq > 0n) next.lastSeq = update.seq;
   return {
     applied: true,
-    children: {
-      history: stampHistory(update.appendHistory, now),
-      functionCalls: dedupeByCallId(stampFunctionCalls(update.upsertFunctionCalls, now)),
-      audio,
-    },
+    record: touched({ ...record, audioLastSeq: audio.lastSeq, audioBytes: audio.bytes }, next, now),
+    children: { history: stampHistory(update.appendHistory, now), functionCalls: stampFunctionCalls(update.upsertFunctionCalls, now), audio: audio.chunks },
   };
 }
 
-/**
- * Ends a session in place. Ending an ended session is a no-op that returns
- * false, so retrying EndSession is safe.
- */
-export function applyEnd(record: SessionRecord, reason: string, ownerEpoch: bigint, etag: string, now: Date): boolean {
-  const s = record.session;
-  if (s.status === SessionStatus.ENDED) return false;
-  checkFence(s, ownerEpoch);
-  checkEtag(s, etag);
-  s.status = SessionStatus.ENDED;
-  s.endReason = reason === "" ? "normal" : reason;
-  touch(record, now);
-  return true;
+/** Appended history items as stored: copies stamped with the time they were stored. */
+export function stampHistory(items: readonly ConversationItem[], now: Date): ConversationItem[] {
+  const createdAt = timestampFromDate(now);
+  return items.map((item) => ({ ...clone(ConversationItemSchema, item), createdAt }));
+}
+
+/** Upserted function calls as stored; a store keeps the first created_at when a call is replaced. */
+export function stampFunctionCalls(calls: readonly FunctionCall[], now: Date): FunctionCall[] {
+  const createdAt = timestampFromDate(now);
+  return calls.map((call) => ({ ...clone(FunctionCallSchema, call), createdAt }));
 }

@@ -17,7 +17,7 @@ import { isMutablePath } from "./update.js";
 
 const CONVERSATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Identifiers and names: ids, roles, types, formats. */
-export const MAX_NAME_LENGTH = 256;
+const MAX_NAME_LENGTH = 256;
 /** Free text that is not conversation content: last_error, end_reason. */
 export const MAX_NOTE_LENGTH = 4096;
 

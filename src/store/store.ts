@@ -1,6 +1,10 @@
 import type { Session, SessionStatus, SessionUpdate, SessionView } from "../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionError } from "../session/errors.js";
 import type { ResumeVerdict } from "../session/resume.js";
+import type { SessionStats } from "../session/stats.js";
+import type { UpdateResult } from "../session/update-plan.js";
+
+export type { UpdateResult } from "../session/update-plan.js";
 
 /**
  * The storage contract every backend implements and test/conformance checks.
@@ -102,13 +106,6 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export interface UpdateResult {
-  /** BASIC view, after the write. */
-  session: Session;
-  /** False for a duplicate seq. */
-  applied: boolean;
-}
-
 export interface TenantUpdate {
   tenant: string;
   update: SessionUpdate;
@@ -148,11 +145,5 @@ export interface CleanupRequest {
   batchSize: number;
 }
 
-export interface StoreStats {
-  activeSessions: number;
-  totalSessions: number;
-  resumedSessions: number;
-  failedResumes: number;
-  cleanupCount: number;
-  byStatus: Map<SessionStatus, number>;
-}
+/** Counts for one tenant (see SessionStats). */
+export type StoreStats = SessionStats;

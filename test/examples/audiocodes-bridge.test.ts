@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Session, type SessionStoreClient, SessionStatus } from "../../src/client/index.js";
-import { MockVaicCall, SessionErrorReply } from "../../examples/audiocodes-bridge/src/mock-vaic.js";
+import { MockVaicCall, SessionErrorReply } from "./support/mock-vaic.js";
 import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
 import { type BridgeProcess, runMockVaic, startBridgeProcess } from "./support/bridge-process.js";
 

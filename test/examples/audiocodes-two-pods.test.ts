@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionStatus } from "../../src/client/index.js";
-import { MockVaicCall } from "../../examples/audiocodes-bridge/src/mock-vaic.js";
+import { MockVaicCall } from "./support/mock-vaic.js";
 import { type RedisServer, startRedisServer } from "../support/redis-server.js";
 import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
 import { type BridgeProcess, startBridgeProcess } from "./support/bridge-process.js";

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { grpcServiceDefinition } from "../../src/client/grpc-service.js";
+import { grpcServiceDefinition } from "../../src/grpc/grpc-service.js";
 import {
   Health,
   HealthCheckRequestSchema,

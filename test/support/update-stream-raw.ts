@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import { grpcServiceDefinition } from "../../src/client/grpc-service.js";
+import { grpcServiceDefinition } from "../../src/grpc/grpc-service.js";
 import { errorDetailsOf, type ErrorDetails } from "../../src/client/error-details.js";
 import { SessionStoreService, SessionUpdateSchema, type UpdateAck } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { BadRequestSchema, ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";

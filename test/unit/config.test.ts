@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "../../src/config.js";
+import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "../../src/config/config.js";
 import { defaultRules } from "../../src/session/rules.js";
 
 let dir: string;

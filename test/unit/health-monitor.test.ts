@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { HealthMonitor } from "../../src/health-monitor.js";
+import { HealthMonitor } from "../../src/server/health-monitor.js";
 
 /** A store whose ping answers as the test says, and that tells the test when it has been asked. */
 function fakeStore() {

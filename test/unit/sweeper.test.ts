@@ -11,7 +11,7 @@ import { createLogger } from "../../src/logger.js";
 import { defaultRules } from "../../src/session/rules.js";
 import type { CleanupRequest } from "../../src/store/store.js";
 import { MemoryStore } from "../../src/store/memory/memory-store.js";
-import { Sweeper } from "../../src/sweeper.js";
+import { Sweeper } from "../../src/store/sweeper.js";
 
 const HOUR_MS = 3_600_000;
 const SWEEP_AGE_MS = HOUR_MS;
@@ -173,7 +173,7 @@ describe("Sweeper", () => {
     const script = join(dir, "idle.mts");
     writeFileSync(
       script,
-      `import { Sweeper } from ${JSON.stringify(src("sweeper.ts"))};
+      `import { Sweeper } from ${JSON.stringify(src("store/sweeper.ts"))};
 import { MemoryStore } from ${JSON.stringify(src("store/memory/memory-store.ts"))};
 import { systemClock } from ${JSON.stringify(src("clock.ts"))};
 import { defaultRules } from ${JSON.stringify(src("session/rules.ts"))};

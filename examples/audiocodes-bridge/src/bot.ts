@@ -1,4 +1,4 @@
-import type { ConversationItem } from "../../../src/client/index.js";
+import type { ConversationItem } from "sessionstore";
 
 /**
  * A deterministic stand-in for a speech model: it answers each DTMF digit

@@ -9,7 +9,7 @@ import {
   SessionStatus,
   SessionView,
   type UpdateParts,
-} from "../../../src/client/index.js";
+} from "sessionstore";
 import { DtmfBot } from "./bot.js";
 import { type Activity, type BotMessage, chooseMediaFormat, dtmfOf, isHangup, type PlatformMessage, parsePlatformMessage, RESUME_FAILED } from "./protocol.js";
 

@@ -1,4 +1,4 @@
-import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type AudioChunk,
@@ -113,10 +113,6 @@ export function withChildren(session: Session, history: readonly Buffer[], callO
   });
   session.audioBuffer = audio.map((chunk) => decode(AudioChunkSchema, chunk));
   return session;
-}
-
-export function emptySession(conversationId: string): Session {
-  return create(SessionSchema, { conversationId });
 }
 
 // A copy into a plain Uint8Array: messages must not keep Node's Buffer

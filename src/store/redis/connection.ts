@@ -1,19 +1,14 @@
 import { Redis } from "ioredis";
+import type { Logger } from "../../logger.js";
 import { Reason, SessionError } from "../../session/errors.js";
 import { defineScripts } from "./scripts.js";
-
-/** What the store logs through; a pino logger is one. */
-export interface RedisLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 export interface RedisConnectionOptions {
   /** redis://[user:password@]host[:port][/db] or rediss://… for TLS. */
   url: string;
   /** Bounds connecting, and also each command: a Redis that hangs fails calls as one that is down does. */
   connectTimeoutMs: number;
-  logger?: RedisLogger;
+  logger?: Logger;
 }
 
 /** Reconnect attempts back off to this and then keep trying at this pace, for as long as the sidecar runs. */

@@ -1,6 +1,9 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { type Session, SessionStatus, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { isExpired } from "../../session/record.js";
+import type { Session, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { isFullView, isListed } from "../../session/reads.js";
+import { expiryCutoffMs } from "../../session/record.js";
+import { countSessions, emptyStats } from "../../session/stats.js";
 import type { CleanupRequest, ListQuery, StoreStats } from "../store.js";
 import { headerFromHash } from "./codec.js";
 import { Counter, HeaderField, sessionKeyList } from "./keys.js";
@@ -18,7 +21,6 @@ const SCAN_BATCH = 500;
 /** ListSessions: keyset paging over the ids zset, filtered on the headers. */
 export async function listSessions(ctx: RedisContext, tenant: string, query: ListQuery): Promise<{ sessions: Session[]; more: boolean }> {
   const now = ctx.clock.now();
-  const wanted = (status: SessionStatus) => (query.statuses.length === 0 ? status !== SessionStatus.ENDED : query.statuses.includes(status));
   const found: Session[] = [];
   const batch = Math.max(query.pageSize + 1, 50);
   let after = query.after;
@@ -30,8 +32,7 @@ export async function listSessions(ctx: RedisContext, tenant: string, query: Lis
     for (const reply of await reads.run()) {
       const header = headerFromHash(new Map(Object.entries(reply as Record<string, Buffer>)));
       const s = header?.record.session;
-      if (!s || isExpired(s, now, ctx.rules) || !wanted(s.status)) continue;
-      if (query.bridgeType !== "" && s.bridgeType !== query.bridgeType) continue;
+      if (!s || !isListed(s, query, now, ctx.rules)) continue;
       found.push(s);
       if (found.length > query.pageSize) break;
     }
@@ -39,8 +40,8 @@ export async function listSessions(ctx: RedisContext, tenant: string, query: Lis
     after = ids.at(-1)!;
   }
   const page = found.slice(0, query.pageSize);
-  const view = query.view === SessionView.UNSPECIFIED ? SessionView.BASIC : query.view;
-  return { sessions: view === SessionView.FULL ? await withChildren(ctx, tenant, page) : page, more: found.length > query.pageSize };
+  const full = isFullView(query.view, SessionView.BASIC);
+  return { sessions: full ? await withChildren(ctx, tenant, page) : page, more: found.length > query.pageSize };
 }
 
 /** The page again as full sessions, each one snapshot; one deleted meanwhile drops out. */
@@ -121,8 +122,8 @@ async function countIdle(ctx: RedisContext, tenant: string, cutoffMs: number): P
 /** GetStats: the counts over the tenant's unexpired sessions (a scan of its ids), and its counters. */
 export async function tenantStats(ctx: RedisContext, tenant: string): Promise<StoreStats> {
   const index = ctx.layout.tenant(tenant);
-  const cutoffMs = ctx.clock.now().getTime() - ctx.rules.maxSessionAgeMs;
-  const stats: StoreStats = { activeSessions: 0, totalSessions: 0, resumedSessions: 0, failedResumes: 0, cleanupCount: 0, byStatus: new Map() };
+  const cutoffMs = expiryCutoffMs(ctx.clock.now(), ctx.rules);
+  const stats = emptyStats();
   for (let after = "-"; ; ) {
     const ids = await ctx.redis.zrangebylex(index.ids, after, "+", "LIMIT", 0, SCAN_BATCH);
     const reads = new Round(ctx.redis, false);
@@ -132,11 +133,7 @@ export async function tenantStats(ctx: RedisContext, tenant: string): Promise<St
     for (const reply of await reads.run()) {
       const [status, resumed, lastActivity] = reply as (string | null)[];
       if (status == null || Number(lastActivity) < cutoffMs) continue;
-      const s = Number(status) as SessionStatus;
-      stats.totalSessions += 1;
-      if (s !== SessionStatus.ENDED) stats.activeSessions += 1;
-      if (Number(resumed) > 0) stats.resumedSessions += 1;
-      stats.byStatus.set(s, (stats.byStatus.get(s) ?? 0) + 1);
+      countSessions(stats, Number(status) as SessionStatus, 1, Number(resumed) > 0 ? 1 : 0);
     }
     if (ids.length < SCAN_BATCH) break;
     after = `(${ids.at(-1)!}`;

@@ -11,8 +11,19 @@
  *
  * The indexes span sessions and so live in slots of their own: a tenant's
  * under {tenant}, the store-wide ones under {global}. They are hints that are
- * never trusted alone (see redis-store.ts): each answer drawn from them is
- * checked against the session's header.
+ * never trusted alone: each answer drawn from them is checked against the
+ * session's header.
+ *
+ * Redis Cluster: a session's keys share one slot and each script touches one
+ * slot. The indexes (ids, activity, live, tenants) are in other slots, so they
+ * are written beside the session's commit rather than inside its script, as
+ * hints that may run ahead of the data but never behind it; readers check
+ * every hint against the header. This build sends a commit and its hints in
+ * one MULTI/EXEC to a single endpoint (a standalone Redis, or the primary of
+ * a replicated set behind one address). On a Cluster, where a transaction
+ * cannot span slots, the hints would go first, to their own slots, and the
+ * commits after them, one transaction per session: one more round trip, and
+ * each session's writes still commit all together or not at all.
  *
  *   {p}session:{t:id}:header       hash   see HeaderField
  *   {p}session:{t:id}:history      list   ConversationItem, protobuf binary, oldest first

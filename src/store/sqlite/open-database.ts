@@ -1,12 +1,8 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
+import type { Logger } from "../../logger.js";
 import { APPLICATION_ID, migrate, newerSchemaError, SCHEMA_VERSION } from "./migrations.js";
-
-export interface StoreLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 /** How long a statement waits for another connection's lock before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -19,7 +15,7 @@ const BUSY_TIMEOUT_MS = 5000;
  * connection before anything opens it for writing, because even the WAL
  * switch or a checkpoint on close would rewrite it.
  */
-export function openDatabase(path: string, logger?: StoreLogger): Database.Database {
+export function openDatabase(path: string, logger?: Logger): Database.Database {
   const inMemory = path === ":memory:";
   if (!inMemory) {
     try {
@@ -51,7 +47,7 @@ export function openDatabase(path: string, logger?: StoreLogger): Database.Datab
   }
 }
 
-function configure(db: Database.Database, path: string, logger?: StoreLogger): void {
+function configure(db: Database.Database, path: string, logger?: Logger): void {
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   const mode = db.pragma("journal_mode = WAL", { simple: true });
   if (mode !== "wal" && !db.memory) logger?.warn({ path, journalMode: mode }, "the filesystem refused WAL mode; writes will be slower");

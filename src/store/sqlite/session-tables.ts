@@ -1,7 +1,9 @@
 import type Database from "better-sqlite3";
-import { type Session, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { type SessionChildren, type SessionRecord, trimAudio } from "../../session/record.js";
-import type { SessionRules } from "../../session/rules.js";
+import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
+import type { NewSession } from "../../session/create-plan.js";
+import type { SessionChildren, SessionRecord } from "../../session/record.js";
+import { countSessions, emptyStats } from "../../session/stats.js";
+import type { SessionWrite } from "../../session/update-plan.js";
 import type { StoreStats } from "../store.js";
 import {
   audioChunkFromRow,
@@ -18,8 +20,8 @@ import { Counter, type ListParams, prepareStatements, type Statements } from "./
 /**
  * The store's tables as records and messages: each method is one or a few
  * prepared statements and the conversion around them. It decides nothing —
- * the rules live in src/session and the facade — and runs inside whatever
- * transaction its caller holds.
+ * the rules live in src/session — and runs inside whatever transaction its
+ * caller holds.
  */
 export class SessionTables {
   private readonly sql: Statements;
@@ -38,7 +40,7 @@ export class SessionTables {
     return row && recordFromRow(row);
   }
 
-  insert(tenant: string, record: SessionRecord, children: SessionChildren): void {
+  insert(tenant: string, { record, children }: NewSession): void {
     this.sql.insertHeader.run(headerParams(tenant, record));
     this.addChildren(tenant, record.session.conversationId, children);
   }
@@ -48,48 +50,37 @@ export class SessionTables {
     this.sql.updateHeader.run(headerParams(tenant, record));
   }
 
+  /** A planned write of an existing session: header, children, and the oldest audio dropped. */
+  write(tenant: string, write: SessionWrite): void {
+    const id = write.record.session.conversationId;
+    this.save(tenant, write.record);
+    this.addChildren(tenant, id, { history: write.history, functionCalls: write.functionCalls, audio: write.audio });
+    if (write.dropStoredAudio > 0) this.sql.dropOldestAudio.run({ tenant, conversationId: id, count: write.dropStoredAudio });
+  }
+
   /** Deletes one session; its children go with it (ON DELETE CASCADE). */
   remove(tenant: string, conversationId: string): void {
     this.sql.deleteSession.run(tenant, conversationId);
   }
 
-  /** Appends history and audio and upserts function calls; costs what is added, whatever is stored. */
-  addChildren(tenant: string, id: string, children: SessionChildren): void {
-    for (const item of children.history) this.sql.insertHistory.run(tenant, id, encodeHistoryItem(item));
-    for (const call of children.functionCalls) {
-      this.sql.upsertCall.run(tenant, id, call.callId, millisOf(call.createdAt), encodeFunctionCall(call));
-    }
-    for (const chunk of children.audio) this.sql.insertAudio.run(tenant, id, chunk.seq, millisOf(chunk.createdAt), chunk.data);
-  }
-
   /**
-   * Drops the oldest chunks until the ring fits its cap, with the stored
-   * chunks (the ones just added included) as trimAudio's input. Sizes are
-   * read oldest first and only until trimAudio has enough, so the cost
-   * follows what is dropped, not what is stored.
+   * Sizes of the stored audio chunks, oldest first, read from a cursor as the
+   * caller asks for them. The caller must be done with it (leave its loop,
+   * which closes the cursor) before the next statement on the connection.
    */
-  trimAudio(tenant: string, id: string, record: SessionRecord, rules: SessionRules): void {
-    if (record.audioBytes <= rules.audioBufferMaxBytes) return;
-    const oldest = this.sql.oldestAudio;
-    let lastDropped = 0;
-    function* sizes(): Generator<number> {
-      // When trimAudio stops early it leaves this loop, which closes the cursor
-      // before the DELETE below needs the connection.
-      for (const row of oldest.iterate(tenant, id)) {
-        lastDropped = row.seq;
-        yield row.size;
-      }
-    }
-    if (trimAudio(record, sizes(), rules) > 0) this.sql.dropAudioThrough.run(tenant, id, lastDropped);
+  *audioSizes(tenant: string, conversationId: string): Generator<number> {
+    yield* this.sql.audioSizes.iterate(tenant, conversationId);
   }
 
   /** Fills in the session's history, function calls and audio, each in stored order. */
   withChildren(tenant: string, session: Session): Session {
     const key = [tenant, session.conversationId] as const;
-    session.conversationHistory = this.sql.selectHistory.all(...key).map(historyItemFromRow);
-    session.functionCalls = this.sql.selectCalls.all(...key).map(functionCallFromRow);
-    session.audioBuffer = this.sql.selectAudio.all(...key).map(audioChunkFromRow);
-    return session;
+    return {
+      ...session,
+      conversationHistory: this.sql.selectHistory.all(...key).map(historyItemFromRow),
+      functionCalls: this.sql.selectCalls.all(...key).map(functionCallFromRow),
+      audioBuffer: this.sql.selectAudio.all(...key).map(audioChunkFromRow),
+    };
   }
 
   /** Non-ENDED sessions of every tenant last active at or after cutoffMs. */
@@ -103,13 +94,8 @@ export class SessionTables {
 
   /** A tenant's counts over the sessions last active at or after cutoffMs, and its counters. */
   stats(tenant: string, cutoffMs: number): StoreStats {
-    const stats: StoreStats = { activeSessions: 0, totalSessions: 0, resumedSessions: 0, failedResumes: 0, cleanupCount: 0, byStatus: new Map() };
-    for (const row of this.sql.statsByStatus.all(tenant, cutoffMs)) {
-      stats.byStatus.set(row.status, row.sessions);
-      stats.totalSessions += row.sessions;
-      if (row.status !== SessionStatus.ENDED) stats.activeSessions += row.sessions;
-      stats.resumedSessions += row.resumed;
-    }
+    const stats = emptyStats();
+    for (const row of this.sql.statsByStatus.all(tenant, cutoffMs)) countSessions(stats, row.status, row.sessions, row.resumed);
     for (const { name, value } of this.sql.selectCounters.all(tenant)) {
       if (name === Counter.failedResumes) stats.failedResumes = value;
       if (name === Counter.cleanupCount) stats.cleanupCount = value;
@@ -128,5 +114,14 @@ export class SessionTables {
 
   countInactive(tenant: string | undefined, cutoffMs: number): number {
     return (tenant === undefined ? this.sql.countInactive.get(cutoffMs) : this.sql.countTenantInactive.get(tenant, cutoffMs)) ?? 0;
+  }
+
+  /** Appends history and audio and upserts function calls; costs what is added, whatever is stored. */
+  private addChildren(tenant: string, id: string, children: SessionChildren): void {
+    for (const item of children.history) this.sql.insertHistory.run(tenant, id, encodeHistoryItem(item));
+    for (const call of children.functionCalls) {
+      this.sql.upsertCall.run(tenant, id, call.callId, millisOf(call.createdAt), encodeFunctionCall(call));
+    }
+    for (const chunk of children.audio) this.sql.insertAudio.run(tenant, id, chunk.seq, millisOf(chunk.createdAt), chunk.data);
   }
 }

@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import { SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { nonEndedStatuses } from "../../session/reads.js";
 
 /**
  * Every statement the SQLite store runs, prepared once per connection.
@@ -51,18 +51,13 @@ export interface AudioRow {
   data: Buffer;
 }
 
-export interface StatusRow {
+interface StatusRow {
   status: number;
   sessions: number;
   resumed: number;
 }
 
 type Key = [tenant: string, conversationId: string];
-
-/** Every status but ENDED: what counts against max_sessions, and what a list shows by default. */
-export const nonEndedStatuses: readonly SessionStatus[] = Object.values(SessionStatus).filter(
-  (value): value is SessionStatus => typeof value === "number" && value !== SessionStatus.ENDED,
-);
 
 // Spelled out as IN (…) rather than `status != ENDED` so the sessions_live
 // index is searched per status instead of scanned.
@@ -103,10 +98,15 @@ export function prepareStatements(db: Database.Database) {
       "INSERT INTO audio (tenant, conversation_id, seq, created_ms, data) VALUES (?, ?, ?, ?, ?)",
     ),
     // length() of a BLOB is read from the record header, so this does not load the audio itself.
-    oldestAudio: db.prepare<Key, { seq: number; size: number }>(
-      "SELECT seq, length(data) AS size FROM audio WHERE tenant = ? AND conversation_id = ? ORDER BY seq",
-    ),
-    dropAudioThrough: db.prepare<[...Key, seq: number]>("DELETE FROM audio WHERE tenant = ? AND conversation_id = ? AND seq <= ?"),
+    audioSizes: db
+      .prepare<Key, number>("SELECT length(data) FROM audio WHERE tenant = ? AND conversation_id = ? ORDER BY seq")
+      .pluck(),
+    // Everything before the (count+1)-th oldest chunk: a walk of the primary key, where an
+    // IN (SELECT … LIMIT) would build a temporary table on every trim. Run after the new chunks
+    // are in, so that chunk always exists.
+    dropOldestAudio: db.prepare<{ tenant: string; conversationId: string; count: number }>(`
+      DELETE FROM audio WHERE tenant = @tenant AND conversation_id = @conversationId AND seq < (
+        SELECT seq FROM audio WHERE tenant = @tenant AND conversation_id = @conversationId ORDER BY seq LIMIT 1 OFFSET @count)`),
     selectHistory: db.prepare<Key, Buffer>("SELECT item FROM history WHERE tenant = ? AND conversation_id = ? ORDER BY id").pluck(),
     selectCalls: db.prepare<Key, CallRow>("SELECT created_ms, call FROM function_calls WHERE tenant = ? AND conversation_id = ? ORDER BY id"),
     selectAudio: db.prepare<Key, AudioRow>("SELECT seq, created_ms, data FROM audio WHERE tenant = ? AND conversation_id = ? ORDER BY seq"),

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const BRIDGE = fileURLToPath(new URL("../../../examples/audiocodes-bridge/src/bridge-server.ts", import.meta.url));
-export const MOCK_VAIC = fileURLToPath(new URL("../../../examples/audiocodes-bridge/src/mock-vaic.ts", import.meta.url));
+export const MOCK_VAIC = fileURLToPath(new URL("./mock-vaic.ts", import.meta.url));
 
 export interface BridgeProcess {
   url: string;

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { Command } from "commander";
 import { WebSocket } from "ws";
-import type { Activity, BotMessage, BotMessageType, PlatformMessage } from "./protocol.js";
+import type { Activity, BotMessage, BotMessageType, PlatformMessage } from "../../../examples/audiocodes-bridge/src/protocol.js";
 
 /**
  * A stand-in for AudioCodes VoiceAI Connect: it places calls on a bridge the

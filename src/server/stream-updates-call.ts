@@ -14,7 +14,7 @@ export interface ReceivedUpdate {
   bytes: number;
 }
 
-export interface UpdateStreamLimits {
+export interface StreamUpdatesLimits {
   /** Updates read but not yet acknowledged beyond which the stream stops reading. */
   maxUnackedUpdates: number;
   /** Request bytes read but not yet acknowledged beyond which the stream stops reading. */
@@ -26,7 +26,7 @@ export interface UpdateStreamLimits {
  * holds a few seconds of their audio: a bridge is throttled only when the disk
  * really falls behind, while a sidecar's memory per stream stays small.
  */
-export const defaultUpdateStreamLimits: UpdateStreamLimits = {
+export const defaultStreamUpdatesLimits: StreamUpdatesLimits = {
   maxUnackedUpdates: 1024,
   maxUnackedBytes: 8 * 1024 * 1024,
 };
@@ -55,7 +55,7 @@ type State = "open" | "half-closed" | "draining" | "closed";
  * and unacknowledged, while the client is not reading its acks, or while the
  * committer is full; it reads again below half the limits.
  */
-export class UpdateStream {
+export class StreamUpdatesCall {
   private readonly slots: Slot[] = [];
   private unackedBytes = 0;
   private readonly holds = new Set<Hold>();
@@ -67,7 +67,7 @@ export class UpdateStream {
     private readonly call: ServerDuplexStream<ReceivedUpdate, UpdateAck>,
     private readonly tenant: string,
     private readonly committer: GroupCommitter,
-    private readonly limits: UpdateStreamLimits,
+    private readonly limits: StreamUpdatesLimits,
     private readonly log: Logger,
   ) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));

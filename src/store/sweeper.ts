@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { Clock } from "./clock.js";
-import type { Store } from "./store/store.js";
+import type { Clock } from "../clock.js";
+import type { Store } from "./store.js";
 
 export interface SweeperOptions {
   /** Pause between the end of one sweep and the start of the next. */

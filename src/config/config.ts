@@ -20,7 +20,7 @@ import {
   TIMER_LIMIT_MS,
 } from "./config-values.js";
 import { formatDuration } from "./duration.js";
-import { defaultRules, type SessionRules } from "./session/rules.js";
+import { defaultRules, type SessionRules } from "../session/rules.js";
 
 export type { LogLevel, StorageKind };
 
@@ -279,7 +279,7 @@ export function cliOptions(): CliOption[] {
 }
 
 /** SESSIONSTORE_ + the flag in upper snake case: --max-sessions → SESSIONSTORE_MAX_SESSIONS. */
-export function envName(flag: string): string {
+function envName(flag: string): string {
   return `SESSIONSTORE_${flag.replace(/-/g, "_").toUpperCase()}`;
 }
 

@@ -7,11 +7,11 @@ import type { UpdateAck } from "../../src/gen/sessionstore/v1/session_store_pb.j
 import { errorReasonOf } from "../../src/client/error-details.js";
 import { Reason, SessionError } from "../../src/session/errors.js";
 import { defaultGroupCommitLimits, GroupCommitter } from "../../src/server/group-commit.js";
-import { type ReceivedUpdate, UpdateStream, type UpdateStreamLimits } from "../../src/server/update-stream.js";
+import { type ReceivedUpdate, StreamUpdatesCall, type StreamUpdatesLimits } from "../../src/server/stream-updates-call.js";
 import { ManualGroupStore, turn, upd } from "../support/manual-group-store.js";
 import { ackReason } from "../support/update-stream-raw.js";
 
-/** The parts of a grpc-js server duplex call UpdateStream uses, observable. */
+/** The parts of a grpc-js server duplex call StreamUpdatesCall uses, observable. */
 class FakeCall extends EventEmitter {
   readonly written: UpdateAck[] = [];
   paused = false;
@@ -46,11 +46,11 @@ class FakeCall extends EventEmitter {
   }
 }
 
-function open(limits: Partial<UpdateStreamLimits> = {}) {
+function open(limits: Partial<StreamUpdatesLimits> = {}) {
   const store = new ManualGroupStore();
   const call = new FakeCall();
   const committer = new GroupCommitter(store.asStore(), defaultGroupCommitLimits);
-  const stream = new UpdateStream(
+  const stream = new StreamUpdatesCall(
     call as unknown as ServerDuplexStream<ReceivedUpdate, UpdateAck>,
     "default",
     committer,
@@ -62,7 +62,7 @@ function open(limits: Partial<UpdateStreamLimits> = {}) {
 
 const acked = (call: FakeCall) => call.written.map((a) => [a.conversationId, ackReason(a) ?? a.applied]);
 
-describe("UpdateStream", () => {
+describe("StreamUpdatesCall", () => {
   it("writes acks in arrival order, each after its commit; an invalid update's ack waits its turn", async () => {
     const { store, call } = open();
     call.send("a", 1n);

@@ -33,7 +33,7 @@ export function show(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-export function nonEmpty(value: unknown): string {
+function nonEmpty(value: unknown): string {
   if (typeof value !== "string" || value.trim() === "") throw new Invalid(`must be a non-empty string, got ${show(value)}`);
   return value.trim();
 }

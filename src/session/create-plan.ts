@@ -1,0 +1,76 @@
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Session, SessionStatus } from "../gen/sessionstore/v1/session_store_pb.js";
+import { numberAudio, trimRing } from "./audio-ring.js";
+import { maxSessionsReached, sessionExists } from "./errors.js";
+import { statusName } from "./lifecycle.js";
+import { headerOf, isExpired, type SessionChildren, type SessionRecord, touched } from "./record.js";
+import type { SessionRules } from "./rules.js";
+import { stampFunctionCalls, stampHistory } from "./update.js";
+
+/** A new session as a store writes it: its header and its first children. */
+export interface NewSession {
+  record: SessionRecord;
+  children: SessionChildren;
+}
+
+export interface CreatePlan extends NewSession {
+  /** An expired session of the same id is stored: wipe it, children and all, before writing. */
+  replaces: boolean;
+}
+
+export interface NewSessionOptions {
+  ownerId: string;
+  status: SessionStatus;
+  now: Date;
+  rules: SessionRules;
+  /** The first version; random so that a deleted and re-created session never repeats an etag. */
+  initialVersion: number;
+}
+
+/**
+ * CreateSession (and a resume that creates): SESSION_EXISTS when the id is
+ * taken by a session that has not expired (ended ones included); an expired
+ * one is replaced. max_sessions is checked after this, by checkCapacity,
+ * with the live count the store keeps in its own way.
+ */
+export function planCreate(stored: SessionRecord | undefined, input: Session, options: NewSessionOptions): CreatePlan {
+  if (stored && !isExpired(stored.session, options.now, options.rules)) {
+    throw sessionExists(input.conversationId, statusName(stored.session.status));
+  }
+  return { ...newSession(input, options), replaces: stored !== undefined };
+}
+
+/** MAX_SESSIONS unless one more live session fits beside the `live` ones already stored. */
+export function checkCapacity(live: number, rules: SessionRules): void {
+  if (live >= rules.maxSessions) throw maxSessionsReached(live, rules.maxSessions);
+}
+
+/**
+ * A new session from a client's initial values: client-settable fields are
+ * copied, server-set ones are set here, and the initial children are stamped
+ * and numbered like appended ones, the audio trimmed to the ring.
+ */
+export function newSession(input: Session, options: NewSessionOptions): NewSession {
+  const { now, rules } = options;
+  const session: Session = {
+    ...headerOf(input),
+    status: options.status,
+    createdAt: timestampFromDate(now),
+    resumedCount: 0,
+    endReason: "",
+    ownerId: options.ownerId,
+    ownerEpoch: 1n,
+    lastSeq: 0n,
+  };
+  const audio = numberAudio(input.audioBuffer, 0n, 0, now, rules);
+  const trim = trimRing(audio.bytes, [], audio.chunks.map((c) => c.data.length), rules);
+  const base: SessionRecord = { session, version: options.initialVersion - 1, audioLastSeq: audio.lastSeq, audioBytes: trim.bytes };
+  return {
+    record: touched(base, session, now),
+    children: {
+      history: stampHistory(input.conversationHistory, now),
+      functionCalls: stampFunctionCalls(input.functionCalls, now),
+      audio: audio.chunks.slice(trim.dropAdded),
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
+import type { CreatePlan } from "../../session/create-plan.js";
+import { maxSessionsReached } from "../../session/errors.js";
+import { expiryCutoffMs, type SessionRecord, withChildren } from "../../session/record.js";
+import type { CommitPlan, StoredHeader } from "./codec.js";
+import { CONFLICT } from "./concurrency.js";
+import { committed, newId, queueCommit, type RedisContext, Round } from "./session-io.js";
+
+/**
+ * The commits of the Redis store's single-session writes (create, resume,
+ * end) beyond a plain header change.
+ *
+ * max_sessions is counted in one store-wide zset of live tokens scored by last
+ * activity: a create first reserves a token there with a script that counts
+ * the unexpired tokens and adds its own only below the cap, so two sidecars
+ * cannot both take the last place. Ending or deleting a session removes its
+ * token once that has committed; a token whose create never committed (the
+ * sidecar died in between, or Redis failed before answering) counts until it
+ * ages past max_session_age, erring on the side of refusing a create.
+ */
+
+/**
+ * Stores a planned new session over nothing or over the expired `replaced`,
+ * after reserving its place under max_sessions. Returns it FULL, or CONFLICT
+ * when another writer got in first.
+ */
+export async function insertSession(ctx: RedisContext, tenant: string, plan: CreatePlan, now: Date, replaced: StoredHeader | undefined): Promise<Session | typeof CONFLICT> {
+  const { redis, rules, layout } = ctx;
+  const liveToken = newId();
+  const [reserved, live] = await redis.ssReserve(layout.global.live, expiryCutoffMs(now, rules), rules.maxSessions, liveToken, now.getTime());
+  if (reserved !== 1) throw maxSessionsReached(live, rules.maxSessions);
+
+  const round = new Round(redis, true);
+  round.add((c) => c.sadd(layout.global.tenants, tenant));
+  if (replaced && replaced.liveToken !== "") round.add((c) => c.zrem(layout.global.live, replaced.liveToken));
+  const { record, children } = plan;
+  const position = queueCommit(round, ctx, tenant, {
+    expectedVersion: replaced?.record.version,
+    commitId: newId(),
+    replace: plan.replaces,
+    header: { record, liveToken },
+    history: children.history,
+    calls: children.functionCalls,
+    audio: children.audio,
+    dropAudio: 0,
+  }, now);
+  if (!committed((await round.run())[position])) {
+    await redis.zrem(layout.global.live, liveToken);
+    return CONFLICT;
+  }
+  return withChildren(record.session, children);
+}
+
+/** Commits a new header on top of `base`, adding no children; false on a conflict. */
+export async function commitHeader(ctx: RedisContext, tenant: string, base: StoredHeader, record: SessionRecord, liveToken: string, now: Date): Promise<boolean> {
+  const plan: CommitPlan = {
+    expectedVersion: base.record.version, commitId: newId(), replace: false, header: { record, liveToken }, history: [], calls: [], audio: [], dropAudio: 0,
+  };
+  const round = new Round(ctx.redis, true);
+  const position = queueCommit(round, ctx, tenant, plan, now);
+  return committed((await round.run())[position]);
+}
