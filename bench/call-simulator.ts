@@ -25,8 +25,9 @@
  * 25,50,100,250,500,1000,1500,2000), DURATION_S (20), WARMUP_S (3),
  * CALLS_PER_STREAM (250), DB_DIR (where the temp database goes; default the
  * OS temp dir — /dev/shm takes the disk out of the picture), STORAGE
- * (sqlite,redis; either alone to skip the other). Prints Markdown
- * for docs/BENCHMARKS.md.
+ * (sqlite,redis; either alone to skip the other), PROFILE_DIR (when set,
+ * every sidecar runs with node --cpu-prof and writes its profile there on
+ * exit). Prints Markdown for docs/BENCHMARKS.md.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -44,6 +45,7 @@ const WARMUP_MS = Number(process.env.WARMUP_S ?? 3) * 1000;
 const CALLS_PER_STREAM = Number(process.env.CALLS_PER_STREAM ?? 250);
 const DB_DIR = process.env.DB_DIR ?? tmpdir();
 const STORAGE = (process.env.STORAGE ?? "sqlite,redis").split(",");
+const NODE_ARGS = process.env.PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
 const P99_LIMIT_MS = 50;
 /** Far beyond any seq the load sends, so that every update of the ceiling run is a duplicate. */
 const FAR_AHEAD = 1n << 40n;
@@ -97,7 +99,7 @@ async function freshSessions(client: SessionStoreClient, calls: number): Promise
 async function runStep(calls: number): Promise<Step> {
   const dbPath = join(mkdtempSync(join(DB_DIR, "sessionstore-bench-")), "sessionstore.db");
   const sidecarArgs = ["--log-level", "info", "--max-sessions", String(2 * calls + 10)];
-  const sidecar = await startSidecar({ dbPath, args: sidecarArgs });
+  const sidecar = await startSidecar({ dbPath, args: sidecarArgs, nodeArgs: NODE_ARGS });
   const client = new SessionStoreClient(sidecar.address);
   const loadOptions = { callsPerStream: CALLS_PER_STREAM, durationMs: DURATION_MS, warmupMs: WARMUP_MS, drainTimeoutMs: 30_000 };
   const step: Step = { calls, ceiling: undefined!, dbBytes: 0 };
@@ -135,7 +137,7 @@ function redisServerPid(port: number): number {
 /** The real load on a sidecar with --storage redis, against a redis-server of its own. */
 async function runRedis(step: Step, sidecarArgs: string[], loadOptions: Omit<Parameters<typeof runCallLoad>[0], "address" | "sessions">): Promise<void> {
   const redis = await startRedisServer();
-  const sidecar = await startSidecar({ args: [...sidecarArgs, "--storage", "redis", "--redis-url", redis.url] });
+  const sidecar = await startSidecar({ args: [...sidecarArgs, "--storage", "redis", "--redis-url", redis.url], nodeArgs: NODE_ARGS });
   const client = new SessionStoreClient(sidecar.address);
   try {
     const sessions = await freshSessions(client, step.calls);

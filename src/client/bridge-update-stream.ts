@@ -1,14 +1,17 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { status as GrpcCode, type StatusObject } from "@grpc/grpc-js";
-import { type Session, type SessionUpdate, SessionUpdateSchema, type UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
+import { type Session, type SessionUpdate, SessionUpdateSchema, type StreamUpdateBatchesResponse, type UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
 import { Backoff } from "./backoff.js";
 import type { BridgeUpdateStreamOptions, BridgeUpdateStreamStats, SessionStopInfo, UpdateParts, WriteOptions } from "./bridge-update-stream-options.js";
-import type { SessionStoreClient, UpdateStreamCall } from "./session-store-client.js";
+import { type Batching, UpdateBatcher } from "./update-batcher.js";
+import type { SessionStoreClient, UpdateBatchStreamCall, UpdateStreamCall } from "./session-store-client.js";
 import { SessionTracker, type TrackedSession } from "./session-tracker.js";
 import { UpdateError } from "./update-error.js";
 
 interface Entry {
   update: SessionUpdate;
+  /** The update encoded, once, when it is first sent in a batch; a replay sends the same bytes. */
+  encoded?: Uint8Array;
   session: TrackedSession<Entry>;
   resolve: (ack: UpdateAck) => void;
   reject: (err: UpdateError) => void;
@@ -16,13 +19,21 @@ interface Entry {
   dropped: boolean;
 }
 
+/** The stream in use: a batch stream (the default) or, for batching: false or a sidecar without it, StreamUpdates. */
+type Call = { kind: "batches"; call: UpdateBatchStreamCall; batcher: UpdateBatcher } | { kind: "single"; call: UpdateStreamCall };
+
 /** Statuses a new stream can cure; any other fails the unacknowledged updates rather than resend them forever. */
 const TRANSIENT = new Set([GrpcCode.OK, GrpcCode.UNAVAILABLE, GrpcCode.CANCELLED, GrpcCode.UNKNOWN, GrpcCode.INTERNAL, GrpcCode.DEADLINE_EXCEEDED, GrpcCode.ABORTED]);
 
 /**
- * One StreamUpdates stream for a bridge process, carrying the writes of all
- * its calls, with the bookkeeping that makes it safe to lose:
+ * One update stream for a bridge process, carrying the writes of all its
+ * calls, with the bookkeeping that makes it safe to lose:
  *
+ * - **batching**: writes of the next few milliseconds (`batching.lingerMs`)
+ *   go to the sidecar together in one StreamUpdateBatches message, and its
+ *   acks come back together; each update still has its own seq, ack and
+ *   error. `batching: false` (or a sidecar without StreamUpdateBatches) uses
+ *   StreamUpdates, a message per update;
  * - **seq**: each write gets the session's next seq, counting from the
  *   last_seq that track() was given, so the sidecar applies it at most once;
  * - **replay**: updates stay in memory until acknowledged; when the stream
@@ -48,7 +59,8 @@ export class BridgeUpdateStream {
   private readonly pending = new Set<Entry>();
   private readonly backoff: Backoff;
   private readonly maxUnacked: number;
-  private call: UpdateStreamCall | undefined;
+  private call: Call | undefined;
+  private batching: Required<Batching> | false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private opened = 0;
   private closing = false;
@@ -66,6 +78,7 @@ export class BridgeUpdateStream {
     this.maxUnacked = options.maxUnacked ?? 5_000;
     if (!Number.isInteger(this.maxUnacked) || this.maxUnacked < 1) throw new RangeError(`maxUnacked must be an integer ≥ 1, got ${this.maxUnacked}`);
     this.backoff = new Backoff(options.reconnect);
+    this.batching = options.batching === false ? false : UpdateBatcher.resolve(options.batching);
   }
 
   /**
@@ -157,9 +170,10 @@ export class BridgeUpdateStream {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     const abandoned = this.failAll({ code: GrpcCode.DEADLINE_EXCEEDED, details: `close() gave up after ${timeoutMs} ms without an ack` }, "CLOSED");
-    const call = this.call;
+    const open = this.call;
     this.call = undefined;
-    call?.end();
+    if (open?.kind === "batches") open.batcher.cancel();
+    open?.call.end();
     return abandoned;
   }
 
@@ -181,22 +195,37 @@ export class BridgeUpdateStream {
   }
 
   private open(): void {
-    const call = this.client.openUpdateStream();
-    this.call = call;
+    let open: Call;
+    if (this.batching) {
+      const call = this.client.openUpdateBatchStream();
+      open = { kind: "batches", call, batcher: new UpdateBatcher(this.batching, (bytes) => call.write(bytes)) };
+      call.on("data", (response: StreamUpdateBatchesResponse) => {
+        if (this.call === open) for (const ack of response.acks) this.onAck(ack);
+      });
+    } else {
+      const call = this.client.openUpdateStream();
+      open = { kind: "single", call };
+      call.on("data", (ack: UpdateAck) => this.call === open && this.onAck(ack));
+    }
+    this.call = open;
     if (this.opened++ > 0) {
       this.counters.reconnects++;
       this.counters.replayed += this.pending.size;
     }
-    call.on("data", (ack: UpdateAck) => this.call === call && this.onAck(ack));
     // The final status comes with "status" too; "error" only needs a listener so that it is not thrown.
-    call.on("error", () => undefined);
-    call.on("status", (status: StatusObject) => this.call === call && this.onBreak(status));
-    for (const entry of this.pending) this.send(call, entry);
+    open.call.on("error", () => undefined);
+    open.call.on("status", (status: StatusObject) => this.call === open && this.onBreak(status));
+    for (const entry of this.pending) this.send(open, entry);
   }
 
-  private send(call: UpdateStreamCall, entry: Entry): void {
+  private send(open: Call, entry: Entry): void {
     entry.session.inFlight.push(entry);
-    call.write(entry.update);
+    if (open.kind === "single") {
+      open.call.write(entry.update);
+      return;
+    }
+    entry.encoded ??= toBinary(SessionUpdateSchema, entry.update);
+    open.batcher.add(entry.encoded);
   }
 
   private onAck(ack: UpdateAck): void {
@@ -237,8 +266,15 @@ export class BridgeUpdateStream {
   }
 
   private onBreak(status: StatusObject): void {
+    if (this.call?.kind === "batches") this.call.batcher.cancel();
     this.call = undefined;
     this.sessions.forgetInFlight();
+    if (status.code === GrpcCode.UNIMPLEMENTED && this.batching) {
+      // A sidecar older than StreamUpdateBatches: StreamUpdates carries the same updates, one to a message.
+      this.batching = false;
+      this.open();
+      return;
+    }
     const unacked = this.pending.size;
     let reconnectInMs: number | undefined;
     if (!TRANSIENT.has(status.code)) {

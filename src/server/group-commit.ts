@@ -26,12 +26,16 @@ export const defaultGroupCommitLimits: GroupCommitLimits = {
   maxQueuedBytes: 64 * 1024 * 1024,
 };
 
-interface Pending {
+/** One update handed to the committer, and where its outcome goes. */
+export interface Submission {
   tenant: string;
   update: SessionUpdate;
+  /** Its size on the wire, counted against the group and queue limits. */
   bytes: number;
-  resolve(result: UpdateResult | SessionError): void;
-  reject(err: unknown): void;
+  /** Called once the group is durable, with the update's result or the SessionError that refused it. */
+  settle(result: UpdateResult | SessionError): void;
+  /** Called when the store failed as a whole (nothing of the group was kept). */
+  fail(err: unknown): void;
 }
 
 /**
@@ -47,15 +51,15 @@ interface Pending {
  * group taken from the head of one FIFO, updates of a session are committed
  * in the order they were submitted.
  *
- * A submit resolves with its slot of the group (its result, or the
- * SessionError that refused it) once the group is durable, and rejects when
+ * A submission is settled with its slot of the group (its result, or the
+ * SessionError that refused it) once the group is durable, and failed when
  * the store failed as a whole. A failed group also fails everything queued
  * behind it: a later update of the same session must not be applied when an
  * earlier one was not, or the client's replay of the earlier one would be
  * taken for a duplicate and lost.
  */
 export class GroupCommitter {
-  private queue: Pending[] = [];
+  private queue: Submission[] = [];
   private queuedBytes = 0;
   private committing = false;
   private scheduled = false;
@@ -67,13 +71,11 @@ export class GroupCommitter {
     private readonly limits: GroupCommitLimits = defaultGroupCommitLimits,
   ) {}
 
-  /** Queues an update of `bytes` request bytes for the next group. */
-  submit(tenant: string, update: SessionUpdate, bytes: number): Promise<UpdateResult | SessionError> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ tenant, update, bytes, resolve, reject });
-      this.queuedBytes += bytes;
-      this.schedule();
-    });
+  /** Queues an update for the next group. */
+  submit(submission: Submission): void {
+    this.queue.push(submission);
+    this.queuedBytes += submission.bytes;
+    this.schedule();
   }
 
   /** True while more waits for a commit than the limits allow; submitters should then stop reading until whenRoom(). */
@@ -115,12 +117,12 @@ export class GroupCommitter {
     this.wakeRoomWaiters();
     try {
       const results = await this.store.updateMany(group.map(({ tenant, update }) => ({ tenant, update })));
-      group.forEach((pending, i) => pending.resolve(results[i]!));
+      group.forEach((pending, i) => pending.settle(results[i]!));
     } catch (err) {
       const behind = this.queue;
       this.queue = [];
       this.queuedBytes = 0;
-      for (const pending of [...group, ...behind]) pending.reject(err);
+      for (const pending of [...group, ...behind]) pending.fail(err);
       this.wakeRoomWaiters();
     } finally {
       this.committing = false;
@@ -130,7 +132,7 @@ export class GroupCommitter {
   }
 
   /** The next group from the head of the queue, within the count and byte limits. */
-  private takeGroup(): Pending[] {
+  private takeGroup(): Submission[] {
     let count = 0;
     let bytes = 0;
     for (const pending of this.queue) {

@@ -73,7 +73,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   const implementation: grpc.UntypedServiceImplementation = {
-    [SessionStoreService.method.streamUpdates.localName]: streamUpdates.handler as grpc.UntypedHandleCall,
+    [SessionStoreService.method.streamUpdates.localName]: streamUpdates.handlers.streamUpdates as grpc.UntypedHandleCall,
+    [SessionStoreService.method.streamUpdateBatches.localName]: streamUpdates.handlers.streamUpdateBatches as grpc.UntypedHandleCall,
   };
   // Unary calls in flight, so shutdown can tell when the last one has answered.
   const unary = { inFlight: 0, onIdle: undefined as (() => void) | undefined };

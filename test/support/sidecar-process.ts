@@ -43,12 +43,14 @@ export interface StartOptions {
   dbPath?: string;
   args?: string[];
   env?: Record<string, string>;
+  /** Options for node itself, before the script (e.g. --cpu-prof for a benchmark). */
+  nodeArgs?: string[];
 }
 
 /** Runs `sessionstore serve` and waits for its "listening" log line. */
 export async function startSidecar(options: StartOptions = {}): Promise<Sidecar> {
   const dbPath = options.dbPath ?? tempDbPath();
-  const args = [BIN, "serve", "--listen", "127.0.0.1:0", "--sqlite-path", dbPath, "--log-level", "debug", ...(options.args ?? [])];
+  const args = [...(options.nodeArgs ?? []), BIN, "serve", "--listen", "127.0.0.1:0", "--sqlite-path", dbPath, "--log-level", "debug", ...(options.args ?? [])];
   const proc = spawn(process.execPath, args, { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
   const logs: LogLine[] = [];
   let stderr = "";
