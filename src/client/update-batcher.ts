@@ -1,4 +1,4 @@
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { concatFields } from "../grpc/length-delimited.js";
 
 /** How BridgeUpdateStream coalesces writes into StreamUpdateBatches messages. */
 export interface Batching {
@@ -21,8 +21,9 @@ const defaults: Required<Batching> = { lingerMs: 2, maxUpdates: 500, maxBytes: 1
  * Gathers encoded SessionUpdates and writes them as StreamUpdateBatchesRequest
  * messages: when the linger has passed since the first of them, or sooner
  * when a message is full. The request's only field is the repeated update,
- * so a message is the updates' bytes each behind its field tag and length,
- * and an update encoded once is never encoded again, not even for a replay.
+ * so a message is the updates' bytes each behind its field tag and length
+ * (concatFields), and an update encoded once is never encoded again, not even
+ * for a replay.
  */
 export class UpdateBatcher {
   private queued: Uint8Array[] = [];
@@ -57,11 +58,10 @@ export class UpdateBatcher {
   flush(): void {
     this.clearTimer();
     if (this.queued.length === 0) return;
-    const writer = new BinaryWriter();
-    for (const update of this.queued) writer.tag(1, WireType.LengthDelimited).bytes(update);
+    const message = concatFields(1, this.queued);
     this.queued = [];
     this.bytes = 0;
-    this.write(writer.finish());
+    this.write(message);
   }
 
   /** Drops what is queued: the stream it was for is gone (its updates are replayed on the next one). */

@@ -11,6 +11,13 @@ export interface GroupCommitLimits {
   maxQueuedUpdates: number;
   /** Bytes waiting for a commit beyond which submitters are asked to stop reading. */
   maxQueuedBytes: number;
+  /**
+   * Groups handed to the store before the earlier ones are durable. More than
+   * one only for a store that commits groups in the order it was given them
+   * and, once one fails, refuses the ones given to it before it said so
+   * (Store.groupsInFlight).
+   */
+  maxGroupsInFlight: number;
 }
 
 /**
@@ -24,12 +31,15 @@ export const defaultGroupCommitLimits: GroupCommitLimits = {
   maxGroupBytes: 4 * 1024 * 1024,
   maxQueuedUpdates: 16_384,
   maxQueuedBytes: 64 * 1024 * 1024,
+  maxGroupsInFlight: 1,
 };
 
 /** One update handed to the committer, and where its outcome goes. */
 export interface Submission {
   tenant: string;
   update: SessionUpdate;
+  /** The update as it came on the wire, when known (TenantUpdate.encoded). */
+  encoded?: Uint8Array | undefined;
   /** Its size on the wire, counted against the group and queue limits. */
   bytes: number;
   /** Called once the group is durable, with the update's result or the SessionError that refused it. */
@@ -47,9 +57,12 @@ export interface Submission {
  * arrived in the same turn), so a lone update waits for nothing; while a
  * commit runs, new updates queue up and become the next group. At low load
  * groups are small and fast; under load they grow to the limits and the
- * per-commit cost is shared. With one group in flight at a time and each
- * group taken from the head of one FIFO, updates of a session are committed
- * in the order they were submitted.
+ * per-commit cost is shared. Groups are taken from the head of one FIFO and
+ * the store commits them in the order it gets them, so updates of a session
+ * are committed in the order they were submitted. Usually one group is in
+ * flight at a time; a store that can take the next group while it commits
+ * one (its updateMany runs off the event loop) gets two, so that the next
+ * group is ready the moment the store is.
  *
  * A submission is settled with its slot of the group (its result, or the
  * SessionError that refused it) once the group is durable, and failed when
@@ -61,7 +74,8 @@ export interface Submission {
 export class GroupCommitter {
   private queue: Submission[] = [];
   private queuedBytes = 0;
-  private committing = false;
+  /** Groups handed to the store and not yet answered. */
+  private inFlight = 0;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
   private roomWaiters: Array<() => void> = [];
@@ -96,11 +110,11 @@ export class GroupCommitter {
   }
 
   private isIdle(): boolean {
-    return this.queue.length === 0 && !this.committing && !this.scheduled;
+    return this.queue.length === 0 && this.inFlight === 0 && !this.scheduled;
   }
 
   private schedule(): void {
-    if (this.scheduled || this.committing) return;
+    if (this.scheduled || this.inFlight >= this.limits.maxGroupsInFlight) return;
     this.scheduled = true;
     // setImmediate runs after the I/O callbacks of this loop turn, so the
     // messages grpc-js decoded from the same socket reads join this group.
@@ -113,10 +127,12 @@ export class GroupCommitter {
   private async commitNext(): Promise<void> {
     const group = this.takeGroup();
     if (group.length === 0) return this.settleIdle();
-    this.committing = true;
+    this.inFlight += 1;
     this.wakeRoomWaiters();
+    // With room for another group in flight, the next one forms while this one commits.
+    if (this.queue.length > 0) this.schedule();
     try {
-      const results = await this.store.updateMany(group.map(({ tenant, update }) => ({ tenant, update })));
+      const results = await this.store.updateMany(group.map(({ tenant, update, encoded }) => ({ tenant, update, encoded })));
       group.forEach((pending, i) => pending.settle(results[i]!));
     } catch (err) {
       const behind = this.queue;
@@ -125,7 +141,7 @@ export class GroupCommitter {
       for (const pending of [...group, ...behind]) pending.fail(err);
       this.wakeRoomWaiters();
     } finally {
-      this.committing = false;
+      this.inFlight -= 1;
     }
     if (this.queue.length > 0) this.schedule();
     else this.settleIdle();

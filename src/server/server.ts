@@ -64,7 +64,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     cleanupBatchSize: options.cleanupBatchSize,
   }) as unknown as Record<string, UnaryHandler>;
 
-  const committer = new GroupCommitter(options.store, options.groupCommit ?? defaultGroupCommitLimits);
+  const committer = new GroupCommitter(options.store, options.groupCommit ?? { ...defaultGroupCommitLimits, maxGroupsInFlight: options.store.groupsInFlight ?? 1 });
   const streamUpdates = new StreamUpdatesRpc({
     committer,
     authTokens: options.authTokens,

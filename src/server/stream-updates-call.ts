@@ -10,6 +10,8 @@ import type { GroupCommitter, Submission } from "./group-commit.js";
 /** What an update stream reads from one request message: its updates, and its size on the wire, measured while decoding. */
 export interface ReceivedMessage {
   updates: SessionUpdate[];
+  /** Each update's own bytes from the message, when the decoder kept them (a store may hand them on instead of copying the update). */
+  encoded?: Uint8Array[];
   bytes: number;
 }
 
@@ -106,16 +108,17 @@ export class StreamUpdatesCall {
     return this.closed;
   }
 
-  private receive({ updates, bytes }: ReceivedMessage): void {
+  private receive({ updates, encoded, bytes }: ReceivedMessage): void {
     // After a drain or a failure begins, updates are neither applied nor acked: the client resends them.
     if (this.state !== "open") return;
-    // A batch's bytes are shared out among its updates, for the limits that count bytes.
+    // Without each update's bytes, a message's are shared out among its updates, for the limits that count bytes.
     const share = updates.length > 0 ? Math.floor(bytes / updates.length) : 0;
     updates.forEach((update, i) => {
       const slot: Slot = {
         tenant: this.tenant,
         update,
-        bytes: i === updates.length - 1 ? bytes - share * i : share,
+        encoded: encoded?.[i],
+        bytes: encoded?.[i]?.length ?? (i === updates.length - 1 ? bytes - share * i : share),
         settle: (result) => this.settle(slot, result),
         fail: (err) => this.fail(err),
       };

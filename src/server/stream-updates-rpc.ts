@@ -2,6 +2,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServerDuplexStream, ServiceDefinition } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { SessionUpdateSchema, StreamUpdateBatchesRequestSchema, type StreamUpdateBatchesResponse } from "../gen/sessionstore/v1/session_store_pb.js";
+import { splitFields } from "../grpc/length-delimited.js";
 import { shuttingDown } from "../session/errors.js";
 import { tenantOf } from "./auth.js";
 import { toServiceError } from "./error-status.js";
@@ -90,11 +91,15 @@ export function measuredUpdates(definition: ServiceDefinition): ServiceDefinitio
     ...definition,
     streamUpdates: {
       ...single,
-      requestDeserialize: (bytes: Buffer): ReceivedMessage => ({ updates: [fromBinary(SessionUpdateSchema, bytes)], bytes: bytes.length }),
+      requestDeserialize: (bytes: Buffer): ReceivedMessage => ({ updates: [fromBinary(SessionUpdateSchema, bytes)], encoded: [bytes], bytes: bytes.length }),
     },
     streamUpdateBatches: {
       ...batches,
-      requestDeserialize: (bytes: Buffer): ReceivedMessage => ({ updates: fromBinary(StreamUpdateBatchesRequestSchema, bytes).updates, bytes: bytes.length }),
+      // StreamUpdateBatchesRequest is one repeated field: each update is decoded from its own bytes, which are kept.
+      requestDeserialize: (bytes: Buffer): ReceivedMessage => {
+        const encoded = splitFields(bytes, StreamUpdateBatchesRequestSchema.field.updates.number);
+        return { updates: encoded.map((update) => fromBinary(SessionUpdateSchema, update)), encoded, bytes: bytes.length };
+      },
     },
   };
 }

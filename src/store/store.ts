@@ -72,6 +72,15 @@ export interface Store {
   updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]>;
 
   /**
+   * How many updateMany calls a caller may have running at once; absent
+   * means one. More than one only when the backend commits them in the order
+   * they were made and, once one has failed, fails every call made before
+   * the failure was reported, so that no later update of a session is kept
+   * when an earlier one was not.
+   */
+  readonly groupsInFlight?: number;
+
+  /**
    * Moves the session to ENDED with the given reason ("normal" when empty).
    * Ending an ended session returns it unchanged. SESSION_FENCED /
    * ETAG_MISMATCH as for update. Returns the BASIC session.
@@ -109,6 +118,8 @@ export interface Store {
 export interface TenantUpdate {
   tenant: string;
   update: SessionUpdate;
+  /** The same update as protobuf binary, when the caller has it (as received): a backend may use it rather than copy or encode the update. */
+  encoded?: Uint8Array | undefined;
 }
 
 export interface ResumeRequest {

@@ -14,6 +14,7 @@ import { SessionTables } from "./session-tables.js";
 import type { ResumeOutcome } from "./sqlite-writer.js";
 import { fromThreadSlot } from "./thread-errors.js";
 import { WriterClient } from "./writer-client.js";
+import { packUpdates } from "./writer-protocol.js";
 
 export interface SqliteStoreOptions {
   /** The database file; created with its directory when missing. */
@@ -37,9 +38,13 @@ export interface SqliteStoreOptions {
  * children, so their cost does not grow with the history or audio stored.
  */
 export class SqliteStore implements Store {
+  /** The writer thread commits groups in order and refuses those sent before a failure was seen here (groupEpoch). */
+  readonly groupsInFlight = 2;
   private readonly tables: SessionTables;
   private readonly snapshot: <T>(read: () => T) => T;
   private closed = false;
+  /** Incremented each time a group fails: groups sent before that carry the old epoch, and the writer refuses them. */
+  private groupEpoch = 0;
 
   private constructor(
     private readonly db: Database.Database,
@@ -97,7 +102,14 @@ export class SqliteStore implements Store {
 
   async updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
     if (items.length === 0) return [];
-    return (await this.write<Parameters<typeof fromThreadSlot<UpdateResult>>[0][]>("updateMany", items, this.clock.now())).map(fromThreadSlot);
+    try {
+      const packed = packUpdates(items);
+      const slots = await this.writeCall(() => this.writer.updateMany<Parameters<typeof fromThreadSlot<UpdateResult>>[0][]>(packed, this.clock.now(), this.groupEpoch));
+      return slots.map(fromThreadSlot);
+    } catch (err) {
+      this.groupEpoch += 1;
+      throw err;
+    }
   }
 
   end(tenant: string, request: EndRequest): Promise<Session> {

@@ -3,7 +3,7 @@ import { type Session, SessionStatus, SessionView } from "../../gen/sessionstore
 import { checkCapacity, type CreatePlan, planCreate } from "../../session/create-plan.js";
 import { planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
-import type { SessionError } from "../../session/errors.js";
+import { Reason, SessionError } from "../../session/errors.js";
 import { isFullView } from "../../session/reads.js";
 import { expiryCutoffMs, type SessionRecord, withChildren, withoutChildren } from "../../session/record.js";
 import { planResume } from "../../session/resume-plan.js";
@@ -40,7 +40,7 @@ const CACHED_HEADERS = 20_000;
 export class SqliteWriter {
   readonly create: (tenant: string, input: Session, ownerId: string, now: Date, initialVersion: number) => Session;
   readonly resume: (tenant: string, request: ResumeRequest, now: Date, initialVersion: number) => ResumeOutcome;
-  readonly updateMany: (items: readonly TenantUpdate[], now: Date) => (UpdateResult | SessionError)[];
+  readonly updateMany: (items: readonly TenantUpdate[], now: Date, epoch: number) => (UpdateResult | SessionError)[];
   readonly end: (tenant: string, request: EndRequest, now: Date) => Session;
   readonly delete: (tenant: string, conversationId: string, etag: string, now: Date) => void;
   /** Deletes up to batchSize sessions last active before cutoffMs; returns how many. */
@@ -51,6 +51,8 @@ export class SqliteWriter {
   private notEnded: number;
   /** The change to notEnded the running transaction makes, applied once it commits. */
   private notEndedDelta = 0;
+  /** The epoch of the last group that failed: groups of that epoch were sent before the store saw it, and are refused. */
+  private failedEpoch = -1;
 
   constructor(
     db: Database.Database,
@@ -75,7 +77,16 @@ export class SqliteWriter {
     };
     this.create = immediate(this.createSession.bind(this));
     this.resume = immediate(this.resumeSession.bind(this));
-    this.updateMany = immediate(this.updateGroup.bind(this));
+    const updateGroup = immediate(this.updateGroup.bind(this));
+    this.updateMany = (items, now, epoch) => {
+      if (epoch <= this.failedEpoch) throw new SessionError(Reason.StorageUnavailable, "an earlier group of updates failed; this one was not applied: retry");
+      try {
+        return updateGroup(items, now);
+      } catch (err) {
+        this.failedEpoch = epoch;
+        throw err;
+      }
+    };
     this.end = immediate(this.endSession.bind(this));
     this.delete = immediate(this.deleteSession.bind(this));
     this.cleanupBatch = immediate(this.deleteInactive.bind(this));

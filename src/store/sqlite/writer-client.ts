@@ -3,7 +3,7 @@ import { Worker } from "node:worker_threads";
 import type { Logger } from "../../logger.js";
 import { Reason, SessionError } from "../../session/errors.js";
 import { fromThreadError } from "./thread-errors.js";
-import type { WriterData, WriterLog, WriterMethod, WriterReply, WriterRequest, WriterStart } from "./writer-protocol.js";
+import type { PackedUpdates, WriterData, WriterLog, WriterMethod, WriterReply, WriterRequest, WriterStart } from "./writer-protocol.js";
 
 /** How long the writer thread may take to answer a ping before the store reports itself unavailable. */
 const PING_TIMEOUT_MS = 1000;
@@ -46,11 +46,20 @@ export class WriterClient {
   }
 
   call<T>(method: WriterMethod | "ping" | "close", ...args: unknown[]): Promise<T> {
+    return this.send<T>({ id: 0, method, args } as WriterRequest, []);
+  }
+
+  /** A group of updates, its buffer moved to the thread. */
+  updateMany<T>(updates: PackedUpdates, now: Date, epoch: number): Promise<T> {
+    return this.send<T>({ id: 0, method: "updateMany", args: [updates, now, epoch] }, [updates.bytes.buffer as ArrayBuffer]);
+  }
+
+  private send<T>(request: WriterRequest, transfer: ArrayBuffer[]): Promise<T> {
     if (this.exited) return Promise.reject(this.exited);
-    const id = this.nextId++;
+    request.id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.worker.postMessage({ id, method, args } as WriterRequest);
+      this.waiting.set(request.id, { resolve: resolve as (value: unknown) => void, reject });
+      this.worker.postMessage(request, transfer);
     });
   }
 

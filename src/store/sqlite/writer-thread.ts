@@ -4,7 +4,7 @@ import { holdWriterLock, openDatabase } from "./open-database.js";
 import { SessionTables } from "./session-tables.js";
 import { SqliteWriter } from "./sqlite-writer.js";
 import { toThreadError, toThreadSlot } from "./thread-errors.js";
-import type { WriterData, WriterLog, WriterReply, WriterRequest, WriterStart } from "./writer-protocol.js";
+import { unpackUpdates, type WriterData, type WriterLog, type WriterReply, type WriterRequest, type WriterStart } from "./writer-protocol.js";
 
 /**
  * The SQLite store's writer thread: it owns the one connection that writes
@@ -54,7 +54,7 @@ function run(request: WriterRequest): unknown {
       close();
       return undefined;
     case "updateMany":
-      return writer!.updateMany(...(request.args as Parameters<SqliteWriter["updateMany"]>)).map(toThreadSlot);
+      return writer!.updateMany(unpackUpdates(request.args[0]), request.args[1], request.args[2]).map(toThreadSlot);
     case "resume":
       return toThreadSlot(writer!.resume(...(request.args as Parameters<SqliteWriter["resume"]>)));
     default:
