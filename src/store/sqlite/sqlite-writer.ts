@@ -11,15 +11,12 @@ import type { SessionRules } from "../../session/rules.js";
 import { planUpdates } from "../../session/update-plan.js";
 import type { EndRequest, ResumeRequest, TenantUpdate, UpdateResult } from "../store.js";
 import { decideGroups } from "../update-group.js";
-import { HeaderCache } from "./header-cache.js";
+import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 import type { SessionTables } from "./session-tables.js";
 import { Counter } from "./sql.js";
 
 /** What a resume transaction returns: a refusal is a value, so the failed-resume count it writes commits with it. */
 export type ResumeOutcome = { session: Session; created: boolean } | SessionError;
-
-/** Headers kept in memory at most: a few times a busy sidecar's live calls, a few megabytes. */
-const CACHED_HEADERS = 20_000;
 
 /**
  * Every write of the SQLite store, each one IMMEDIATE transaction: read the
@@ -27,8 +24,10 @@ const CACHED_HEADERS = 20_000;
  * time of each write is passed in rather than read from a clock, so the
  * writer works the same wherever it runs (on the store's writer thread).
  *
- * Being the file's only writer, it keeps what it would otherwise read again
- * on every write: recent headers (HeaderCache), and how many sessions have
+ * Being the file's only writer (the lock of holdWriterLock), it keeps what it
+ * would otherwise read again on every write: recent headers, which only its
+ * own transactions change (one that fails clears them, since what it changed
+ * was rolled back), and how many sessions have
  * not ended, so max_sessions costs nothing per create until the store nears
  * the cap (then expired sessions not yet swept are counted out exactly).
  * Both change only once a transaction has committed.
@@ -46,7 +45,7 @@ export class SqliteWriter {
   /** Deletes up to batchSize sessions last active before cutoffMs; returns how many. */
   readonly cleanupBatch: (tenant: string | undefined, cutoffMs: number, batchSize: number) => number;
 
-  private readonly headers = new HeaderCache(CACHED_HEADERS);
+  private readonly headers = new SessionCache<SessionRecord>(CACHED_SESSIONS);
   /** Sessions not ended, expired ones not yet swept included, as of the last commit. */
   private notEnded: number;
   /** The change to notEnded the running transaction makes, applied once it commits. */
@@ -126,7 +125,7 @@ export class SqliteWriter {
       const plan = planUpdates(conversationId, this.read(tenant, conversationId), updates, sizes, now, this.rules);
       if (plan.write) {
         this.tables.write(tenant, plan.write);
-        this.headers.set(tenant, plan.write.record);
+        this.headers.set(tenant, conversationId, plan.write.record);
       }
       return plan;
     });
@@ -165,7 +164,7 @@ export class SqliteWriter {
     if (plan.replaces) this.remove(tenant, this.read(tenant, id)!);
     checkCapacity(this.liveCount(now), this.rules);
     this.tables.insert(tenant, plan);
-    this.headers.set(tenant, plan.record);
+    this.headers.set(tenant, id, plan.record);
     this.notEndedDelta += 1;
     return withChildren(plan.record.session, plan.children);
   }
@@ -184,13 +183,13 @@ export class SqliteWriter {
     const cached = this.headers.get(tenant, conversationId);
     if (cached) return cached;
     const record = this.tables.read(tenant, conversationId);
-    if (record) this.headers.set(tenant, record);
+    if (record) this.headers.set(tenant, conversationId, record);
     return record;
   }
 
   private save(tenant: string, record: SessionRecord): void {
     this.tables.save(tenant, record);
-    this.headers.set(tenant, record);
+    this.headers.set(tenant, record.session.conversationId, record);
   }
 
   private remove(tenant: string, record: SessionRecord): void {
