@@ -21,13 +21,15 @@ export interface GroupCommitLimits {
 }
 
 /**
- * A group of 256 commits in a few milliseconds, short enough not to stall the
- * event loop (better-sqlite3 is synchronous) yet enough to spread the cost of a
- * commit; 4 MiB is about 1,300 of a bridge's 100 ms audio appends. The queue
- * limits bound what all streams together may leave waiting, whatever their number.
+ * Groups grow only as far as the backlog does (see GroupCommitter), so the
+ * caps matter under load: 1,024 updates or 4 MiB (about 1,300 of a bridge's
+ * 100 ms audio appends) spread a commit's fixed cost — a Redis round trip, an
+ * SQLite transaction — thinly, yet commit in tens of milliseconds. The queue
+ * limits bound what all streams together may leave waiting, whatever their
+ * number.
  */
 export const defaultGroupCommitLimits: GroupCommitLimits = {
-  maxGroupUpdates: 256,
+  maxGroupUpdates: 1024,
   maxGroupBytes: 4 * 1024 * 1024,
   maxQueuedUpdates: 16_384,
   maxQueuedBytes: 64 * 1024 * 1024,

@@ -67,7 +67,10 @@ export interface Store {
    * stops nor undoes the others. Updates of one session are applied in input
    * order, each seeing the ones before it. Resolves, with results in input
    * order, only once every applied update is durable; rejects (as a whole)
-   * only when the backend itself fails, and then nothing of the group is kept.
+   * only when the backend itself fails, and then, of each session, either
+   * all of its updates in the group are kept or none (SQLite and memory keep
+   * none of the group), so that a replay never finds a later update of a
+   * session applied where an earlier one was not.
    */
   updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]>;
 

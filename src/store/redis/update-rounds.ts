@@ -24,18 +24,19 @@ interface Pending {
  *     atomic snapshot, with every chunk size of the ring; the rest come from
  *     the cache of what this sidecar committed last (RedisContext.heads).
  *  2. planUpdates decides each session's updates on its head.
- *  3. One script call commits every session that changed, each only if its
- *     header is still the version the decision was made on; the index hints
- *     go with it only when they have grown stale (indexRefreshMs).
+ *  3. Script calls of up to CHUNK_SESSIONS sessions each commit every
+ *     session that changed, each only if its header is still the version
+ *     the decision was made on; the index hints go with them only when they
+ *     have grown stale (indexRefreshMs).
  *
  * A session whose commit met another writer's change in between goes through
  * the three steps again on its own, read afresh and with its results decided
  * again; the others stay committed. So each session's updates commit all
  * together or not at all, in order, which is what a resend with the same
- * seqs relies on; and the first round, the only one there is unless sidecars
- * race, commits in one script, which runs alone and whole, so a Redis that
- * fails during it keeps nothing of the group. (On Redis Cluster, a script
- * may only touch one slot: there the commits would be one call per slot.)
+ * seqs relies on: a Redis that fails mid-group may keep some sessions'
+ * updates and not others', but never part of one session's. (On Redis
+ * Cluster, a script may only touch one slot: there a chunk would be one
+ * call per slot.)
  */
 export async function updateInRounds(ctx: RedisContext, items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
   const results: (UpdateResult | SessionError)[] = new Array(items.length);
@@ -64,8 +65,18 @@ async function round(ctx: RedisContext, sessions: Pending[], results: (UpdateRes
 
   const now = ctx.clock.now();
   const refreshMs = indexRefreshMs(ctx.rules);
-  const queued: QueuedCommit[] = [];
-  const after: { pending: Pending; head: CachedHead }[] = [];
+  const chunks: Promise<{ outcomes: unknown; after: AfterCommit[] }>[] = [];
+  let queued: QueuedCommit[] = [];
+  let after: AfterCommit[] = [];
+  // Each chunk goes to Redis as soon as it is encoded: Redis runs one while the next is being planned.
+  const send = () => {
+    const commits = new Round(ctx.redis, false);
+    const position = queueCommits(commits, ctx, queued, now);
+    const sent = after;
+    chunks.push(commits.run().then((replies) => ({ outcomes: replies[position], after: sent })));
+    queued = [];
+    after = [];
+  };
   for (const p of sessions) {
     const { group, head } = p;
     const plan = planUpdates(group.conversationId, head?.header.record, group.updates, head?.sizes ?? [], now, ctx.rules);
@@ -74,25 +85,37 @@ async function round(ctx: RedisContext, sessions: Pending[], results: (UpdateRes
     const hints = now.getTime() - head.indexedMs >= refreshMs;
     queued.push({ tenant: group.tenant, plan: commitPlan(head.header, plan.write), hints });
     after.push({ pending: p, head: nextHead(head, plan.write, hints ? now.getTime() : head.indexedMs) });
+    if (queued.length === CHUNK_SESSIONS) send();
   }
-  if (queued.length === 0) return [];
+  if (queued.length > 0) send();
 
-  // A pipeline, not a transaction: the one script call that commits the sessions runs alone.
-  const commits = new Round(ctx.redis, false);
-  const position = queueCommits(commits, ctx, queued, now);
-  const outcomes = (await commits.run())[position];
   const again: Pending[] = [];
-  for (const [i, { pending, head }] of after.entries()) {
-    const { tenant, conversationId } = pending.group;
-    if (committed(outcomes, i)) {
-      ctx.heads.set(tenant, conversationId, head);
-    } else {
-      ctx.heads.delete(tenant, conversationId);
-      again.push({ group: pending.group, head: undefined, known: false });
-    }
+  for (const { outcomes, after: committedChunk } of await Promise.all(chunks)) {
+    committedChunk.forEach(({ pending, head }, i) => {
+      const { tenant, conversationId } = pending.group;
+      if (committed(outcomes, i)) {
+        ctx.heads.set(tenant, conversationId, head);
+      } else {
+        ctx.heads.delete(tenant, conversationId);
+        again.push({ group: pending.group, head: undefined, known: false });
+      }
+    });
   }
   return again;
 }
+
+/** A commit sent, and the head its session has once it took effect. */
+interface AfterCommit {
+  pending: Pending;
+  head: CachedHead;
+}
+
+/**
+ * Sessions committed by one script call. A script runs alone, so a long one
+ * holds up every other client of the Redis; and the sidecar encodes the next
+ * chunk while Redis runs this one.
+ */
+const CHUNK_SESSIONS = 64;
 
 /** A planned write as one commit on top of the version it was decided on. */
 function commitPlan(base: StoredHeader, write: SessionWrite): CommitPlan {
