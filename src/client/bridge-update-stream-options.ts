@@ -65,4 +65,6 @@ export interface BridgeUpdateStreamStats {
   reconnects: number;
   /** Updates sent on a reopened stream: those unacknowledged when the last one broke, and those written while it was down. */
   replayed: number;
+  /** Acks refusing an update as OVERLOADED; each such update was sent again later. */
+  overloaded: number;
 }

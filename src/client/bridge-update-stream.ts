@@ -6,6 +6,7 @@ import type { BridgeUpdateStreamOptions, BridgeUpdateStreamStats, SessionStopInf
 import { type Batching, UpdateBatcher } from "./update-batcher.js";
 import type { SessionStoreClient, UpdateBatchStreamCall, UpdateStreamCall } from "./session-store-client.js";
 import { SessionTracker, type TrackedSession } from "./session-tracker.js";
+import { statusDetailsOf } from "./error-details.js";
 import { UpdateError } from "./update-error.js";
 
 interface Entry {
@@ -45,11 +46,16 @@ const TRANSIENT = new Set([GrpcCode.OK, GrpcCode.UNAVAILABLE, GrpcCode.CANCELLED
  *   the session's other pending updates are dropped, and later writes for it
  *   are refused here without reaching the sidecar;
  * - **backpressure**: at most maxUnacked updates wait for acks; write()
- *   waits for room beyond that.
+ *   waits for room beyond that;
+ * - **overload**: an update the sidecar refused as OVERLOADED (it could not
+ *   commit it in time) was not applied, nor were the session's later ones;
+ *   they stay pending and are sent again, in order, after the delay the
+ *   sidecar asked for (growing while it keeps refusing). Their promises
+ *   resolve once they are durable, as for any other write.
  *
- * An error ack is final: the update is not re-sent, because a later update
- * of the same session may already have moved last_seq past it and a re-send
- * would be acknowledged as a duplicate without being applied.
+ * Any other error ack is final: the update is not re-sent, because a later
+ * update of the same session may already have moved last_seq past it and a
+ * re-send would be acknowledged as a duplicate without being applied.
  *
  * Every write's promise must be handled: a refused update rejects it.
  */
@@ -69,7 +75,11 @@ export class BridgeUpdateStream {
   /** Slots handed to woken writers that have not yet added their update. */
   private reserved = 0;
   private readonly drainWaiters: (() => void)[] = [];
-  private readonly counters: BridgeUpdateStreamStats = { acked: 0, duplicates: 0, refused: 0, reconnects: 0, replayed: 0 };
+  private readonly counters: BridgeUpdateStreamStats = { acked: 0, duplicates: 0, refused: 0, reconnects: 0, replayed: 0, overloaded: 0 };
+  /** Updates refused as OVERLOADED, in the order their acks came, to be sent again once the sidecar has room. */
+  private parked: Entry[] = [];
+  private resendTimer: NodeJS.Timeout | undefined;
+  private readonly overloadBackoff = new Backoff({ initialDelayMs: 200, maxDelayMs: 5_000 });
 
   constructor(
     private readonly client: SessionStoreClient,
@@ -169,6 +179,8 @@ export class BridgeUpdateStream {
     clearTimeout(timer);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    clearTimeout(this.resendTimer);
+    this.parked = [];
     const abandoned = this.failAll({ code: GrpcCode.DEADLINE_EXCEEDED, details: `close() gave up after ${timeoutMs} ms without an ack` }, "CLOSED");
     const open = this.call;
     this.call = undefined;
@@ -208,6 +220,10 @@ export class BridgeUpdateStream {
       call.on("data", (ack: UpdateAck) => this.call === open && this.onAck(ack));
     }
     this.call = open;
+    // A new stream carries every pending update, those waiting out an overload included.
+    this.parked = [];
+    clearTimeout(this.resendTimer);
+    this.resendTimer = undefined;
     if (this.opened++ > 0) {
       this.counters.reconnects++;
       this.counters.replayed += this.pending.size;
@@ -234,6 +250,11 @@ export class BridgeUpdateStream {
     if (!session || !entry) return;
     this.backoff.reset();
     if (entry.dropped) return;
+    if (!ack.error) this.overloadBackoff.reset();
+    else if (statusDetailsOf(ack.error).errorInfo?.reason === "OVERLOADED") {
+      this.park(entry, ack);
+      return;
+    }
     this.settle(entry);
     if (!ack.error) {
       this.counters.acked++;
@@ -247,6 +268,30 @@ export class BridgeUpdateStream {
     // A fence of a write made before this bridge resumed the session again says nothing about the new ownership.
     const stale = error.reason === "SESSION_FENCED" && entry.update.ownerEpoch !== session.ownerEpoch;
     if ((error.reason === "SESSION_FENCED" || error.reason === "SESSION_ENDED") && !stale) this.stop(session, error.reason, error);
+  }
+
+  /**
+   * Keeps an update the sidecar could not commit in time, to send it again
+   * after the delay it asked for (or longer, while it keeps refusing): the
+   * sidecar refuses the session's later updates until this one comes back,
+   * so resending all that were refused, in the order refused, keeps the order.
+   */
+  private park(entry: Entry, ack: UpdateAck): void {
+    this.counters.overloaded++;
+    this.parked.push(entry);
+    if (this.resendTimer) return;
+    const asked = statusDetailsOf(ack.error!).retryInfo?.retryDelay;
+    const askedMs = asked ? Number(asked.seconds) * 1000 + asked.nanos / 1e6 : 0;
+    this.resendTimer = setTimeout(() => this.resendParked(), Math.max(askedMs, this.overloadBackoff.next()));
+  }
+
+  private resendParked(): void {
+    this.resendTimer = undefined;
+    const parked = this.parked;
+    this.parked = [];
+    // Without a stream, the next one replays every pending update anyway.
+    if (!this.call) return;
+    for (const entry of parked) if (!entry.dropped) this.send(this.call, entry);
   }
 
   private stop(session: TrackedSession<Entry>, reason: SessionStopInfo["reason"], error: UpdateError): void {

@@ -1,5 +1,5 @@
 import type { SessionUpdate } from "../gen/sessionstore/v1/session_store_pb.js";
-import type { SessionError } from "../session/errors.js";
+import { overloaded, type SessionError } from "../session/errors.js";
 import type { Store, UpdateResult } from "../store/store.js";
 
 export interface GroupCommitLimits {
@@ -18,6 +18,13 @@ export interface GroupCommitLimits {
    * (Store.groupsInFlight).
    */
   maxGroupsInFlight: number;
+  /**
+   * How long an update may wait for its group before it is refused as
+   * OVERLOADED instead (0: no limit). Past capacity this bounds every
+   * accepted update's wait, and what cannot be committed in time is handed
+   * back to the bridge to resend later rather than queued without end.
+   */
+  queueTimeoutMs: number;
 }
 
 /**
@@ -34,7 +41,14 @@ export const defaultGroupCommitLimits: GroupCommitLimits = {
   maxQueuedUpdates: 16_384,
   maxQueuedBytes: 64 * 1024 * 1024,
   maxGroupsInFlight: 1,
+  queueTimeoutMs: 500,
 };
+
+/** How long a bridge is told to wait before it resends what was refused as OVERLOADED. */
+const OVERLOAD_RETRY_MS = 200;
+
+/** Shedding without a pause for this long makes the sidecar overloaded for readiness (GroupCommitter.overloaded). */
+const SUSTAINED_OVERLOAD_MS = 5_000;
 
 /** One update handed to the committer, and where its outcome goes. */
 export interface Submission {
@@ -48,6 +62,8 @@ export interface Submission {
   settle(result: UpdateResult | SessionError): void;
   /** Called when the store failed as a whole (nothing of the group was kept). */
   fail(err: unknown): void;
+  /** When it was queued (performance.now()); set by submit. */
+  queuedAt?: number;
 }
 
 /**
@@ -72,6 +88,13 @@ export interface Submission {
  * behind it: a later update of the same session must not be applied when an
  * earlier one was not, or the client's replay of the earlier one would be
  * taken for a duplicate and lost.
+ *
+ * Overload: an update that has waited longer than queueTimeoutMs when its
+ * group is formed is refused as OVERLOADED, not applied — and so is every
+ * later update of the same session still queued, for the same reason (its
+ * stream refuses the session's newer updates until the bridge resends the
+ * refused one). Past capacity the committer then commits what it can within
+ * the timeout, and hands the rest back at the cost of an ack.
  */
 export class GroupCommitter {
   private queue: Submission[] = [];
@@ -80,6 +103,10 @@ export class GroupCommitter {
   private inFlight = 0;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
+  /** The current run of shedding: when it began and when it last shed (performance.now()). */
+  private shedding = { since: 0, last: Number.NEGATIVE_INFINITY };
+  /** Updates refused as OVERLOADED since the start. */
+  shed = 0;
   private roomWaiters: Array<() => void> = [];
 
   constructor(
@@ -89,6 +116,7 @@ export class GroupCommitter {
 
   /** Queues an update for the next group. */
   submit(submission: Submission): void {
+    submission.queuedAt = performance.now();
     this.queue.push(submission);
     this.queuedBytes += submission.bytes;
     this.schedule();
@@ -97,6 +125,12 @@ export class GroupCommitter {
   /** True while more waits for a commit than the limits allow; submitters should then stop reading until whenRoom(). */
   get full(): boolean {
     return this.queue.length >= this.limits.maxQueuedUpdates || this.queuedBytes >= this.limits.maxQueuedBytes;
+  }
+
+  /** True while updates have been refused as OVERLOADED, without a pause of a second, for SUSTAINED_OVERLOAD_MS or more. */
+  get overloaded(): boolean {
+    const now = performance.now();
+    return now - this.shedding.last < 1_000 && this.shedding.last - this.shedding.since >= SUSTAINED_OVERLOAD_MS;
   }
 
   /** Resolves once the queue is below its limits again. */
@@ -149,8 +183,9 @@ export class GroupCommitter {
     else this.settleIdle();
   }
 
-  /** The next group from the head of the queue, within the count and byte limits. */
+  /** The next group from the head of the queue, within the count and byte limits, after shedding what waited too long. */
   private takeGroup(): Submission[] {
+    this.shedExpired();
     let count = 0;
     let bytes = 0;
     for (const pending of this.queue) {
@@ -161,6 +196,30 @@ export class GroupCommitter {
     }
     this.queuedBytes -= bytes;
     return this.queue.splice(0, count);
+  }
+
+  /**
+   * Refuses, as OVERLOADED, the updates at the head of the queue that have
+   * waited longer than the timeout (the queue is in arrival order, so they
+   * are a prefix of it), and every later queued update of their sessions.
+   */
+  private shedExpired(): void {
+    const timeout = this.limits.queueTimeoutMs;
+    const now = performance.now();
+    if (timeout <= 0 || this.queue.length === 0 || now - this.queue[0]!.queuedAt! <= timeout) return;
+    const sessions = new Set<string>();
+    let expired = 0;
+    while (expired < this.queue.length && now - this.queue[expired]!.queuedAt! > timeout) sessions.add(sessionKey(this.queue[expired++]!));
+    const shed = this.queue.slice(0, expired);
+    const kept: Submission[] = [];
+    for (const submission of this.queue.slice(expired)) (sessions.has(sessionKey(submission)) ? shed : kept).push(submission);
+    this.queue = kept;
+    for (const submission of shed) this.queuedBytes -= submission.bytes;
+    if (now - this.shedding.last >= 1_000) this.shedding.since = now;
+    this.shedding.last = now;
+    this.shed += shed.length;
+    const error = overloaded(timeout, OVERLOAD_RETRY_MS);
+    for (const submission of shed) submission.settle(error);
   }
 
   private wakeRoomWaiters(): void {
@@ -176,4 +235,8 @@ export class GroupCommitter {
     this.idleWaiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+function sessionKey({ tenant, update }: Submission): string {
+  return `${tenant}\u0000${update.conversationId}`;
 }

@@ -1,7 +1,7 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { SessionUpdate, UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
-import { SessionError, shuttingDown, throwIfInvalid } from "../session/errors.js";
+import { Reason, SessionError, shuttingDown, throwIfInvalid } from "../session/errors.js";
 import { updateViolations } from "../session/validate.js";
 import type { UpdateResult } from "../store/store.js";
 import { asSessionError, rpcStatusOf, toServiceError } from "./error-status.js";
@@ -60,6 +60,12 @@ type State = "open" | "half-closed" | "draining" | "closed";
  * HTTP/2 stream, and flow control holds the client) while too much is read
  * and unacknowledged, while the client is not reading its acks, or while the
  * committer is full; it reads again below half the limits.
+ *
+ * Overload: once an update of a session has been refused as OVERLOADED, the
+ * session's newer updates on this stream are refused the same way, without
+ * reaching the committer, until the bridge resends the refused one (an
+ * update with a seq no greater than it): applying a newer one first would
+ * make the resend a duplicate, and lose it.
  */
 export class StreamUpdatesCall {
   private readonly slots: Slot[] = [];
@@ -68,6 +74,8 @@ export class StreamUpdatesCall {
   private unackedBytes = 0;
   private readonly holds = new Set<Hold>();
   private state: State = "open";
+  /** Sessions whose updates are refused after a seq, with the refusal, until the bridge resends from there. */
+  private readonly shedFrom = new Map<string, { seq: bigint; error: SessionError }>();
   private readonly closed: Promise<void>;
   private markClosed!: () => void;
 
@@ -126,7 +134,9 @@ export class StreamUpdatesCall {
       this.unackedBytes += slot.bytes;
       try {
         throwIfInvalid(updateViolations(update, ""));
-        this.committer.submit(slot);
+        const refused = this.refusedAfterShedding(update);
+        if (refused) this.settle(slot, refused);
+        else this.committer.submit(slot);
       } catch (err) {
         this.settle(slot, err instanceof SessionError ? err : asSessionError(err, this.log));
       }
@@ -142,8 +152,21 @@ export class StreamUpdatesCall {
     return this.slots.length - this.head;
   }
 
+  /** The OVERLOADED error for an update newer than one of its session already refused; undefined when it may go on. */
+  private refusedAfterShedding(update: SessionUpdate): SessionError | undefined {
+    const shed = this.shedFrom.get(update.conversationId);
+    if (shed === undefined) return undefined;
+    if (update.seq > shed.seq) return shed.error;
+    this.shedFrom.delete(update.conversationId); // the bridge is resending from the refused one
+    return undefined;
+  }
+
   private settle(slot: Slot, result: UpdateResult | SessionError): void {
     const { conversationId, seq } = slot.update;
+    if (result instanceof SessionError && result.reason === Reason.Overloaded && seq > 0n) {
+      const shed = this.shedFrom.get(conversationId);
+      if (shed === undefined || seq < shed.seq) this.shedFrom.set(conversationId, { seq, error: result });
+    }
     slot.ack =
       result instanceof SessionError
         ? ackOf(conversationId, seq, "", false, rpcStatusOf(asSessionError(result, this.log)))

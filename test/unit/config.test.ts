@@ -45,6 +45,7 @@ describe("loadConfig", () => {
       cleanupBatchSize: 100,
       audioBufferMaxBytes: 960_000,
       maxMessageBytes: 4_194_304,
+      updateQueueTimeoutMs: 500,
       shutdownGraceMs: 10_000,
       logLevel: "info",
       authTokens: new Map(),

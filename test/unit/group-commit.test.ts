@@ -80,4 +80,43 @@ describe("GroupCommitter", () => {
     expect(idle).toBe(true);
     expect(store.groups.map(ids)).toEqual([["a"], ["b", "c"], ["d"]]);
   });
+
+  it("keeps two groups in flight when the store allows it, the second formed while the first commits", async () => {
+    const { store, committer: c } = committer({ maxGroupsInFlight: 2 });
+    const first = submitted(c, "t", upd("a", 1n), 1);
+    await turn();
+    const second = submitted(c, "t", upd("a", 2n), 1);
+    await turn();
+    // Both are with the store before either is durable.
+    expect(store.groups.map(ids)).toEqual([["a"], ["a"]]);
+    const third = submitted(c, "t", upd("a", 3n), 1);
+    await turn();
+    expect(store.groups).toHaveLength(2);
+    store.commit();
+    await first;
+    await turn();
+    expect(store.groups).toHaveLength(3);
+    store.commit();
+    store.commit();
+    expect((await Promise.all([second, third])).map((r) => (r as { applied: boolean }).applied)).toEqual([true, true]);
+  });
+
+  it("sheds updates that waited past the queue timeout as OVERLOADED, with every later queued update of their sessions", async () => {
+    const { store, committer: c } = committer({ queueTimeoutMs: 5 });
+    void submitted(c, "t", upd("busy", 1n), 1);
+    await turn();
+    const waited = [submitted(c, "t", upd("a", 1n), 1), submitted(c, "u", upd("a", 1n), 1), submitted(c, "t", upd("b", 1n), 1)];
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const fresh = [submitted(c, "t", upd("a", 2n), 1), submitted(c, "t", upd("c", 1n), 1)];
+    store.commit();
+    await turn();
+    const reasons = (await Promise.all(waited)).map((r) => (r instanceof SessionError ? r.reason : r.applied));
+    expect(reasons).toEqual([Reason.Overloaded, Reason.Overloaded, Reason.Overloaded]);
+    // a/2 of tenant t had not waited long, but a/1 of t was refused: applying a/2 first would lose it.
+    expect(store.groups.map(ids)).toEqual([["busy"], ["c"]]);
+    store.commit();
+    const later = await Promise.all(fresh);
+    expect(later.map((r) => (r instanceof SessionError ? r.reason : r.applied))).toEqual([Reason.Overloaded, true]);
+    expect(c.shed).toBe(4);
+  });
 });

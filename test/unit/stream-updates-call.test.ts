@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { UpdateAck } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { errorReasonOf } from "../../src/client/error-details.js";
 import { Reason, SessionError } from "../../src/session/errors.js";
-import { defaultGroupCommitLimits, GroupCommitter } from "../../src/server/group-commit.js";
+import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "../../src/server/group-commit.js";
 import { type ReceivedMessage, StreamUpdatesCall, type StreamUpdatesLimits } from "../../src/server/stream-updates-call.js";
 import { ManualGroupStore, turn, upd } from "../support/manual-group-store.js";
 import { ackReason } from "../support/update-stream-raw.js";
@@ -52,10 +52,10 @@ class FakeCall extends EventEmitter {
   }
 }
 
-function open(limits: Partial<StreamUpdatesLimits> = {}) {
+function open(limits: Partial<StreamUpdatesLimits> = {}, commitLimits: Partial<GroupCommitLimits> = {}) {
   const store = new ManualGroupStore();
   const call = new FakeCall();
-  const committer = new GroupCommitter(store.asStore(), defaultGroupCommitLimits);
+  const committer = new GroupCommitter(store.asStore(), { ...defaultGroupCommitLimits, ...commitLimits });
   const stream = new StreamUpdatesCall(
     call as unknown as ServerDuplexStream<ReceivedMessage, unknown>,
     "default",
@@ -200,5 +200,32 @@ describe("StreamUpdatesCall", () => {
     await turn();
     expect(call.written).toEqual([]);
     await stream.done;
+  });
+
+  it("after an OVERLOADED refusal, refuses the session's newer updates itself until the bridge resends the refused one", async () => {
+    const { store, call } = open({}, { queueTimeoutMs: 5 });
+    call.send("busy", 1n);
+    await turn();
+    call.send("a", 1n);
+    call.send("a", 2n);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    store.commit(); // busy/1; a/1 has waited too long: it and a/2 are refused
+    await turn();
+    call.send("a", 3n); // newer than the refused a/1: refused here, never queued
+    await turn();
+    call.send("a", 1n); // the bridge resends from the refused one
+    call.send("a", 2n);
+    await turn();
+    store.commit();
+    await turn();
+    expect(acked(call)).toEqual([
+      ["busy", true],
+      ["a", "OVERLOADED"],
+      ["a", "OVERLOADED"],
+      ["a", "OVERLOADED"],
+      ["a", true],
+      ["a", true],
+    ]);
+    expect(store.groups.map((g) => g.map((i) => `${i.update.conversationId}/${i.update.seq}`))).toEqual([["busy/1"], ["a/1", "a/2"]]);
   });
 });
