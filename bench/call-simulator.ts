@@ -23,7 +23,10 @@
  * DB_DIR (where the temp database goes; default the OS temp dir), STORAGE
  * (sqlite,redis; either alone to skip the other), NO_WRITE, PROFILE_DIR (when
  * set, every sidecar runs with node --cpu-prof and writes its profile there
- * on exit). Prints Markdown for docs/BENCHMARKS.md.
+ * on exit), SIDECAR_CPUS (e.g. "1": pins the sidecars, the ceiling and
+ * redis-server to those CPUs with taskset, and this process to the others —
+ * a smaller machine whose capacity the load generator can exceed, for the
+ * overload steps). Prints Markdown for docs/BENCHMARKS.md.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -45,6 +48,7 @@ const DB_DIR = process.env.DB_DIR ?? tmpdir();
 const STORAGE = (process.env.STORAGE ?? "sqlite,redis").split(",");
 const NO_WRITE = process.env.NO_WRITE === "1";
 const NODE_ARGS = process.env.PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
+const SIDECAR_CPUS = process.env.SIDECAR_CPUS;
 const P99_LIMIT_MS = 50;
 /** Far beyond any seq the load sends, so that every update of the no-write phase is a duplicate. */
 const FAR_AHEAD = 1n << 40n;
@@ -100,7 +104,10 @@ async function sessionsFor(client: SessionStoreClient, prefix: string, calls: nu
 
 async function transportPhase(calls: number): Promise<Phase> {
   const script = fileURLToPath(new URL("./support/transport-ceiling.ts", import.meta.url));
-  const server: ChildProcess = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const argv = [process.execPath, "--import", "tsx", script];
+  const server: ChildProcess = SIDECAR_CPUS === undefined
+    ? spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] })
+    : spawn("taskset", ["-c", SIDECAR_CPUS, ...argv], { stdio: ["ignore", "pipe", "inherit"] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       server.stdout!.on("data", (data: Buffer) => {
@@ -119,7 +126,7 @@ async function transportPhase(calls: number): Promise<Phase> {
 
 async function sqlitePhases(step: Step): Promise<void> {
   const dbPath = join(mkdtempSync(join(DB_DIR, "sessionstore-bench-")), "sessionstore.db");
-  const sidecar = await startSidecar({ dbPath, args: sidecarArgs(step.calls), nodeArgs: NODE_ARGS });
+  const sidecar = await startSidecar({ dbPath, args: sidecarArgs(step.calls), nodeArgs: NODE_ARGS, cpus: SIDECAR_CPUS });
   const client = new SessionStoreClient(sidecar.address);
   try {
     if (NO_WRITE) {
@@ -147,7 +154,8 @@ function redisServerPid(port: number): number {
 
 async function redisPhase(step: Step): Promise<void> {
   const redis = await startRedisServer();
-  const sidecar = await startSidecar({ args: [...sidecarArgs(step.calls), "--storage", "redis", "--redis-url", redis.url], nodeArgs: NODE_ARGS });
+  if (SIDECAR_CPUS !== undefined) execFileSync("taskset", ["-a", "-p", "-c", SIDECAR_CPUS, String(redisServerPid(redis.port))]);
+  const sidecar = await startSidecar({ args: [...sidecarArgs(step.calls), "--storage", "redis", "--redis-url", redis.url], nodeArgs: NODE_ARGS, cpus: SIDECAR_CPUS });
   const client = new SessionStoreClient(sidecar.address);
   try {
     const sessions = await sessionsFor(client, "call", step.calls);
@@ -181,15 +189,15 @@ const extraHead: Record<PhaseName, string> = { transport: "–", "no-write": "�
 
 function table(steps: Step[], name: PhaseName): string[] {
   const lines = [
-    `| calls | streams | offered upd/s | acked upd/s (× transport) | ack p50 ms (× transport) | ack p99 ms (× transport) | server CPU | CPU µs per update (× transport) | RSS MiB | bench CPU | ${extraHead[name]} | failed |`,
-    `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+    `| calls | streams | offered upd/s | acked upd/s (× transport) | ack p50 ms (× transport) | ack p99 ms (× transport) | server CPU | CPU µs per update (× transport) | RSS MiB | bench CPU | ${extraHead[name]} | shed | failed |`,
+    `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
   ];
   for (const step of steps) {
     const r = step[name];
     const t = step.transport;
     if (!r) continue;
     lines.push(
-      `| ${step.calls} | ${r.load.streams} | ${Math.round(r.load.offeredPerSecond)} | ${Math.round(r.load.ackedPerSecond)} (${ratio(r.load.ackedPerSecond, t?.load.ackedPerSecond)}) | ${ms(r.load.p50Ms)} (${ratio(r.load.p50Ms, t?.load.p50Ms)}) | ${ms(r.load.p99Ms)} (${ratio(r.load.p99Ms, t?.load.p99Ms)}) | ${pct(r.serverCpu)} | ${cpuPerUpdate(r).toFixed(1)} (${ratio(cpuPerUpdate(r), t && cpuPerUpdate(t))}) | ${mib(r.rss)} | ${pct(r.load.clientCpu)} | ${r.extra || "–"} | ${r.load.failed} |`,
+      `| ${step.calls} | ${r.load.streams} | ${Math.round(r.load.offeredPerSecond)} | ${Math.round(r.load.ackedPerSecond)} (${ratio(r.load.ackedPerSecond, t?.load.ackedPerSecond)}) | ${ms(r.load.p50Ms)} (${ratio(r.load.p50Ms, t?.load.p50Ms)}) | ${ms(r.load.p99Ms)} (${ratio(r.load.p99Ms, t?.load.p99Ms)}) | ${pct(r.serverCpu)} | ${cpuPerUpdate(r).toFixed(1)} (${ratio(cpuPerUpdate(r), t && cpuPerUpdate(t))}) | ${mib(r.rss)} | ${pct(r.load.clientCpu)} | ${r.extra || "–"} | ${r.load.shed} | ${r.load.failed} |`,
     );
   }
   return lines;
@@ -212,8 +220,16 @@ function report(steps: Step[]): string {
   return lines.join("\n");
 }
 
+/** The CPUs other than SIDECAR_CPUS, for this process. */
+function otherCpus(pinned: string): string {
+  const taken = new Set(pinned.split(",").map(Number));
+  const count = Number(execFileSync("nproc", ["--all"], { encoding: "utf8" }).trim());
+  return Array.from({ length: count }, (_, i) => i).filter((i) => !taken.has(i)).join(",");
+}
+
 async function main(): Promise<void> {
-  const env = `STEPS=${STEPS.join(",")} DURATION_S=${DURATION_MS / 1000} WARMUP_S=${WARMUP_MS / 1000} CALLS_PER_STREAM=${CALLS_PER_STREAM} FRAME_MS=${FRAME_MS} STORAGE=${STORAGE.join(",")}${NO_WRITE ? " NO_WRITE=1" : ""}`;
+  if (SIDECAR_CPUS !== undefined) execFileSync("taskset", ["-a", "-p", "-c", otherCpus(SIDECAR_CPUS), String(process.pid)]);
+  const env = `STEPS=${STEPS.join(",")} DURATION_S=${DURATION_MS / 1000} WARMUP_S=${WARMUP_MS / 1000} CALLS_PER_STREAM=${CALLS_PER_STREAM} FRAME_MS=${FRAME_MS} STORAGE=${STORAGE.join(",")}${NO_WRITE ? " NO_WRITE=1" : ""}${SIDECAR_CPUS === undefined ? "" : ` SIDECAR_CPUS=${SIDECAR_CPUS}`}`;
   console.log(`Command: \`${env} npm run bench:calls\`\n\n${machineFacts()}\n`);
   const steps: Step[] = [];
   for (const calls of STEPS) {

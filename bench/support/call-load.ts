@@ -45,6 +45,8 @@ export interface CallLoadResult {
   p99Ms: number;
   /** Writes refused by the sidecar or abandoned at the end (both should be 0). */
   failed: number;
+  /** Acks refusing an update as OVERLOADED (each such write was sent again, and counts once acked). */
+  shed: number;
   /** CPU the benchmark process (all simulated bridges) used, as a share of one core. */
   clientCpu: number;
 }
@@ -130,6 +132,7 @@ export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadRes
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
     failed,
+    shed: streams.reduce((n, s) => n + (s instanceof BridgeUpdateStream ? s.stats.overloaded : 0), 0),
     clientCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
   };
 }
