@@ -15,9 +15,14 @@ import (
 	sessionstorev1 "github.com/sessionstore/sessionstore/clients/go/gen/sessionstore/v1"
 )
 
-// UpdateStream carries a bridge's writes for all its calls on one
-// StreamUpdates stream, with the bookkeeping that makes the stream safe to lose:
+// UpdateStream carries a bridge's writes for all its calls on one update
+// stream, with the bookkeeping that makes the stream safe to lose:
 //
+//   - batching: the writes of the next few milliseconds go to the sidecar
+//     together in one StreamUpdateBatches message, and their acks come back
+//     together; each update still has its own seq, ack and error.
+//     Batching.Disabled (or a sidecar without StreamUpdateBatches, which
+//     answers Unimplemented) uses StreamUpdates, a message per update;
 //   - seq: each write gets its session's next seq, counting from the last_seq
 //     of the Session given to Track, so the sidecar applies it at most once;
 //   - replay: updates are kept until acknowledged; when the stream breaks
@@ -55,6 +60,9 @@ type UpdateStream struct {
 type UpdateStreamOptions struct {
 	// MaxUnacked bounds the updates waiting for acks (memory while the sidecar is away). Default 5000.
 	MaxUnacked int
+	// Batching coalesces writes into StreamUpdateBatches messages: by default
+	// for up to 2 ms, at most 500 updates or 1 MiB a message (see Batching).
+	Batching Batching
 	// MinBackoff and MaxBackoff bound the delay between reconnects. Default 50 ms and 2 s.
 	MinBackoff, MaxBackoff time.Duration
 	// OnFenced and OnEnded are called when a session stops taking writes.
@@ -100,6 +108,7 @@ func NewUpdateStream(client sessionstorev1.SessionStoreServiceClient, opts Updat
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = max(2*time.Second, opts.MinBackoff)
 	}
+	opts.Batching = opts.Batching.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &UpdateStream{
 		client: client, opts: opts, ctx: ctx, cancel: cancel, done: make(chan struct{}),
