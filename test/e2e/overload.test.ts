@@ -7,8 +7,15 @@ import { ackReason, openUpdateStream } from "../support/update-stream-raw.js";
 const SESSIONS = 20;
 const WRITES_PER_SESSION = 150;
 const FRAME = new Uint8Array(3_200).fill(5);
-/** What the sidecar may hold at most while 3,000 updates of 3 kB arrive at once: the queue and streams are bounded. */
-const RSS_BOUND_BYTES = 300 * 1024 * 1024;
+/**
+ * A second of 16 kHz PCM16 a write, for the burst the client helper resends:
+ * a group holds at most 4 MiB, so 3,000 such writes take dozens of groups
+ * one after another, and most of them wait past the timeout, however fast
+ * the machine.
+ */
+const LARGE_FRAME = new Uint8Array(32_000).fill(6);
+/** What the sidecar may hold at most while 96 MB of updates arrive at once: streams and the commit queue are bounded. */
+const RSS_BOUND_BYTES = 400 * 1024 * 1024;
 
 // A queue timeout of 20 ms makes this sidecar's capacity small and the test
 // deterministic: a burst of thousands of updates cannot all be committed
@@ -69,7 +76,7 @@ describe("overload: updates that cannot be committed in time", () => {
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(sidecar.pid))), 50);
     const writes: Promise<unknown>[] = [];
     for (let n = 1; n <= WRITES_PER_SESSION; n++) {
-      for (const id of ids) writes.push(stream.write(id, { appendHistory: [{ itemId: `${id}-${n}` }], appendAudio: [{ data: FRAME }] }));
+      for (const id of ids) writes.push(stream.write(id, { appendHistory: [{ itemId: `${id}-${n}` }], appendAudio: [{ data: LARGE_FRAME }] }));
     }
     await Promise.all(writes);
     clearInterval(sampler);
