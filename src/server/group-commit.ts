@@ -103,11 +103,11 @@ export class GroupCommitter {
   private inFlight = 0;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
+  private roomWaiters: Array<() => void> = [];
   /** The current run of shedding: when it began and when it last shed (performance.now()). */
   private shedding = { since: 0, last: Number.NEGATIVE_INFINITY };
   /** Updates refused as OVERLOADED since the start. */
   shed = 0;
-  private roomWaiters: Array<() => void> = [];
 
   constructor(
     private readonly store: Store,

@@ -12,7 +12,7 @@ import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, Store
 import { openReader } from "./open-database.js";
 import { SessionTables } from "./session-tables.js";
 import type { ResumeOutcome } from "./sqlite-writer.js";
-import { fromThreadSlot } from "./thread-errors.js";
+import { fromThreadSlot, type ThreadSlot } from "./thread-errors.js";
 import { WriterClient } from "./writer-client.js";
 import { packUpdates } from "./writer-protocol.js";
 
@@ -87,7 +87,7 @@ export class SqliteStore implements Store {
   }
 
   async resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }> {
-    const outcome = fromThreadSlot(await this.write<ResumeOutcome>("resume", tenant, request, this.clock.now(), randomInitialVersion()));
+    const outcome = fromThreadSlot(await this.write<ThreadSlot<Exclude<ResumeOutcome, SessionError>>>("resume", tenant, request, this.clock.now(), randomInitialVersion()));
     if (outcome instanceof SessionError) throw outcome;
     return outcome;
   }
@@ -104,7 +104,7 @@ export class SqliteStore implements Store {
     if (items.length === 0) return [];
     try {
       const packed = packUpdates(items);
-      const slots = await this.writeCall(() => this.writer.updateMany<Parameters<typeof fromThreadSlot<UpdateResult>>[0][]>(packed, this.clock.now(), this.groupEpoch));
+      const slots = await this.writeCall(() => this.writer.updateMany<ThreadSlot<UpdateResult>[]>(packed, this.clock.now(), this.groupEpoch));
       return slots.map(fromThreadSlot);
     } catch (err) {
       this.groupEpoch += 1;

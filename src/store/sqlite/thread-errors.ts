@@ -34,11 +34,13 @@ export function fromThreadError(error: ThreadError): Error {
   }
 }
 
-/** A verdict slot (UpdateResult or SessionError) made cloneable, and back. */
-export function toThreadSlot<T>(slot: T | SessionError): T | { threadError: ThreadError } {
+/** A verdict (a result, or the SessionError that refused it) as it crosses. */
+export type ThreadSlot<T> = T | { threadError: ThreadError };
+
+export function toThreadSlot<T>(slot: T | SessionError): ThreadSlot<T> {
   return slot instanceof SessionError ? { threadError: toThreadError(slot) } : slot;
 }
 
-export function fromThreadSlot<T extends object>(slot: T | { threadError: ThreadError }): T | SessionError {
+export function fromThreadSlot<T extends object>(slot: ThreadSlot<T>): T | SessionError {
   return "threadError" in slot ? (fromThreadError(slot.threadError) as SessionError) : slot;
 }
