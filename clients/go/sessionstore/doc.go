@@ -5,6 +5,6 @@
 // make awkward: Dial with the options a sidecar on loopback wants, reading the
 // google.rpc.ErrorInfo of a refusal (ErrorInfo, Reason), and UpdateStream, an
 // update stream helper that batches writes into StreamUpdateBatches, numbers
-// each session's writes, replays the unacknowledged ones after a reconnect and
-// reports fencing.
+// each session's writes, replays the unacknowledged ones after a reconnect,
+// resends those the sidecar shed as OVERLOADED, and reports fencing.
 package sessionstore

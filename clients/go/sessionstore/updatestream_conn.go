@@ -79,10 +79,12 @@ func (s *UpdateStream) serve(batching *Batching, reopened bool, attempt *int) *s
 		return status.Convert(err)
 	}
 	s.mu.Lock()
-	// Never more than MaxUnacked updates are pending, and each is queued once per
-	// stream, so sends under the lock never block.
+	// Never more than MaxUnacked updates are pending, and each is queued at most
+	// once at a time (a resend follows its OVERLOADED ack), so sends under the
+	// lock never block.
 	sendq := make(chan *sessionstorev1.SessionUpdate, s.opts.MaxUnacked)
 	s.sendq, s.inflight = sendq, map[string][]*Pending{}
+	s.forgetHoldsLocked() // the replay below carries the held updates too
 	for e := s.pending.Front(); e != nil; e = e.Next() {
 		s.sendLocked(e.Value.(*Pending))
 	}
@@ -142,9 +144,10 @@ func (s *UpdateStream) onAcks(acks []*sessionstorev1.UpdateAck) {
 		if p.dropped {
 			continue
 		}
-		s.pending.Remove(p.elem)
-		settled = append(settled, p)
 		if ack.GetError() == nil {
+			s.overload.acknowledged()
+			s.pending.Remove(p.elem)
+			settled = append(settled, p)
 			s.stats.Acked++
 			if !ack.GetApplied() {
 				s.stats.Duplicates++
@@ -152,8 +155,15 @@ func (s *UpdateStream) onAcks(acks []*sessionstorev1.UpdateAck) {
 			p.ack = ack
 			continue
 		}
-		s.stats.Refused++
 		refused := &UpdateRefusedError{ConversationID: id, Seq: ack.GetSeq(), Status: status.FromProto(ack.GetError())}
+		if Reason(refused) == "OVERLOADED" {
+			s.stats.Overloaded++
+			s.holdLocked(refused) // the update stays pending, for its resend
+			continue
+		}
+		s.pending.Remove(p.elem)
+		settled = append(settled, p)
+		s.stats.Refused++
 		p.err = refused
 		// A write fenced for an epoch this bridge has since left by resuming the call
 		// again (and calling Track) fails alone: the session goes on.
@@ -164,6 +174,7 @@ func (s *UpdateStream) onAcks(acks []*sessionstorev1.UpdateAck) {
 			stops = append(stops, stop{StopInfo{ConversationID: id, Reason: reason, Err: refused, Dropped: len(dropped)}, dropped})
 		}
 	}
+	s.resendReadyLocked()
 	s.broadcastLocked()
 	s.mu.Unlock()
 	// Callbacks and waiters run user code: never under the lock. The callbacks

@@ -6,8 +6,8 @@
 
 `pb` is the generated module of messages and enums (sessionstore.v1.session_store_pb2);
 the stub is grpcio's. What the raw stubs make awkward is here: reading an error's
-ErrorInfo (error_info, error_reason) and an update stream helper (UpdateStream, which
-batches writes into StreamUpdateBatches as Batching says).
+ErrorInfo (error_info, error_reason) and RetryInfo (retry_info), and an update stream
+helper (UpdateStream, which batches writes into StreamUpdateBatches as Batching says).
 """
 
 from sessionstore.v1 import session_store_pb2 as pb
@@ -15,7 +15,7 @@ from sessionstore.v1.session_store_pb2_grpc import SessionStoreServiceStub
 
 from .batching import Batching
 from .channel import open_channel
-from .errors import DOMAIN, bad_request, error_info, error_reason, rpc_status
+from .errors import DOMAIN, bad_request, error_info, error_reason, retry_info, rpc_status
 from .update_errors import SessionStopped, Stats, StopInfo, StreamFailed, UpdateRefused
 from .update_stream import UpdateStream
 
@@ -34,5 +34,6 @@ __all__ = [
     "error_reason",
     "open_channel",
     "pb",
+    "retry_info",
     "rpc_status",
 ]

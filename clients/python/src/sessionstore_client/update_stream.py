@@ -17,10 +17,16 @@ The bookkeeping that makes the stream safe to lose:
   session's other unacknowledged updates are dropped, and later writes for it
   raise SessionStopped without reaching the sidecar;
 - backpressure: at most max_unacked updates wait for acks; write() blocks
-  beyond that.
+  beyond that;
+- overload: an update the sidecar refused as OVERLOADED (it could not commit it
+  in time) was not applied, nor will the session's later ones on that stream
+  be until it comes back. Its future stays unresolved; the session's unsent
+  updates are held and, once those already sent have their acks, sent again in
+  order after the delay the sidecar asked for (longer while it keeps refusing;
+  see OverloadHold). stats.overloaded counts those acks.
 
-An error ack is final: the update is not re-sent, since a later update of the
-session may already have moved last_seq past it.
+Any other error ack is final: the update is not re-sent, since a later update of
+the session may already have moved last_seq past it.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from sessionstore.v1 import session_store_pb2 as pb
 from sessionstore.v1.session_store_pb2_grpc import SessionStoreServiceStub
 
 from .batching import Batching, batch_requests
+from .errors import error_reason, retry_info
+from .overload_hold import OverloadHold
 from .update_errors import SessionStopped, Stats, StopInfo, StreamFailed, UpdateRefused
 
 log = logging.getLogger(__name__)
@@ -80,7 +88,8 @@ class _Entry:
 class UpdateStream:
     """One update stream for a bridge process. Thread-safe; use as a context manager
     or call close(). Futures returned by write() resolve to the UpdateAck once the update
-    is durable, or fail with UpdateRefused / SessionStopped / StreamFailed.
+    is durable, or fail with UpdateRefused / SessionStopped / StreamFailed. An OVERLOADED
+    refusal fails none: the update is sent again, and its future resolves once it is durable.
 
     batching: how writes are coalesced into StreamUpdateBatches requests; the default
     Batching() lingers 2 ms and sends at most 500 updates or 1 MiB a request (see
@@ -122,6 +131,9 @@ class UpdateStream:
         # What the open stream's request thread sends; None ends the stream.
         self._requests: Optional["queue.Queue[Optional[pb.SessionUpdate]]"] = None
         self._call: Any = None
+        # Per stream: the sessions held after an OVERLOADED ack, and the timer of their resend.
+        self._overload = OverloadHold()
+        self._resend_timer: Optional[threading.Timer] = None
         self._closing = False
         self._stats = Stats()
         self._thread = threading.Thread(target=self._run, name="sessionstore-update-stream", daemon=True)
@@ -195,7 +207,8 @@ class UpdateStream:
             entry = _Entry(next(self._ids), update, Future())
             entry.future.set_running_or_notify_cancel()
             self._pending[entry.key] = entry
-            if self._requests is not None:
+            # A held session's write would only be refused: it waits for the session's resend.
+            if self._requests is not None and not self._overload.holds(conversation_id):
                 self._send(entry)
             self._cond.notify_all()
             return entry.future
@@ -218,6 +231,7 @@ class UpdateStream:
             self._cond.notify_all()
         self._thread.join(timeout)
         with self._cond:
+            self._forget_holds()
             failed = self._take_pending()
         _fail(failed, StreamFailed(grpc.StatusCode.CANCELLED, "the update stream was closed"))
 
@@ -234,6 +248,7 @@ class UpdateStream:
                 requests: "queue.Queue[Optional[pb.SessionUpdate]]" = queue.Queue()
                 self._requests = requests
                 self._inflight = {}
+                self._forget_holds()  # the replay below carries the held updates too
                 for entry in self._pending.values():
                     self._send(entry)
                 if opened:
@@ -301,6 +316,10 @@ class UpdateStream:
                     continue
                 if entry.dropped:
                     continue
+                if ack.HasField("error") and error_reason(ack.error) == "OVERLOADED":
+                    self._stats.overloaded += 1
+                    self._hold(ack)  # the update stays pending, for its resend
+                    continue
                 del self._pending[entry.key]
                 if ack.HasField("error"):
                     self._stats.refused += 1
@@ -309,9 +328,11 @@ class UpdateStream:
                     if refused.reason in STOP_REASONS and not self._superseded(entry):
                         stops.append(self._stop_session(ack.conversation_id, refused, done))
                 else:
+                    self._overload.acknowledged()
                     self._stats.acked += 1
                     self._stats.duplicates += 0 if ack.applied else 1
                     done.append((entry, ack))
+            self._resend_ready()
             self._cond.notify_all()
         # Callbacks and futures run user code: never under the lock. The callbacks
         # first, so that whoever waits on a refused future sees their effects.
@@ -324,6 +345,40 @@ class UpdateStream:
                 entry.future.set_exception(outcome)
             else:
                 entry.future.set_result(outcome)
+
+    def _hold(self, ack: pb.UpdateAck) -> None:
+        """Holds the session of an OVERLOADED ack, and schedules its resend unless one is due."""
+        info = retry_info(ack.error)
+        delay = self._overload.hold(ack.conversation_id, info.retry_delay.ToTimedelta().total_seconds() if info else 0.0)
+        if delay is not None:
+            self._resend_timer = threading.Timer(delay, self._resend_expired, (self._requests,))
+            self._resend_timer.daemon = True
+            self._resend_timer.start()
+
+    def _resend_expired(self, requests: "queue.Queue[Optional[pb.SessionUpdate]]") -> None:
+        """The resend timer of the stream that carries `requests`."""
+        with self._cond:
+            # That stream has ended: the next one replays every unacknowledged update.
+            if self._requests is not requests:
+                return
+            self._overload.expire()
+            self._resend_ready()
+
+    def _resend_ready(self) -> None:
+        """Sends again, in write order, the updates of the held sessions that OverloadHold releases."""
+        ready = self._overload.release_ready(lambda cid: bool(self._inflight.get(cid)))
+        if not ready:
+            return
+        sessions = set(ready)
+        for entry in self._pending.values():
+            if entry.update.conversation_id in sessions:
+                self._send(entry)
+
+    def _forget_holds(self) -> None:
+        self._overload.clear()
+        if self._resend_timer is not None:
+            self._resend_timer.cancel()
+            self._resend_timer = None
 
     def _superseded(self, entry: _Entry) -> bool:
         """A write fenced for an epoch that this bridge has since left by resuming the call
