@@ -7,6 +7,7 @@ import { type Batching, UpdateBatcher } from "./update-batcher.js";
 import type { SessionStoreClient, UpdateBatchStreamCall, UpdateStreamCall } from "./session-store-client.js";
 import { SessionTracker, type TrackedSession } from "./session-tracker.js";
 import { statusDetailsOf } from "./error-details.js";
+import { OverloadHold } from "./overload-hold.js";
 import { UpdateError } from "./update-error.js";
 
 interface Entry {
@@ -49,9 +50,10 @@ const TRANSIENT = new Set([GrpcCode.OK, GrpcCode.UNAVAILABLE, GrpcCode.CANCELLED
  *   waits for room beyond that;
  * - **overload**: an update the sidecar refused as OVERLOADED (it could not
  *   commit it in time) was not applied, nor were the session's later ones;
- *   they stay pending and are sent again, in order, after the delay the
- *   sidecar asked for (growing while it keeps refusing). Their promises
- *   resolve once they are durable, as for any other write.
+ *   they stay pending, the session's new writes wait with them, and all are
+ *   sent again in order once the delay the sidecar asked for has passed and
+ *   the session has nothing in flight (OverloadHold). Their promises resolve
+ *   once they are durable, as for any other write.
  *
  * Any other error ack is final: the update is not re-sent, because a later
  * update of the same session may already have moved last_seq past it and a
@@ -76,10 +78,9 @@ export class BridgeUpdateStream {
   private reserved = 0;
   private readonly drainWaiters: (() => void)[] = [];
   private readonly counters: BridgeUpdateStreamStats = { acked: 0, duplicates: 0, refused: 0, reconnects: 0, replayed: 0, overloaded: 0 };
-  /** Updates refused as OVERLOADED, in the order their acks came, to be sent again once the sidecar has room. */
-  private parked: Entry[] = [];
-  private resendTimer: NodeJS.Timeout | undefined;
-  private readonly overloadBackoff = new Backoff({ initialDelayMs: 200, maxDelayMs: 5_000 });
+  /** Unsent updates of sessions held after an OVERLOADED ack: those refused, and writes made since. */
+  private readonly parked = new Map<TrackedSession<Entry>, Entry[]>();
+  private readonly overload = new OverloadHold<TrackedSession<Entry>>(() => this.releaseHeld());
 
   constructor(
     private readonly client: SessionStoreClient,
@@ -140,7 +141,8 @@ export class BridgeUpdateStream {
       const entry: Entry = { update, session, resolve, reject, dropped: false };
       this.pending.add(entry);
       session.pending++;
-      if (this.call) this.send(this.call, entry);
+      if (this.overload.holds(session)) this.parkEntry(entry);
+      else if (this.call) this.send(this.call, entry);
       else if (!this.reconnectTimer) this.open();
     });
   }
@@ -179,8 +181,8 @@ export class BridgeUpdateStream {
     clearTimeout(timer);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    clearTimeout(this.resendTimer);
-    this.parked = [];
+    this.overload.clear();
+    this.parked.clear();
     const abandoned = this.failAll({ code: GrpcCode.DEADLINE_EXCEEDED, details: `close() gave up after ${timeoutMs} ms without an ack` }, "CLOSED");
     const open = this.call;
     this.call = undefined;
@@ -221,9 +223,8 @@ export class BridgeUpdateStream {
     }
     this.call = open;
     // A new stream carries every pending update, those waiting out an overload included.
-    this.parked = [];
-    clearTimeout(this.resendTimer);
-    this.resendTimer = undefined;
+    this.overload.clear();
+    this.parked.clear();
     if (this.opened++ > 0) {
       this.counters.reconnects++;
       this.counters.replayed += this.pending.size;
@@ -250,12 +251,14 @@ export class BridgeUpdateStream {
     if (!session || !entry) return;
     this.backoff.reset();
     if (entry.dropped) return;
-    if (!ack.error) this.overloadBackoff.reset();
+    if (!ack.error) this.overload.acknowledged();
     else if (statusDetailsOf(ack.error).errorInfo?.reason === "OVERLOADED") {
       this.park(entry, ack);
       return;
     }
     this.settle(entry);
+    // The last ack a held session was waiting for may be this one.
+    if (this.overload.holds(session) && session.inFlight.length === 0) this.releaseHeld();
     if (!ack.error) {
       this.counters.acked++;
       if (!ack.applied) this.counters.duplicates++;
@@ -270,28 +273,30 @@ export class BridgeUpdateStream {
     if ((error.reason === "SESSION_FENCED" || error.reason === "SESSION_ENDED") && !stale) this.stop(session, error.reason, error);
   }
 
-  /**
-   * Keeps an update the sidecar could not commit in time, to send it again
-   * after the delay it asked for (or longer, while it keeps refusing): the
-   * sidecar refuses the session's later updates until this one comes back,
-   * so resending all that were refused, in the order refused, keeps the order.
-   */
+  /** Holds an update the sidecar could not commit in time, and its session, until the resend (see OverloadHold). */
   private park(entry: Entry, ack: UpdateAck): void {
     this.counters.overloaded++;
-    this.parked.push(entry);
-    if (this.resendTimer) return;
+    this.parkEntry(entry);
     const asked = statusDetailsOf(ack.error!).retryInfo?.retryDelay;
-    const askedMs = asked ? Number(asked.seconds) * 1000 + asked.nanos / 1e6 : 0;
-    this.resendTimer = setTimeout(() => this.resendParked(), Math.max(askedMs, this.overloadBackoff.next()));
+    this.overload.hold(entry.session, asked ? Number(asked.seconds) * 1000 + asked.nanos / 1e6 : 0);
+    // Its ack may have been the last one in flight, after the delay had already passed.
+    if (entry.session.inFlight.length === 0) this.releaseHeld();
   }
 
-  private resendParked(): void {
-    this.resendTimer = undefined;
-    const parked = this.parked;
-    this.parked = [];
-    // Without a stream, the next one replays every pending update anyway.
-    if (!this.call) return;
-    for (const entry of parked) if (!entry.dropped) this.send(this.call, entry);
+  private parkEntry(entry: Entry): void {
+    const entries = this.parked.get(entry.session);
+    if (entries) entries.push(entry);
+    else this.parked.set(entry.session, [entry]);
+  }
+
+  /** Sends again, in seq order, the updates of every held session that is ready. */
+  private releaseHeld(): void {
+    for (const session of this.overload.releaseReady((s) => s.inFlight.length > 0)) {
+      const entries = (this.parked.get(session) ?? []).filter((entry) => !entry.dropped).sort((a, b) => (a.update.seq < b.update.seq ? -1 : 1));
+      this.parked.delete(session);
+      // Without a stream, the next one replays every pending update anyway.
+      if (this.call) for (const entry of entries) this.send(this.call, entry);
+    }
   }
 
   private stop(session: TrackedSession<Entry>, reason: SessionStopInfo["reason"], error: UpdateError): void {

@@ -68,15 +68,17 @@ describe("overload: updates that cannot be committed in time", () => {
     }
   });
 
-  it("are sent again by BridgeUpdateStream after the pause the sidecar asks for, until every write is stored, in order", async () => {
+  it("are sent again by BridgeUpdateStream after the pause the sidecar asks for, while it keeps writing, until every write is stored, in order", async () => {
     const ids = await createSessions("bridge");
     const stream = new BridgeUpdateStream(client, { maxUnacked: SESSIONS * WRITES_PER_SESSION });
     for (const id of ids) stream.track(id, { ownerEpoch: 1n, lastSeq: 0n });
     let peakRss = 0;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(sidecar.pid))), 50);
     const writes: Promise<unknown>[] = [];
+    // In waves, so that new writes of a session arrive while its refused ones wait to be resent.
     for (let n = 1; n <= WRITES_PER_SESSION; n++) {
       for (const id of ids) writes.push(stream.write(id, { appendHistory: [{ itemId: `${id}-${n}` }], appendAudio: [{ data: LARGE_FRAME }] }));
+      if (n % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 25));
     }
     await Promise.all(writes);
     clearInterval(sampler);
