@@ -1,29 +1,39 @@
 /**
- * Unary latency of GetSession and ResumeSession beside an empty call
- * (grpc.health.v1.Health/Check) on the same sidecar process, one call in
- * flight at a time, so the figures show what the store adds to grpc-js's own
- * per-call cost. Run: npm run bench:unary (builds first). Prints a Markdown
- * table; docs/BENCHMARKS.md holds a recorded run.
+ * Unary calls beside an empty call (grpc.health.v1.Health/Check) on the same
+ * sidecar process, with STORED sessions already in the database, so the
+ * figures show what the store adds to grpc-js's own per-call cost and
+ * whether that grows with what is stored:
+ *
+ * - latency, one call in flight: GetSession BASIC, GetSession FULL of a
+ *   2-hour session (7,200 history items, a full audio ring of 300 chunks),
+ *   ResumeSession BASIC;
+ * - throughput, 64 calls in flight: CreateSession and ResumeSession against
+ *   the empty call's rate.
+ *
+ * Run: npm run bench:unary (builds first). Env: STORED (comma-separated
+ * counts of stored sessions, one sidecar each; default 1000,100000), CALLS
+ * (3000 per latency figure). Prints a Markdown table per count.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { cpus } from "node:os";
-import { performance } from "node:perf_hooks";
-import { grpcServiceDefinition } from "../src/grpc/grpc-service.js";
 import { SessionStoreClient } from "../src/client/index.js";
 import { Health, HealthCheckRequestSchema } from "../src/gen/grpc/health/v1/health_pb.js";
+import { grpcServiceDefinition } from "../src/grpc/grpc-service.js";
 import { startSidecar } from "../test/support/sidecar-process.js";
+import { machineFacts, quantile } from "./support/measure.js";
+import { preload } from "./support/preload.js";
 
+const STORED = (process.env.STORED ?? "1000,100000").split(",").map(Number);
 const CALLS = Number(process.env.CALLS ?? 3000);
 const WARMUP = 300;
+const IN_FLIGHT = 64;
+const RATE_CALLS = 5000;
 
-interface Row {
-  name: string;
-  p50: number;
-  p99: number;
-}
-
-async function measure(name: string, call: (i: number) => Promise<unknown>): Promise<Row> {
+async function latency(call: (i: number) => Promise<unknown>): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < WARMUP; i++) await call(i);
   const samples: number[] = [];
   for (let i = 0; i < CALLS; i++) {
@@ -31,48 +41,65 @@ async function measure(name: string, call: (i: number) => Promise<unknown>): Pro
     await call(WARMUP + i);
     samples.push(performance.now() - start);
   }
-  samples.sort((a, b) => a - b);
-  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
-  return { name, p50: at(0.5), p99: at(0.99) };
+  return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
 }
 
-async function main(): Promise<void> {
-  // Resumes are capped per session, so each resume gets a session of its own.
-  const sessions = WARMUP + CALLS;
-  const sidecar = await startSidecar({ args: ["--log-level", "info", "--max-sessions", String(sessions + 10)] });
-  const client = new SessionStoreClient(sidecar.address);
+/** Calls per second with IN_FLIGHT in flight, over RATE_CALLS calls. */
+async function rate(call: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+    while (next < RATE_CALLS) await call(next++);
+  }));
+  return RATE_CALLS / ((performance.now() - start) / 1000);
+}
+
+async function run(stored: number): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), "sessionstore-unary-"));
+  const path = join(dir, "sessionstore.db");
+  preload({ path, sessions: stored, prefix: "stored" });
+  preload({ path, sessions: 1, prefix: "two-hours", historyItems: 7_200, audioChunks: 300 });
+  // Every resume below gets a session of its own (resumes are capped per session).
+  const resumable = WARMUP + CALLS + RATE_CALLS;
+  preload({ path, sessions: resumable, prefix: "resume" });
+  const sidecar = await startSidecar({ dbPath: path, args: ["--log-level", "info", "--max-sessions", String(stored + resumable + RATE_CALLS + 100)] });
+  const client = new SessionStoreClient(sidecar.address, { retry: false });
   const HealthClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Health), "Health");
   const health = new HealthClient(sidecar.address, grpc.credentials.createInsecure());
   const check = create(HealthCheckRequestSchema, {});
   const emptyCall = () => new Promise((resolve, reject) => (health as unknown as Record<string, Function>).check!.call(health, check, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))));
-
-  const audio = new Uint8Array(3200);
-  await client.createSession({ session: { conversationId: "bench-get", bridgeType: "audiocodes" } });
-  await client.updateSession({
-    update: {
-      conversationId: "bench-get",
-      appendHistory: Array.from({ length: 20 }, (_, i) => ({ itemId: `h${i}`, role: i % 2 ? "assistant" : "user", text: "a sentence of about this length" })),
-      appendAudio: Array.from({ length: 10 }, () => ({ data: audio })),
-    },
-  });
-  for (let i = 0; i < sessions; i++) await client.createSession({ session: { conversationId: `bench-resume-${i}` } });
-
-  const rows = [
-    await measure("Health/Check (empty call)", emptyCall),
-    await measure("GetSession (BASIC)", () => client.getSession({ conversationId: "bench-get", view: 1 })),
-    await measure("GetSession (FULL: 20 items, 32 kB audio)", () => client.getSession({ conversationId: "bench-get" })),
-    await measure("ResumeSession (BASIC)", (i) => client.resumeSession({ conversationId: `bench-resume-${i}`, ownerId: "bench", view: 1 })),
-  ];
-  const base = rows[0]!;
-  console.log(`node ${process.version}, ${cpus().length} cores, ${CALLS} calls each after ${WARMUP} warm-up, one in flight, SQLite on a temp file\n`);
-  console.log("| call | p50 ms | p99 ms | p50 / empty | p99 / empty |");
-  console.log("|---|---|---|---|---|");
-  for (const r of rows) {
-    console.log(`| ${r.name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${(r.p50 / base.p50).toFixed(2)} | ${(r.p99 / base.p99).toFixed(2)} |`);
+  try {
+    const empty = await latency(emptyCall);
+    const rows = [
+      ["Health/Check (empty call)", empty],
+      ["GetSession BASIC", await latency((i) => client.getSession({ conversationId: `stored-${i % stored}`, view: 1 }))],
+      ["GetSession FULL, 2-hour session", await latency(() => client.getSession({ conversationId: "two-hours-0", view: 2 }))],
+      ["ResumeSession BASIC", await latency((i) => client.resumeSession({ conversationId: `resume-${i}`, ownerId: "bench", view: 1 }))],
+    ] as const;
+    const emptyRate = await rate(emptyCall);
+    const createRate = await rate((i) => client.createSession({ session: { conversationId: `created-${i}` }, ownerId: "bench" }));
+    const resumeRate = await rate((i) => client.resumeSession({ conversationId: `resume-${WARMUP + CALLS + i}`, ownerId: "bench", view: 1 }));
+    return [
+      `${stored.toLocaleString("en")} sessions stored:`,
+      "",
+      "| call | p50 ms | p99 ms | p50 ÷ empty | p99 ÷ empty |",
+      "|---|---:|---:|---:|---:|",
+      ...rows.map(([name, r]) => `| ${name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${(r.p50 / empty.p50).toFixed(2)} | ${(r.p99 / empty.p99).toFixed(2)} |`),
+      "",
+      `| ${IN_FLIGHT} in flight | calls/s | ÷ empty |`,
+      "|---|---:|---:|",
+      `| Health/Check (empty call) | ${Math.round(emptyRate)} | 1.00 |`,
+      `| CreateSession | ${Math.round(createRate)} | ${(createRate / emptyRate).toFixed(2)} |`,
+      `| ResumeSession BASIC | ${Math.round(resumeRate)} | ${(resumeRate / emptyRate).toFixed(2)} |`,
+      "",
+    ];
+  } finally {
+    health.close();
+    client.close();
+    await sidecar.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
-  health.close();
-  client.close();
-  await sidecar.stop();
 }
 
-await main();
+console.log(`Command: \`STORED=${STORED.join(",")} CALLS=${CALLS} npm run bench:unary\`\n\n${machineFacts()}\n`);
+for (const stored of STORED) console.log((await run(stored)).join("\n"));

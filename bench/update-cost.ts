@@ -99,7 +99,7 @@ async function alternate({ path, steps, perFresh, update, fresh, ringId, longId 
 
 async function direct(): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), "sessionstore-bench-"));
-  const store = SqliteStore.open({ path: join(dir, "bench.db"), rules: { ...defaultRules, maxSessions: 10_000 }, clock: systemClock });
+  const store = await SqliteStore.open({ path: join(dir, "bench.db"), rules: { ...defaultRules, maxSessions: 10_000 }, clock: systemClock });
   const seqs = new Map<string, bigint>();
   const message = (id: string, parts: UpdateParts) => {
     const seq = (seqs.get(id) ?? 0n) + 1n;

@@ -81,6 +81,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       rules,
       logger,
       maxMessageBytes: config.maxMessageBytes,
+      updateQueueTimeoutMs: config.updateQueueTimeoutMs,
       authTokens: config.authTokens,
       cleanupBatchSize: config.cleanupBatchSize,
     });
@@ -97,7 +98,11 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     logger,
   });
   const health = new HealthMonitor({
-    probe: () => store.ping(),
+    // Overloaded for long, the sidecar asks to be sent no new calls; the calls it has keep writing.
+    probe: async () => {
+      if (server.overloaded) throw new Error("updates have been refused as OVERLOADED for several seconds");
+      await store.ping();
+    },
     report: (serving) => server.setServing(serving),
     intervalMs: HEALTH_PROBE_INTERVAL_MS,
     logger,

@@ -5,11 +5,13 @@
  * are spread over BridgeUpdateStreams of callsPerStream calls each, one
  * channel (one TCP connection) per stream, as separate bridge processes
  * would have; every call starts at a random point of its 100 ms period so
- * that the load is smooth rather than in bursts.
+ * that the load is smooth rather than in bursts. With `sink: "raw"` the same
+ * writes go through RawBatchSink instead, to the transport ceiling.
  */
 import { performance } from "node:perf_hooks";
-import { BridgeUpdateStream, SessionStoreClient, type UpdateAck } from "../../src/client/index.js";
+import { BridgeUpdateStream, SessionStoreClient, type UpdateParts } from "../../src/client/index.js";
 import { quantile } from "./measure.js";
+import { RawBatchSink } from "./raw-batch-sink.js";
 
 export interface CallLoadOptions {
   address: string;
@@ -21,6 +23,16 @@ export interface CallLoadOptions {
   warmupMs: number;
   /** How long to wait at the end for acks still due. */
   drainTimeoutMs: number;
+  /** BridgeUpdateStream (the default), or RawBatchSink for the transport ceiling. */
+  sink?: "bridge" | "raw";
+  /** 20 ms audio frames (50 appends a second of 640 bytes) instead of 100 ms ones. */
+  frameMs?: 20 | 100;
+}
+
+/** What a call writes through: one per stream. */
+interface Sink {
+  write(conversationId: string, parts: UpdateParts): Promise<unknown>;
+  close(): Promise<unknown>;
 }
 
 export interface CallLoadResult {
@@ -33,20 +45,31 @@ export interface CallLoadResult {
   p99Ms: number;
   /** Writes refused by the sidecar or abandoned at the end (both should be 0). */
   failed: number;
+  /** Acks refusing an update as OVERLOADED (each such write was sent again, and counts once acked). */
+  shed: number;
   /** CPU the benchmark process (all simulated bridges) used, as a share of one core. */
   clientCpu: number;
 }
 
-const FRAME = new Uint8Array(3_200).fill(0x7f);
-const TICK_MS = 100;
+/** Bytes of one audio frame of 16 kHz 16-bit mono PCM per millisecond. */
+const PCM_BYTES_PER_MS = 32;
 const TEXT = "a transcript sentence of about sixty characters, as spoken!";
 
 export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadResult> {
   const ids = [...options.sessions.keys()];
+  const tickMs = options.frameMs ?? 100;
+  const frame = new Uint8Array(tickMs * PCM_BYTES_PER_MS).fill(0x7f);
+  const ticksPerSecond = 1000 / tickMs;
   const streamCount = Math.ceil(ids.length / options.callsPerStream);
-  const clients = Array.from({ length: streamCount }, () => new SessionStoreClient(options.address, { channelOptions: { "grpc.use_local_subchannel_pool": 1 } }));
-  const streams = clients.map((client) => new BridgeUpdateStream(client, { maxUnacked: 20_000 }));
-  ids.forEach((id, i) => streams[Math.floor(i / options.callsPerStream)]!.track(id, options.sessions.get(id)!));
+  const clients: SessionStoreClient[] = [];
+  const streams: Sink[] = Array.from({ length: streamCount }, (_, s) => {
+    if (options.sink === "raw") return new RawBatchSink(options.address);
+    const client = new SessionStoreClient(options.address, { channelOptions: { "grpc.use_local_subchannel_pool": 1 } });
+    clients.push(client);
+    const stream = new BridgeUpdateStream(client, { maxUnacked: 20_000 });
+    ids.slice(s * options.callsPerStream, (s + 1) * options.callsPerStream).forEach((id) => stream.track(id, options.sessions.get(id)!));
+    return stream;
+  });
 
   const latencies: number[] = [];
   let failed = 0;
@@ -56,7 +79,7 @@ export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadRes
   const end = start + options.durationMs;
   const cpuBefore = process.cpuUsage();
 
-  const record = (write: Promise<UpdateAck>) => {
+  const record = (write: Promise<unknown>) => {
     const sentAt = performance.now();
     write.then(
       () => {
@@ -79,36 +102,37 @@ export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadRes
             done();
             return;
           }
-          record(stream.write(id, { appendAudio: [{ data: FRAME }] }));
-          if (tick % 10 === 0) {
-            record(stream.write(id, { updateMask: { paths: ["current_turn", "active_response_id"] }, session: { currentTurn: tick / 10, activeResponseId: `resp_${tick}` } }));
+          record(stream.write(id, { appendAudio: [{ data: frame }] }));
+          if (tick % ticksPerSecond === 0) {
+            record(stream.write(id, { updateMask: { paths: ["current_turn", "active_response_id"] }, session: { currentTurn: tick / ticksPerSecond, activeResponseId: `resp_${tick}` } }));
           }
-          if (tick % 20 === 5) record(stream.write(id, { appendHistory: [{ itemId: `${id}-${tick}`, role: "assistant", type: "message", text: TEXT }] }));
+          if (tick % (2 * ticksPerSecond) === 5) record(stream.write(id, { appendHistory: [{ itemId: `${id}-${tick}`, role: "assistant", type: "message", text: TEXT }] }));
           tick++;
         };
         let interval: NodeJS.Timeout | undefined;
         setTimeout(() => {
           onTick();
-          interval = setInterval(onTick, TICK_MS);
-        }, Math.random() * TICK_MS);
+          interval = setInterval(onTick, tickMs);
+        }, Math.random() * tickMs);
       }),
   );
   await Promise.all(calls);
   const cpu = process.cpuUsage(cpuBefore);
   const elapsedMs = performance.now() - start;
   // Writes still unacknowledged after the drain timeout are rejected, and counted as failed.
-  await Promise.all(streams.map((s) => s.close(options.drainTimeoutMs)));
+  await Promise.all(streams.map((s) => (s instanceof BridgeUpdateStream ? s.close(options.drainTimeoutMs) : s.close())));
   await new Promise((resolve) => setImmediate(resolve));
   clients.forEach((c) => c.close());
 
   const windowSeconds = (end - measureFrom) / 1000;
   return {
     streams: streamCount,
-    offeredPerSecond: ids.length * (1000 / TICK_MS + 1 + 0.5),
+    offeredPerSecond: ids.length * (ticksPerSecond + 1 + 0.5),
     ackedPerSecond: ackedInWindow / windowSeconds,
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
     failed,
+    shed: streams.reduce((n, s) => n + (s instanceof BridgeUpdateStream ? s.stats.overloaded : 0), 0),
     clientCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
   };
 }

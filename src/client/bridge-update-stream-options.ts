@@ -2,6 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { StatusObject } from "@grpc/grpc-js";
 import type { SessionUpdateSchema } from "../gen/sessionstore/v1/session_store_pb.js";
 import type { BackoffOptions } from "./backoff.js";
+import type { Batching } from "./update-batcher.js";
 import type { UpdateError } from "./update-error.js";
 
 /** What a write carries; the stream fills in conversation_id, seq and owner_epoch. */
@@ -37,6 +38,11 @@ export interface BridgeUpdateStreamOptions {
    * Default 5,000 (about 16 MB of 100 ms PCM16 frames).
    */
   maxUnacked?: number;
+  /**
+   * Coalescing of writes into StreamUpdateBatches messages (see Batching for
+   * the defaults); false sends each update in a StreamUpdates message of its own.
+   */
+  batching?: Batching | false;
   /** Delays between reconnects of a broken stream. Default 50 ms doubling to 2 s, ±20 %. */
   reconnect?: BackoffOptions;
   /** The sidecar refused a write as fenced: another bridge resumed the call. Writes for it are refused from now on. */
@@ -59,4 +65,6 @@ export interface BridgeUpdateStreamStats {
   reconnects: number;
   /** Updates sent on a reopened stream: those unacknowledged when the last one broke, and those written while it was down. */
   replayed: number;
+  /** Acks refusing an update as OVERLOADED; each such update was sent again later. */
+  overloaded: number;
 }

@@ -1,14 +1,19 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { status as GrpcCode, type StatusObject } from "@grpc/grpc-js";
-import { type Session, type SessionUpdate, SessionUpdateSchema, type UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
+import { type Session, type SessionUpdate, SessionUpdateSchema, type StreamUpdateBatchesResponse, type UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
 import { Backoff } from "./backoff.js";
 import type { BridgeUpdateStreamOptions, BridgeUpdateStreamStats, SessionStopInfo, UpdateParts, WriteOptions } from "./bridge-update-stream-options.js";
-import type { SessionStoreClient, UpdateStreamCall } from "./session-store-client.js";
+import { type Batching, UpdateBatcher } from "./update-batcher.js";
+import type { SessionStoreClient, UpdateBatchStreamCall, UpdateStreamCall } from "./session-store-client.js";
 import { SessionTracker, type TrackedSession } from "./session-tracker.js";
+import { statusDetailsOf } from "./error-details.js";
+import { OverloadHold } from "./overload-hold.js";
 import { UpdateError } from "./update-error.js";
 
 interface Entry {
   update: SessionUpdate;
+  /** The update encoded, once, when it is first sent in a batch; a replay sends the same bytes. */
+  encoded?: Uint8Array;
   session: TrackedSession<Entry>;
   resolve: (ack: UpdateAck) => void;
   reject: (err: UpdateError) => void;
@@ -16,13 +21,21 @@ interface Entry {
   dropped: boolean;
 }
 
+/** The stream in use: a batch stream (the default) or, for batching: false or a sidecar without it, StreamUpdates. */
+type Call = { kind: "batches"; call: UpdateBatchStreamCall; batcher: UpdateBatcher } | { kind: "single"; call: UpdateStreamCall };
+
 /** Statuses a new stream can cure; any other fails the unacknowledged updates rather than resend them forever. */
 const TRANSIENT = new Set([GrpcCode.OK, GrpcCode.UNAVAILABLE, GrpcCode.CANCELLED, GrpcCode.UNKNOWN, GrpcCode.INTERNAL, GrpcCode.DEADLINE_EXCEEDED, GrpcCode.ABORTED]);
 
 /**
- * One StreamUpdates stream for a bridge process, carrying the writes of all
- * its calls, with the bookkeeping that makes it safe to lose:
+ * One update stream for a bridge process, carrying the writes of all its
+ * calls, with the bookkeeping that makes it safe to lose:
  *
+ * - **batching**: writes of the next few milliseconds (`batching.lingerMs`)
+ *   go to the sidecar together in one StreamUpdateBatches message, and its
+ *   acks come back together; each update still has its own seq, ack and
+ *   error. `batching: false` (or a sidecar without StreamUpdateBatches) uses
+ *   StreamUpdates, a message per update;
  * - **seq**: each write gets the session's next seq, counting from the
  *   last_seq that track() was given, so the sidecar applies it at most once;
  * - **replay**: updates stay in memory until acknowledged; when the stream
@@ -34,11 +47,17 @@ const TRANSIENT = new Set([GrpcCode.OK, GrpcCode.UNAVAILABLE, GrpcCode.CANCELLED
  *   the session's other pending updates are dropped, and later writes for it
  *   are refused here without reaching the sidecar;
  * - **backpressure**: at most maxUnacked updates wait for acks; write()
- *   waits for room beyond that.
+ *   waits for room beyond that;
+ * - **overload**: an update the sidecar refused as OVERLOADED (it could not
+ *   commit it in time) was not applied, nor were the session's later ones;
+ *   they stay pending, the session's new writes wait with them, and all are
+ *   sent again in order once the delay the sidecar asked for has passed and
+ *   the session has nothing in flight (OverloadHold). Their promises resolve
+ *   once they are durable, as for any other write.
  *
- * An error ack is final: the update is not re-sent, because a later update
- * of the same session may already have moved last_seq past it and a re-send
- * would be acknowledged as a duplicate without being applied.
+ * Any other error ack is final: the update is not re-sent, because a later
+ * update of the same session may already have moved last_seq past it and a
+ * re-send would be acknowledged as a duplicate without being applied.
  *
  * Every write's promise must be handled: a refused update rejects it.
  */
@@ -48,7 +67,8 @@ export class BridgeUpdateStream {
   private readonly pending = new Set<Entry>();
   private readonly backoff: Backoff;
   private readonly maxUnacked: number;
-  private call: UpdateStreamCall | undefined;
+  private call: Call | undefined;
+  private batching: Required<Batching> | false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private opened = 0;
   private closing = false;
@@ -57,7 +77,10 @@ export class BridgeUpdateStream {
   /** Slots handed to woken writers that have not yet added their update. */
   private reserved = 0;
   private readonly drainWaiters: (() => void)[] = [];
-  private readonly counters: BridgeUpdateStreamStats = { acked: 0, duplicates: 0, refused: 0, reconnects: 0, replayed: 0 };
+  private readonly counters: BridgeUpdateStreamStats = { acked: 0, duplicates: 0, refused: 0, reconnects: 0, replayed: 0, overloaded: 0 };
+  /** Unsent updates of sessions held after an OVERLOADED ack: those refused, and writes made since. */
+  private readonly parked = new Map<TrackedSession<Entry>, Entry[]>();
+  private readonly overload = new OverloadHold<TrackedSession<Entry>>(() => this.releaseHeld());
 
   constructor(
     private readonly client: SessionStoreClient,
@@ -66,6 +89,7 @@ export class BridgeUpdateStream {
     this.maxUnacked = options.maxUnacked ?? 5_000;
     if (!Number.isInteger(this.maxUnacked) || this.maxUnacked < 1) throw new RangeError(`maxUnacked must be an integer ≥ 1, got ${this.maxUnacked}`);
     this.backoff = new Backoff(options.reconnect);
+    this.batching = options.batching === false ? false : UpdateBatcher.resolve(options.batching);
   }
 
   /**
@@ -117,7 +141,8 @@ export class BridgeUpdateStream {
       const entry: Entry = { update, session, resolve, reject, dropped: false };
       this.pending.add(entry);
       session.pending++;
-      if (this.call) this.send(this.call, entry);
+      if (this.overload.holds(session)) this.parkEntry(entry);
+      else if (this.call) this.send(this.call, entry);
       else if (!this.reconnectTimer) this.open();
     });
   }
@@ -156,10 +181,13 @@ export class BridgeUpdateStream {
     clearTimeout(timer);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    this.overload.clear();
+    this.parked.clear();
     const abandoned = this.failAll({ code: GrpcCode.DEADLINE_EXCEEDED, details: `close() gave up after ${timeoutMs} ms without an ack` }, "CLOSED");
-    const call = this.call;
+    const open = this.call;
     this.call = undefined;
-    call?.end();
+    if (open?.kind === "batches") open.batcher.cancel();
+    open?.call.end();
     return abandoned;
   }
 
@@ -181,22 +209,40 @@ export class BridgeUpdateStream {
   }
 
   private open(): void {
-    const call = this.client.openUpdateStream();
-    this.call = call;
+    let open: Call;
+    if (this.batching) {
+      const call = this.client.openUpdateBatchStream();
+      open = { kind: "batches", call, batcher: new UpdateBatcher(this.batching, (bytes) => call.write(bytes)) };
+      call.on("data", (response: StreamUpdateBatchesResponse) => {
+        if (this.call === open) for (const ack of response.acks) this.onAck(ack);
+      });
+    } else {
+      const call = this.client.openUpdateStream();
+      open = { kind: "single", call };
+      call.on("data", (ack: UpdateAck) => this.call === open && this.onAck(ack));
+    }
+    this.call = open;
+    // A new stream carries every pending update, those waiting out an overload included.
+    this.overload.clear();
+    this.parked.clear();
     if (this.opened++ > 0) {
       this.counters.reconnects++;
       this.counters.replayed += this.pending.size;
     }
-    call.on("data", (ack: UpdateAck) => this.call === call && this.onAck(ack));
     // The final status comes with "status" too; "error" only needs a listener so that it is not thrown.
-    call.on("error", () => undefined);
-    call.on("status", (status: StatusObject) => this.call === call && this.onBreak(status));
-    for (const entry of this.pending) this.send(call, entry);
+    open.call.on("error", () => undefined);
+    open.call.on("status", (status: StatusObject) => this.call === open && this.onBreak(status));
+    for (const entry of this.pending) this.send(open, entry);
   }
 
-  private send(call: UpdateStreamCall, entry: Entry): void {
+  private send(open: Call, entry: Entry): void {
     entry.session.inFlight.push(entry);
-    call.write(entry.update);
+    if (open.kind === "single") {
+      open.call.write(entry.update);
+      return;
+    }
+    entry.encoded ??= toBinary(SessionUpdateSchema, entry.update);
+    open.batcher.add(entry.encoded);
   }
 
   private onAck(ack: UpdateAck): void {
@@ -205,7 +251,14 @@ export class BridgeUpdateStream {
     if (!session || !entry) return;
     this.backoff.reset();
     if (entry.dropped) return;
+    if (!ack.error) this.overload.acknowledged();
+    else if (statusDetailsOf(ack.error).errorInfo?.reason === "OVERLOADED") {
+      this.park(entry, ack);
+      return;
+    }
     this.settle(entry);
+    // The last ack a held session was waiting for may be this one.
+    if (this.overload.holds(session) && session.inFlight.length === 0) this.releaseHeld();
     if (!ack.error) {
       this.counters.acked++;
       if (!ack.applied) this.counters.duplicates++;
@@ -218,6 +271,32 @@ export class BridgeUpdateStream {
     // A fence of a write made before this bridge resumed the session again says nothing about the new ownership.
     const stale = error.reason === "SESSION_FENCED" && entry.update.ownerEpoch !== session.ownerEpoch;
     if ((error.reason === "SESSION_FENCED" || error.reason === "SESSION_ENDED") && !stale) this.stop(session, error.reason, error);
+  }
+
+  /** Holds an update the sidecar could not commit in time, and its session, until the resend (see OverloadHold). */
+  private park(entry: Entry, ack: UpdateAck): void {
+    this.counters.overloaded++;
+    this.parkEntry(entry);
+    const asked = statusDetailsOf(ack.error!).retryInfo?.retryDelay;
+    this.overload.hold(entry.session, asked ? Number(asked.seconds) * 1000 + asked.nanos / 1e6 : 0);
+    // Its ack may have been the last one in flight, after the delay had already passed.
+    if (entry.session.inFlight.length === 0) this.releaseHeld();
+  }
+
+  private parkEntry(entry: Entry): void {
+    const entries = this.parked.get(entry.session);
+    if (entries) entries.push(entry);
+    else this.parked.set(entry.session, [entry]);
+  }
+
+  /** Sends again, in seq order, the updates of every held session that is ready. */
+  private releaseHeld(): void {
+    for (const session of this.overload.releaseReady((s) => s.inFlight.length > 0)) {
+      const entries = (this.parked.get(session) ?? []).filter((entry) => !entry.dropped).sort((a, b) => (a.update.seq < b.update.seq ? -1 : 1));
+      this.parked.delete(session);
+      // Without a stream, the next one replays every pending update anyway.
+      if (this.call) for (const entry of entries) this.send(this.call, entry);
+    }
   }
 
   private stop(session: TrackedSession<Entry>, reason: SessionStopInfo["reason"], error: UpdateError): void {
@@ -237,8 +316,15 @@ export class BridgeUpdateStream {
   }
 
   private onBreak(status: StatusObject): void {
+    if (this.call?.kind === "batches") this.call.batcher.cancel();
     this.call = undefined;
     this.sessions.forgetInFlight();
+    if (status.code === GrpcCode.UNIMPLEMENTED && this.batching) {
+      // A sidecar older than StreamUpdateBatches: StreamUpdates carries the same updates, one to a message.
+      this.batching = false;
+      this.open();
+      return;
+    }
     const unacked = this.pending.size;
     let reconnectInMs: number | undefined;
     if (!TRANSIENT.has(status.code)) {

@@ -8,6 +8,8 @@ import {
   ErrorInfoSchema,
   type PreconditionFailure,
   PreconditionFailureSchema,
+  type RetryInfo,
+  RetryInfoSchema,
 } from "../gen/google/rpc/error_details_pb.js";
 import { type Status, StatusSchema } from "../gen/google/rpc/status_pb.js";
 
@@ -22,6 +24,8 @@ export interface ErrorDetails {
   errorInfo?: ErrorInfo;
   badRequest?: BadRequest;
   preconditionFailure?: PreconditionFailure;
+  /** How long to wait before retrying: sent with OVERLOADED. */
+  retryInfo?: RetryInfo;
 }
 
 /** The typed details of a sidecar error: ErrorInfo always, BadRequest / PreconditionFailure when they apply. */
@@ -37,6 +41,7 @@ export function statusDetailsOf(status: Status): ErrorDetails {
     details.errorInfo ??= anyUnpack(any, ErrorInfoSchema);
     details.badRequest ??= anyUnpack(any, BadRequestSchema);
     details.preconditionFailure ??= anyUnpack(any, PreconditionFailureSchema);
+    details.retryInfo ??= anyUnpack(any, RetryInfoSchema);
   }
   return details;
 }

@@ -1,5 +1,11 @@
 /** The package's main entry: what a TypeScript bridge needs to talk to a sidecar. */
-export { SessionStoreClient, type CallOptions, type SessionStoreClientOptions, type UpdateStreamCall } from "./session-store-client.js";
+export {
+  SessionStoreClient,
+  type CallOptions,
+  type SessionStoreClientOptions,
+  type UpdateBatchStreamCall,
+  type UpdateStreamCall,
+} from "./session-store-client.js";
 export { BridgeUpdateStream } from "./bridge-update-stream.js";
 export type {
   BridgeUpdateStreamOptions,
@@ -10,6 +16,7 @@ export type {
   WriteOptions,
 } from "./bridge-update-stream-options.js";
 export { UpdateError, type LocalFailure } from "./update-error.js";
+export type { Batching } from "./update-batcher.js";
 export { Backoff, backoffDelay, type BackoffOptions } from "./backoff.js";
 export type { RetryInfo, RetryOptions } from "./retry.js";
 export { errorDetailsOf, errorReasonOf, rpcStatusOf, statusDetailsOf, type ErrorDetails } from "./error-details.js";

@@ -1,6 +1,12 @@
-import { create, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethodUnary, fromBinary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { SessionStoreService, type SessionUpdate, type UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
+import {
+  SessionStoreService,
+  type SessionUpdate,
+  type StreamUpdateBatchesResponse,
+  StreamUpdateBatchesResponseSchema,
+  type UpdateAck,
+} from "../gen/sessionstore/v1/session_store_pb.js";
 import { grpcServiceDefinition } from "../grpc/grpc-service.js";
 import { resolveRetryPolicy, type RetryOptions, type RetryPolicy, retryableCodes, runWithRetries } from "./retry.js";
 
@@ -31,6 +37,13 @@ export interface CallOptions {
 
 /** The raw StreamUpdates call: write SessionUpdates, read UpdateAcks. */
 export type UpdateStreamCall = grpc.ClientDuplexStream<SessionUpdate, UpdateAck>;
+
+/**
+ * The raw StreamUpdateBatches call: write encoded StreamUpdateBatchesRequest
+ * messages (so updates encoded once can be sent again without re-encoding),
+ * read StreamUpdateBatchesResponses.
+ */
+export type UpdateBatchStreamCall = grpc.ClientDuplexStream<Uint8Array, StreamUpdateBatchesResponse>;
 
 type Service = typeof SessionStoreService.method;
 type UnaryMethodName = { [K in keyof Service]: Service[K] extends DescMethodUnary ? K : never }[keyof Service];
@@ -117,6 +130,17 @@ export class SessionStoreClient {
   openUpdateStream(): UpdateStreamCall {
     const open = (this.client as unknown as Record<string, Function>).streamUpdates!;
     return open.call(this.client, this.metadata, {}) as UpdateStreamCall;
+  }
+
+  /** Opens a StreamUpdateBatches call, as openUpdateStream does a StreamUpdates one; BridgeUpdateStream uses it by default. */
+  openUpdateBatchStream(): UpdateBatchStreamCall {
+    return this.client.makeBidiStreamRequest(
+      `/${SessionStoreService.typeName}/${SessionStoreService.method.streamUpdateBatches.name}`,
+      (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      (bytes: Buffer) => fromBinary(StreamUpdateBatchesResponseSchema, bytes),
+      this.metadata,
+      {},
+    );
   }
 
   /** Resolves once the channel is connected, or rejects after timeoutMs. */

@@ -43,6 +43,7 @@ export interface Config {
   cleanupBatchSize: number;
   audioBufferMaxBytes: number;
   maxMessageBytes: number;
+  updateQueueTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
   /** Bearer token → tenant. Empty: auth is off and every caller is tenant "default". */
@@ -123,6 +124,10 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   maxMessageBytes: {
     flag: "max-message-bytes", placeholder: "<bytes>", default: "4194304", read: integer(1, INT32_MAX),
     help: "largest gRPC request accepted",
+  },
+  updateQueueTimeoutMs: {
+    flag: "update-queue-timeout", placeholder: "<duration>", default: "500ms", read: duration(0, TIMER_LIMIT_MS),
+    help: "an update that waits longer for its commit is refused as OVERLOADED (UNAVAILABLE) for the bridge to resend later; 0s waits without limit",
   },
   shutdownGraceMs: {
     flag: "shutdown-grace", placeholder: "<duration>", default: "10s", read: duration(0, TIMER_LIMIT_MS),

@@ -1,8 +1,8 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { anyPack } from "@bufbuild/protobuf/wkt";
+import { anyPack, durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Metadata, type ServiceError, status as GrpcCode } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { BadRequestSchema, ErrorInfoSchema, PreconditionFailureSchema } from "../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, PreconditionFailureSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { type Status, StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { Reason, SessionError } from "../session/errors.js";
 
@@ -24,6 +24,7 @@ const codeOf: Record<Reason, GrpcCode> = {
   [Reason.Unauthenticated]: GrpcCode.UNAUTHENTICATED,
   [Reason.StorageUnavailable]: GrpcCode.UNAVAILABLE,
   [Reason.ShuttingDown]: GrpcCode.UNAVAILABLE,
+  [Reason.Overloaded]: GrpcCode.UNAVAILABLE,
   [Reason.Internal]: GrpcCode.INTERNAL,
 };
 
@@ -56,6 +57,9 @@ export function rpcStatusOf(err: SessionError): Status {
   const details = [anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: err.metadata }))];
   if (err.violations.length > 0) {
     details.push(anyPack(BadRequestSchema, create(BadRequestSchema, { fieldViolations: err.violations })));
+  }
+  if (err.retryAfterMs !== undefined) {
+    details.push(anyPack(RetryInfoSchema, create(RetryInfoSchema, { retryDelay: durationFromMs(err.retryAfterMs) })));
   }
   const type = preconditionType[err.reason];
   if (type) {

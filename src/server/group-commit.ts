@@ -1,5 +1,5 @@
 import type { SessionUpdate } from "../gen/sessionstore/v1/session_store_pb.js";
-import type { SessionError } from "../session/errors.js";
+import { overloaded, type SessionError } from "../session/errors.js";
 import type { Store, UpdateResult } from "../store/store.js";
 
 export interface GroupCommitLimits {
@@ -11,27 +11,59 @@ export interface GroupCommitLimits {
   maxQueuedUpdates: number;
   /** Bytes waiting for a commit beyond which submitters are asked to stop reading. */
   maxQueuedBytes: number;
+  /**
+   * Groups handed to the store before the earlier ones are durable. More than
+   * one only for a store that commits groups in the order it was given them
+   * and, once one fails, refuses the ones given to it before it said so
+   * (Store.groupsInFlight).
+   */
+  maxGroupsInFlight: number;
+  /**
+   * How long an update may wait for its group before it is refused as
+   * OVERLOADED instead (0: no limit). Past capacity this bounds every
+   * accepted update's wait, and what cannot be committed in time is handed
+   * back to the bridge to resend later rather than queued without end.
+   */
+  queueTimeoutMs: number;
 }
 
 /**
- * A group of 256 commits in a few milliseconds, short enough not to stall the
- * event loop (better-sqlite3 is synchronous) yet enough to spread the cost of a
- * commit; 4 MiB is about 1,300 of a bridge's 100 ms audio appends. The queue
- * limits bound what all streams together may leave waiting, whatever their number.
+ * Groups grow only as far as the backlog does (see GroupCommitter), so the
+ * caps matter under load: 1,024 updates or 4 MiB (about 1,300 of a bridge's
+ * 100 ms audio appends) spread a commit's fixed cost — a Redis round trip, an
+ * SQLite transaction — thinly, yet commit in tens of milliseconds. The queue
+ * limits bound what all streams together may leave waiting, whatever their
+ * number.
  */
 export const defaultGroupCommitLimits: GroupCommitLimits = {
-  maxGroupUpdates: 256,
+  maxGroupUpdates: 1024,
   maxGroupBytes: 4 * 1024 * 1024,
   maxQueuedUpdates: 16_384,
   maxQueuedBytes: 64 * 1024 * 1024,
+  maxGroupsInFlight: 1,
+  queueTimeoutMs: 500,
 };
 
-interface Pending {
+/** How long a bridge is told to wait before it resends what was refused as OVERLOADED. */
+const OVERLOAD_RETRY_MS = 200;
+
+/** Shedding without a pause for this long makes the sidecar overloaded for readiness (GroupCommitter.overloaded). */
+const SUSTAINED_OVERLOAD_MS = 5_000;
+
+/** One update handed to the committer, and where its outcome goes. */
+export interface Submission {
   tenant: string;
   update: SessionUpdate;
+  /** The update as it came on the wire, when known (TenantUpdate.encoded). */
+  encoded?: Uint8Array | undefined;
+  /** Its size on the wire, counted against the group and queue limits. */
   bytes: number;
-  resolve(result: UpdateResult | SessionError): void;
-  reject(err: unknown): void;
+  /** Called once the group is durable, with the update's result or the SessionError that refused it. */
+  settle(result: UpdateResult | SessionError): void;
+  /** Called when the store failed as a whole (nothing of the group was kept). */
+  fail(err: unknown): void;
+  /** When it was queued (performance.now()); set by submit. */
+  queuedAt?: number;
 }
 
 /**
@@ -43,42 +75,62 @@ interface Pending {
  * arrived in the same turn), so a lone update waits for nothing; while a
  * commit runs, new updates queue up and become the next group. At low load
  * groups are small and fast; under load they grow to the limits and the
- * per-commit cost is shared. With one group in flight at a time and each
- * group taken from the head of one FIFO, updates of a session are committed
- * in the order they were submitted.
+ * per-commit cost is shared. Groups are taken from the head of one FIFO and
+ * the store commits them in the order it gets them, so updates of a session
+ * are committed in the order they were submitted. Usually one group is in
+ * flight at a time; a store that can take the next group while it commits
+ * one (its updateMany runs off the event loop) gets two, so that the next
+ * group is ready the moment the store is.
  *
- * A submit resolves with its slot of the group (its result, or the
- * SessionError that refused it) once the group is durable, and rejects when
+ * A submission is settled with its slot of the group (its result, or the
+ * SessionError that refused it) once the group is durable, and failed when
  * the store failed as a whole. A failed group also fails everything queued
  * behind it: a later update of the same session must not be applied when an
  * earlier one was not, or the client's replay of the earlier one would be
  * taken for a duplicate and lost.
+ *
+ * Overload: an update that has waited longer than queueTimeoutMs when its
+ * group is formed is refused as OVERLOADED, not applied — and so is every
+ * later update of the same session still queued, for the same reason (its
+ * stream refuses the session's newer updates until the bridge resends the
+ * refused one). Past capacity the committer then commits what it can within
+ * the timeout, and hands the rest back at the cost of an ack.
  */
 export class GroupCommitter {
-  private queue: Pending[] = [];
+  private queue: Submission[] = [];
   private queuedBytes = 0;
-  private committing = false;
+  /** Groups handed to the store and not yet answered. */
+  private inFlight = 0;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
   private roomWaiters: Array<() => void> = [];
+  /** The current run of shedding: when it began and when it last shed (performance.now()). */
+  private shedding = { since: 0, last: Number.NEGATIVE_INFINITY };
+  /** Updates refused as OVERLOADED since the start. */
+  shed = 0;
 
   constructor(
     private readonly store: Store,
     private readonly limits: GroupCommitLimits = defaultGroupCommitLimits,
   ) {}
 
-  /** Queues an update of `bytes` request bytes for the next group. */
-  submit(tenant: string, update: SessionUpdate, bytes: number): Promise<UpdateResult | SessionError> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ tenant, update, bytes, resolve, reject });
-      this.queuedBytes += bytes;
-      this.schedule();
-    });
+  /** Queues an update for the next group. */
+  submit(submission: Submission): void {
+    submission.queuedAt = performance.now();
+    this.queue.push(submission);
+    this.queuedBytes += submission.bytes;
+    this.schedule();
   }
 
   /** True while more waits for a commit than the limits allow; submitters should then stop reading until whenRoom(). */
   get full(): boolean {
     return this.queue.length >= this.limits.maxQueuedUpdates || this.queuedBytes >= this.limits.maxQueuedBytes;
+  }
+
+  /** True while updates have been refused as OVERLOADED, without a pause of a second, for SUSTAINED_OVERLOAD_MS or more. */
+  get overloaded(): boolean {
+    const now = performance.now();
+    return now - this.shedding.last < 1_000 && this.shedding.last - this.shedding.since >= SUSTAINED_OVERLOAD_MS;
   }
 
   /** Resolves once the queue is below its limits again. */
@@ -94,11 +146,11 @@ export class GroupCommitter {
   }
 
   private isIdle(): boolean {
-    return this.queue.length === 0 && !this.committing && !this.scheduled;
+    return this.queue.length === 0 && this.inFlight === 0 && !this.scheduled;
   }
 
   private schedule(): void {
-    if (this.scheduled || this.committing) return;
+    if (this.scheduled || this.inFlight >= this.limits.maxGroupsInFlight) return;
     this.scheduled = true;
     // setImmediate runs after the I/O callbacks of this loop turn, so the
     // messages grpc-js decoded from the same socket reads join this group.
@@ -111,26 +163,29 @@ export class GroupCommitter {
   private async commitNext(): Promise<void> {
     const group = this.takeGroup();
     if (group.length === 0) return this.settleIdle();
-    this.committing = true;
+    this.inFlight += 1;
     this.wakeRoomWaiters();
+    // With room for another group in flight, the next one forms while this one commits.
+    if (this.queue.length > 0) this.schedule();
     try {
-      const results = await this.store.updateMany(group.map(({ tenant, update }) => ({ tenant, update })));
-      group.forEach((pending, i) => pending.resolve(results[i]!));
+      const results = await this.store.updateMany(group.map(({ tenant, update, encoded }) => ({ tenant, update, encoded })));
+      group.forEach((pending, i) => pending.settle(results[i]!));
     } catch (err) {
       const behind = this.queue;
       this.queue = [];
       this.queuedBytes = 0;
-      for (const pending of [...group, ...behind]) pending.reject(err);
+      for (const pending of [...group, ...behind]) pending.fail(err);
       this.wakeRoomWaiters();
     } finally {
-      this.committing = false;
+      this.inFlight -= 1;
     }
     if (this.queue.length > 0) this.schedule();
     else this.settleIdle();
   }
 
-  /** The next group from the head of the queue, within the count and byte limits. */
-  private takeGroup(): Pending[] {
+  /** The next group from the head of the queue, within the count and byte limits, after shedding what waited too long. */
+  private takeGroup(): Submission[] {
+    this.shedExpired();
     let count = 0;
     let bytes = 0;
     for (const pending of this.queue) {
@@ -141,6 +196,30 @@ export class GroupCommitter {
     }
     this.queuedBytes -= bytes;
     return this.queue.splice(0, count);
+  }
+
+  /**
+   * Refuses, as OVERLOADED, the updates at the head of the queue that have
+   * waited longer than the timeout (the queue is in arrival order, so they
+   * are a prefix of it), and every later queued update of their sessions.
+   */
+  private shedExpired(): void {
+    const timeout = this.limits.queueTimeoutMs;
+    const now = performance.now();
+    if (timeout <= 0 || this.queue.length === 0 || now - this.queue[0]!.queuedAt! <= timeout) return;
+    const sessions = new Set<string>();
+    let expired = 0;
+    while (expired < this.queue.length && now - this.queue[expired]!.queuedAt! > timeout) sessions.add(sessionKey(this.queue[expired++]!));
+    const shed = this.queue.slice(0, expired);
+    const kept: Submission[] = [];
+    for (const submission of this.queue.slice(expired)) (sessions.has(sessionKey(submission)) ? shed : kept).push(submission);
+    this.queue = kept;
+    for (const submission of shed) this.queuedBytes -= submission.bytes;
+    if (now - this.shedding.last >= 1_000) this.shedding.since = now;
+    this.shedding.last = now;
+    this.shed += shed.length;
+    const error = overloaded(timeout, OVERLOAD_RETRY_MS);
+    for (const submission of shed) submission.settle(error);
   }
 
   private wakeRoomWaiters(): void {
@@ -156,4 +235,8 @@ export class GroupCommitter {
     this.idleWaiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+function sessionKey({ tenant, update }: Submission): string {
+  return `${tenant}\u0000${update.conversationId}`;
 }

@@ -27,7 +27,9 @@ export interface ServerOptions {
   authTokens: ReadonlyMap<string, string>;
   cleanupBatchSize: number;
   clock?: Clock;
-  /** StreamUpdates group commit; defaultGroupCommitLimits when absent. */
+  /** How long an update may wait for its commit before it is refused as OVERLOADED; 0 for no limit. */
+  updateQueueTimeoutMs?: number;
+  /** StreamUpdates group commit; defaultGroupCommitLimits (with the store's groups in flight and the timeout above) when absent. */
   groupCommit?: GroupCommitLimits;
   /** StreamUpdates backpressure per stream; defaultStreamUpdatesLimits when absent. */
   streamUpdates?: StreamUpdatesLimits;
@@ -38,6 +40,8 @@ export interface RunningServer {
   address: string;
   /** What the health service reports, for the whole server and for SessionStoreService. */
   setServing(serving: boolean): void;
+  /** True while updates have been refused as OVERLOADED for a while without a pause (readiness turns NOT_SERVING). */
+  readonly overloaded: boolean;
   /**
    * Stops accepting calls; lets in-flight unary calls finish and every open
    * update stream commit and ack what it has read, then ends those streams
@@ -64,7 +68,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     cleanupBatchSize: options.cleanupBatchSize,
   }) as unknown as Record<string, UnaryHandler>;
 
-  const committer = new GroupCommitter(options.store, options.groupCommit ?? defaultGroupCommitLimits);
+  const committer = new GroupCommitter(
+    options.store,
+    options.groupCommit ?? {
+      ...defaultGroupCommitLimits,
+      maxGroupsInFlight: options.store.groupsInFlight ?? 1,
+      queueTimeoutMs: options.updateQueueTimeoutMs ?? defaultGroupCommitLimits.queueTimeoutMs,
+    },
+  );
   const streamUpdates = new StreamUpdatesRpc({
     committer,
     authTokens: options.authTokens,
@@ -73,7 +84,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   const implementation: grpc.UntypedServiceImplementation = {
-    [SessionStoreService.method.streamUpdates.localName]: streamUpdates.handler as grpc.UntypedHandleCall,
+    [SessionStoreService.method.streamUpdates.localName]: streamUpdates.handlers.streamUpdates as grpc.UntypedHandleCall,
+    [SessionStoreService.method.streamUpdateBatches.localName]: streamUpdates.handlers.streamUpdateBatches as grpc.UntypedHandleCall,
   };
   // Unary calls in flight, so shutdown can tell when the last one has answered.
   const unary = { inFlight: 0, onIdle: undefined as (() => void) | undefined };
@@ -115,6 +127,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   return {
     address: boundAddress(options.listen, port),
+    get overloaded() {
+      return committer.overloaded;
+    },
     setServing(serving) {
       const status = serving ? "SERVING" : "NOT_SERVING";
       health.setStatus("", status);

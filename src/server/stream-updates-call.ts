@@ -1,18 +1,26 @@
-import { create } from "@bufbuild/protobuf";
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { type SessionUpdate, type UpdateAck, UpdateAckSchema } from "../gen/sessionstore/v1/session_store_pb.js";
-import { SessionError, shuttingDown, throwIfInvalid } from "../session/errors.js";
+import type { SessionUpdate, UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
+import { Reason, SessionError, shuttingDown, throwIfInvalid } from "../session/errors.js";
 import { updateViolations } from "../session/validate.js";
 import type { UpdateResult } from "../store/store.js";
 import { asSessionError, rpcStatusOf, toServiceError } from "./error-status.js";
-import type { GroupCommitter } from "./group-commit.js";
+import type { GroupCommitter, Submission } from "./group-commit.js";
 
-/** What the StreamUpdates handler reads: the update and its size on the wire, measured while decoding. */
-export interface ReceivedUpdate {
-  update: SessionUpdate;
+/** What an update stream reads from one request message: its updates, and its size on the wire, measured while decoding. */
+export interface ReceivedMessage {
+  updates: SessionUpdate[];
+  /** Each update's own bytes from the message, when the decoder kept them (a store may hand them on instead of copying the update). */
+  encoded?: Uint8Array[];
   bytes: number;
 }
+
+/**
+ * How acks go back: StreamUpdates sends each in a message of its own,
+ * StreamUpdateBatches all that are ready at once in one. Returns false when
+ * the call's write buffer is full.
+ */
+export type AckWriter = (call: ServerDuplexStream<ReceivedMessage, unknown>, acks: UpdateAck[]) => boolean;
 
 export interface StreamUpdatesLimits {
   /** Updates read but not yet acknowledged beyond which the stream stops reading. */
@@ -31,10 +39,8 @@ export const defaultStreamUpdatesLimits: StreamUpdatesLimits = {
   maxUnackedBytes: 8 * 1024 * 1024,
 };
 
-/** One update read from the stream, until its ack is written. */
-interface Slot {
-  update: SessionUpdate;
-  bytes: number;
+/** One update read from the stream, until its ack is written; it is also the committer's submission. */
+interface Slot extends Submission {
   ack?: UpdateAck;
 }
 
@@ -44,34 +50,45 @@ type Hold = "unacked" | "writes" | "committer";
 type State = "open" | "half-closed" | "draining" | "closed";
 
 /**
- * One StreamUpdates call. Updates go to the group committer; acks go back in
- * the order the updates arrived, which keeps each session's acks in its
- * updates' order (the committer commits in submission order, and a refused
- * or invalid update's ack waits its turn too). An ack is written only once
- * its update is durable.
+ * One StreamUpdates or StreamUpdateBatches call. Updates go to the group
+ * committer; acks go back in the order the updates arrived, which keeps each
+ * session's acks in its updates' order (the committer commits in submission
+ * order, and a refused or invalid update's ack waits its turn too). An ack is
+ * written only once its update is durable.
  *
  * Backpressure: the stream stops reading (grpc-js then stops reading the
  * HTTP/2 stream, and flow control holds the client) while too much is read
  * and unacknowledged, while the client is not reading its acks, or while the
  * committer is full; it reads again below half the limits.
+ *
+ * Overload: once an update of a session has been refused as OVERLOADED, the
+ * session's newer updates on this stream are refused the same way, without
+ * reaching the committer, until the bridge resends the refused one (an
+ * update with a seq no greater than it): applying a newer one first would
+ * make the resend a duplicate, and lose it.
  */
 export class StreamUpdatesCall {
   private readonly slots: Slot[] = [];
+  /** Index of the oldest slot not yet acknowledged: the queue's head, without shifting the array on every ack. */
+  private head = 0;
   private unackedBytes = 0;
   private readonly holds = new Set<Hold>();
   private state: State = "open";
+  /** Sessions whose updates are refused after a seq, with the refusal, until the bridge resends from there. */
+  private readonly shedFrom = new Map<string, { seq: bigint; error: SessionError }>();
   private readonly closed: Promise<void>;
   private markClosed!: () => void;
 
   constructor(
-    private readonly call: ServerDuplexStream<ReceivedUpdate, UpdateAck>,
+    private readonly call: ServerDuplexStream<ReceivedMessage, unknown>,
     private readonly tenant: string,
     private readonly committer: GroupCommitter,
     private readonly limits: StreamUpdatesLimits,
+    private readonly writeAcks: AckWriter,
     private readonly log: Logger,
   ) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
-    call.on("data", (received: ReceivedUpdate) => this.receive(received));
+    call.on("data", (received: ReceivedMessage) => this.receive(received));
     call.on("end", () => this.halfClosed());
     // A cancelled call can take no more acks; what it submitted still commits,
     // and the client resends it (a duplicate seq is acknowledged, not reapplied).
@@ -99,52 +116,83 @@ export class StreamUpdatesCall {
     return this.closed;
   }
 
-  private receive({ update, bytes }: ReceivedUpdate): void {
+  private receive({ updates, encoded, bytes }: ReceivedMessage): void {
     // After a drain or a failure begins, updates are neither applied nor acked: the client resends them.
     if (this.state !== "open") return;
-    const slot: Slot = { update, bytes };
-    this.slots.push(slot);
-    this.unackedBytes += bytes;
-    try {
-      throwIfInvalid(updateViolations(update, ""));
-      this.committer.submit(this.tenant, update, bytes).then(
-        (result) => this.settle(slot, result),
-        (err: unknown) => this.fail(err),
-      );
-    } catch (err) {
-      this.settle(slot, err instanceof SessionError ? err : asSessionError(err, this.log));
-    }
-    if (this.slots.length >= this.limits.maxUnackedUpdates || this.unackedBytes >= this.limits.maxUnackedBytes) this.hold("unacked");
+    // Without each update's bytes, a message's are shared out among its updates, for the limits that count bytes.
+    const share = updates.length > 0 ? Math.floor(bytes / updates.length) : 0;
+    updates.forEach((update, i) => {
+      const slot: Slot = {
+        tenant: this.tenant,
+        update,
+        encoded: encoded?.[i],
+        bytes: encoded?.[i]?.length ?? (i === updates.length - 1 ? bytes - share * i : share),
+        settle: (result) => this.settle(slot, result),
+        fail: (err) => this.fail(err),
+      };
+      this.slots.push(slot);
+      this.unackedBytes += slot.bytes;
+      try {
+        throwIfInvalid(updateViolations(update, ""));
+        const refused = this.refusedAfterShedding(update);
+        if (refused) this.settle(slot, refused);
+        else this.committer.submit(slot);
+      } catch (err) {
+        this.settle(slot, err instanceof SessionError ? err : asSessionError(err, this.log));
+      }
+    });
+    if (this.unacked >= this.limits.maxUnackedUpdates || this.unackedBytes >= this.limits.maxUnackedBytes) this.hold("unacked");
     if (this.committer.full && !this.holds.has("committer")) {
       this.hold("committer");
       void this.committer.whenRoom().then(() => this.release("committer"));
     }
   }
 
+  private get unacked(): number {
+    return this.slots.length - this.head;
+  }
+
+  /** The OVERLOADED error for an update newer than one of its session already refused; undefined when it may go on. */
+  private refusedAfterShedding(update: SessionUpdate): SessionError | undefined {
+    const shed = this.shedFrom.get(update.conversationId);
+    if (shed === undefined) return undefined;
+    if (update.seq > shed.seq) return shed.error;
+    this.shedFrom.delete(update.conversationId); // the bridge is resending from the refused one
+    return undefined;
+  }
+
   private settle(slot: Slot, result: UpdateResult | SessionError): void {
     const { conversationId, seq } = slot.update;
+    if (result instanceof SessionError && result.reason === Reason.Overloaded && seq > 0n) {
+      const shed = this.shedFrom.get(conversationId);
+      if (shed === undefined || seq < shed.seq) this.shedFrom.set(conversationId, { seq, error: result });
+    }
     slot.ack =
       result instanceof SessionError
-        ? create(UpdateAckSchema, { conversationId, seq, error: rpcStatusOf(asSessionError(result, this.log)), applied: false })
-        : create(UpdateAckSchema, { conversationId, seq, etag: result.session.etag, applied: result.applied });
-    this.flush();
+        ? ackOf(conversationId, seq, "", false, rpcStatusOf(asSessionError(result, this.log)))
+        : ackOf(conversationId, seq, result.session.etag, result.applied, undefined);
+    // Acks of a group settle one after another in the same turn; one flush writes them together.
+    if (slot === this.slots[this.head]) queueMicrotask(() => this.flush());
   }
 
   /** Writes the acks at the head of the queue that are ready, in arrival order. */
   private flush(): void {
-    while (this.slots[0]?.ack !== undefined) {
-      const slot = this.slots.shift()!;
+    const ready: UpdateAck[] = [];
+    while (this.head < this.slots.length && this.slots[this.head]!.ack !== undefined) {
+      const slot = this.slots[this.head++]!;
       this.unackedBytes -= slot.bytes;
-      if (this.state === "closed") continue;
-      if (!this.call.write(slot.ack!)) {
-        // Acks are small, but a client that never reads them must not make us buffer them without end.
-        if (!this.holds.has("writes")) {
-          this.hold("writes");
-          this.call.once("drain", () => this.release("writes"));
-        }
-      }
+      ready.push(slot.ack!);
     }
-    if (this.slots.length <= this.limits.maxUnackedUpdates / 2 && this.unackedBytes <= this.limits.maxUnackedBytes / 2) this.release("unacked");
+    if (this.head > 1024 && this.head * 2 > this.slots.length) {
+      this.slots.splice(0, this.head);
+      this.head = 0;
+    }
+    // Acks are small, but a client that never reads them must not make us buffer them without end.
+    if (ready.length > 0 && this.state !== "closed" && !this.writeAcks(this.call, ready) && !this.holds.has("writes")) {
+      this.hold("writes");
+      this.call.once("drain", () => this.release("writes"));
+    }
+    if (this.unacked <= this.limits.maxUnackedUpdates / 2 && this.unackedBytes <= this.limits.maxUnackedBytes / 2) this.release("unacked");
     this.finishIfDone();
   }
 
@@ -164,7 +212,7 @@ export class StreamUpdatesCall {
   }
 
   private finishIfDone(): void {
-    if (this.slots.length > 0) return;
+    if (this.unacked > 0) return;
     if (this.state === "half-closed") {
       this.state = "closed";
       this.call.end();
@@ -176,7 +224,7 @@ export class StreamUpdatesCall {
   /** Ends the call with an error status, after the acks already written. */
   private endWith(err: unknown): void {
     this.state = "closed";
-    this.slots.length = 0;
+    this.clearSlots();
     const error = toServiceError(err, this.log);
     this.log.debug({ code: error.code, message: error.details }, "update stream ended");
     // grpc-js turns an 'error' event into the call's status, sent after the pending writes.
@@ -193,10 +241,24 @@ export class StreamUpdatesCall {
     if (this.holds.size === 0 && this.state === "open") this.call.resume();
   }
 
+  private clearSlots(): void {
+    this.slots.length = 0;
+    this.head = 0;
+    this.unackedBytes = 0;
+  }
+
   private close(): void {
     this.state = "closed";
-    this.slots.length = 0;
-    this.unackedBytes = 0;
+    this.clearSlots();
     this.markClosed();
   }
+}
+
+/**
+ * An UpdateAck as a literal: protobuf-es messages are plain objects, and
+ * with every field given this skips create()'s reflection, which was a
+ * measurable share of a stream's cost at thousands of acks a second.
+ */
+function ackOf(conversationId: string, seq: bigint, etag: string, applied: boolean, error: UpdateAck["error"]): UpdateAck {
+  return { $typeName: "sessionstore.v1.UpdateAck", conversationId, seq, etag, applied, error };
 }

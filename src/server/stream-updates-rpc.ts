@@ -1,12 +1,13 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServerDuplexStream, ServiceDefinition } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { SessionUpdateSchema, type UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
+import { SessionUpdateSchema, StreamUpdateBatchesRequestSchema, type StreamUpdateBatchesResponse } from "../gen/sessionstore/v1/session_store_pb.js";
+import { splitFields } from "../grpc/length-delimited.js";
 import { shuttingDown } from "../session/errors.js";
 import { tenantOf } from "./auth.js";
 import { toServiceError } from "./error-status.js";
 import type { GroupCommitter } from "./group-commit.js";
-import { type ReceivedUpdate, StreamUpdatesCall, type StreamUpdatesLimits } from "./stream-updates-call.js";
+import { type AckWriter, type ReceivedMessage, StreamUpdatesCall, type StreamUpdatesLimits } from "./stream-updates-call.js";
 
 export interface StreamUpdatesOptions {
   committer: GroupCommitter;
@@ -15,9 +16,22 @@ export interface StreamUpdatesOptions {
   logger: Logger;
 }
 
+type Handler = (call: ServerDuplexStream<ReceivedMessage, unknown>) => void;
+
+/** StreamUpdates: an ack per message. */
+const oneAckPerMessage: AckWriter = (call, acks) => {
+  let room = true;
+  for (const ack of acks) room = call.write(ack);
+  return room;
+};
+
+/** StreamUpdateBatches: every ack that is ready, in one message. */
+const readyAcksInOneMessage: AckWriter = (call, acks) => call.write({ $typeName: "sessionstore.v1.StreamUpdateBatchesResponse", acks } satisfies StreamUpdateBatchesResponse);
+
 /**
- * The StreamUpdates RPC: authenticates each call once, runs it as an
- * StreamUpdatesCall, and keeps the open ones so shutdown can drain them.
+ * The two update-stream RPCs, StreamUpdates and StreamUpdateBatches:
+ * authenticates each call once, runs it as a StreamUpdatesCall, and keeps the
+ * open ones so shutdown can drain them.
  */
 export class StreamUpdatesRpc {
   private readonly open = new Set<StreamUpdatesCall>();
@@ -28,22 +42,10 @@ export class StreamUpdatesRpc {
     this.log = options.logger.child({ module: "update-stream" });
   }
 
-  /** The grpc-js handler; the method must be registered with measuredUpdates() so it reads ReceivedUpdate. */
-  readonly handler = (call: ServerDuplexStream<ReceivedUpdate, UpdateAck>): void => {
-    let tenant: string;
-    try {
-      // A stream that starts as shutdown begins must not take updates it could not finish acking.
-      if (this.stopping) throw shuttingDown();
-      tenant = tenantOf(call.metadata, this.options.authTokens);
-    } catch (err) {
-      call.emit("error", toServiceError(err, this.log));
-      return;
-    }
-    const log = this.log.child({ tenant, peer: call.getPeer() });
-    const stream = new StreamUpdatesCall(call, tenant, this.options.committer, this.options.limits, log);
-    this.open.add(stream);
-    log.debug({ streams: this.open.size }, "update stream opened");
-    void stream.done.then(() => this.open.delete(stream));
+  /** The grpc-js handlers; the methods must be registered with measuredUpdates() so they read ReceivedMessage. */
+  readonly handlers: { streamUpdates: Handler; streamUpdateBatches: Handler } = {
+    streamUpdates: (call) => this.start(call, oneAckPerMessage),
+    streamUpdateBatches: (call) => this.start(call, readyAcksInOneMessage),
   };
 
   /**
@@ -56,17 +58,48 @@ export class StreamUpdatesRpc {
     if (this.open.size > 0) this.log.info({ streams: this.open.size }, "draining update streams");
     await Promise.all([...this.open].map((stream) => stream.drain()));
   }
+
+  private start(call: ServerDuplexStream<ReceivedMessage, unknown>, writeAcks: AckWriter): void {
+    let tenant: string;
+    try {
+      // A stream that starts as shutdown begins must not take updates it could not finish acking.
+      if (this.stopping) throw shuttingDown();
+      tenant = tenantOf(call.metadata, this.options.authTokens);
+    } catch (err) {
+      call.emit("error", toServiceError(err, this.log));
+      return;
+    }
+    const log = this.log.child({ tenant, peer: call.getPeer() });
+    const stream = new StreamUpdatesCall(call, tenant, this.options.committer, this.options.limits, writeAcks, log);
+    this.open.add(stream);
+    log.debug({ streams: this.open.size }, "update stream opened");
+    void stream.done.then(() => this.open.delete(stream));
+  }
 }
 
 /**
- * The service definition with StreamUpdates' request decoder measuring each
- * message: its encoded size is what backpressure and group limits count, and
- * grpc-js has it only while decoding. Only the server's definition changes;
- * clients still send plain SessionUpdates.
+ * The service definition with the update streams' request decoders measuring
+ * each message: its encoded size is what backpressure and group limits
+ * count, and grpc-js has it only while decoding. Only the server's definition
+ * changes; clients still send plain SessionUpdates and batches.
  */
 export function measuredUpdates(definition: ServiceDefinition): ServiceDefinition {
-  const method = definition.streamUpdates as MethodDefinition<unknown, unknown> | undefined;
-  if (!method) throw new Error("the service has no StreamUpdates method");
-  const requestDeserialize = (bytes: Buffer): ReceivedUpdate => ({ update: fromBinary(SessionUpdateSchema, bytes), bytes: bytes.length });
-  return { ...definition, streamUpdates: { ...method, requestDeserialize } };
+  const single = definition.streamUpdates as MethodDefinition<unknown, unknown> | undefined;
+  const batches = definition.streamUpdateBatches as MethodDefinition<unknown, unknown> | undefined;
+  if (!single || !batches) throw new Error("the service has no StreamUpdates or StreamUpdateBatches method");
+  return {
+    ...definition,
+    streamUpdates: {
+      ...single,
+      requestDeserialize: (bytes: Buffer): ReceivedMessage => ({ updates: [fromBinary(SessionUpdateSchema, bytes)], encoded: [bytes], bytes: bytes.length }),
+    },
+    streamUpdateBatches: {
+      ...batches,
+      // StreamUpdateBatchesRequest is one repeated field: each update is decoded from its own bytes, which are kept.
+      requestDeserialize: (bytes: Buffer): ReceivedMessage => {
+        const encoded = splitFields(bytes, StreamUpdateBatchesRequestSchema.field.updates.number);
+        return { updates: encoded.map((update) => fromBinary(SessionUpdateSchema, update)), encoded, bytes: bytes.length };
+      },
+    },
+  };
 }

@@ -37,8 +37,8 @@ export function numberAudio(chunks: readonly AudioChunk[], lastSeq: bigint, byte
   const stored = chunks.map((chunk) => {
     seq += 1n;
     total += chunk.data.length;
-    // A copy: the caller's buffer may be reused for the next frame.
-    return create(AudioChunkSchema, { data: chunk.data.slice(), seq, createdAt });
+    // The bytes are the request's, not copied: every store copies them as it writes them.
+    return create(AudioChunkSchema, { data: chunk.data, seq, createdAt });
   });
   return { chunks: stored, lastSeq: seq, bytes: total };
 }

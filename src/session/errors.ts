@@ -18,6 +18,7 @@ export const Reason = {
   Unauthenticated: "UNAUTHENTICATED",
   StorageUnavailable: "STORAGE_UNAVAILABLE",
   ShuttingDown: "SHUTTING_DOWN",
+  Overloaded: "OVERLOADED",
   Internal: "INTERNAL",
 } as const;
 
@@ -35,6 +36,8 @@ export interface SessionErrorOptions {
   metadata?: Record<string, string>;
   /** Invalid fields, for INVALID_ARGUMENT. */
   violations?: FieldViolation[];
+  /** How long the client should wait before it retries (sent as google.rpc.RetryInfo). */
+  retryAfterMs?: number;
   /** The underlying failure: logged, never sent to clients. */
   cause?: unknown;
 }
@@ -43,6 +46,7 @@ export class SessionError extends Error {
   readonly reason: Reason;
   readonly metadata: Record<string, string>;
   readonly violations: FieldViolation[];
+  readonly retryAfterMs: number | undefined;
 
   constructor(reason: Reason, message: string, options: SessionErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -50,6 +54,7 @@ export class SessionError extends Error {
     this.reason = reason;
     this.metadata = options.metadata ?? {};
     this.violations = options.violations ?? [];
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -83,4 +88,17 @@ export function maxSessionsReached(live: number, maxSessions: number): SessionEr
 /** Why an open update stream is ended while the sidecar stops: everything acknowledged on it is stored. */
 export function shuttingDown(): SessionError {
   return new SessionError(Reason.ShuttingDown, "the sidecar is shutting down; reconnect and resend what was not acknowledged");
+}
+
+/**
+ * An update that waited longer than the queue timeout for its commit: it
+ * was not applied, nor was any later update of its session on the same
+ * stream, and the client should send them again, in order, after a pause.
+ */
+export function overloaded(queueTimeoutMs: number, retryAfterMs: number): SessionError {
+  return new SessionError(
+    Reason.Overloaded,
+    `the sidecar is overloaded: this update waited more than ${queueTimeoutMs} ms for its commit and was not applied; resend it, and the session's updates after it, in ${retryAfterMs} ms or later`,
+    { metadata: { queue_timeout_ms: String(queueTimeoutMs) }, retryAfterMs },
+  );
 }

@@ -66,10 +66,22 @@ export function isLive(session: Session, now: Date, rules: SessionRules): boolea
   return session.status !== SessionStatus.ENDED && !isExpired(session, now, rules);
 }
 
+/**
+ * The header as a record keeps it: a copy with the same fields. protobuf-es
+ * builds messages property by property, which leaves V8 holding them as
+ * dictionaries, and every copy made from one (each write makes a few) costs
+ * microseconds; a copy made by spreading is an ordinary object, and the
+ * copies made from it cost next to nothing. Stores pass what they decode
+ * through here once.
+ */
+export function fastHeader(session: Session): Session {
+  return { ...session };
+}
+
 /** A deep copy of the header fields only. */
 export function headerOf(session: Session): Session {
   // Leave the children out before copying, so a BASIC read costs the same for any session size.
-  return clone(SessionSchema, { ...session, conversationHistory: [], functionCalls: [], audioBuffer: [] });
+  return fastHeader(clone(SessionSchema, { ...session, conversationHistory: [], functionCalls: [], audioBuffer: [] }));
 }
 
 /** The FULL session: a header with its children, in stored order. */

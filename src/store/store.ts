@@ -67,9 +67,21 @@ export interface Store {
    * stops nor undoes the others. Updates of one session are applied in input
    * order, each seeing the ones before it. Resolves, with results in input
    * order, only once every applied update is durable; rejects (as a whole)
-   * only when the backend itself fails, and then nothing of the group is kept.
+   * only when the backend itself fails, and then, of each session, either
+   * all of its updates in the group are kept or none (SQLite and memory keep
+   * none of the group), so that a replay never finds a later update of a
+   * session applied where an earlier one was not.
    */
   updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]>;
+
+  /**
+   * How many updateMany calls a caller may have running at once; absent
+   * means one. More than one only when the backend commits them in the order
+   * they were made and, once one has failed, fails every call made before
+   * the failure was reported, so that no later update of a session is kept
+   * when an earlier one was not.
+   */
+  readonly groupsInFlight?: number;
 
   /**
    * Moves the session to ENDED with the given reason ("normal" when empty).
@@ -109,6 +121,8 @@ export interface Store {
 export interface TenantUpdate {
   tenant: string;
   update: SessionUpdate;
+  /** The same update as protobuf binary, when the caller has it (as received): a backend may use it rather than copy or encode the update. */
+  encoded?: Uint8Array | undefined;
 }
 
 export interface ResumeRequest {

@@ -38,10 +38,11 @@ describe("BridgeUpdateStream", () => {
     stream.track(session!);
   }
 
-  it("carries many interleaved sessions on one stream (and two streams at once): every ack, in order, state as sent", async () => {
+  it("carries many interleaved sessions on one stream (and two at once, batched and not): every ack, in order, state as sent", async () => {
     const server = await sidecar();
     const client = clientFor(server.address);
-    const streams = [new BridgeUpdateStream(client), new BridgeUpdateStream(clientFor(server.address))];
+    // StreamUpdateBatches (the default) and StreamUpdates, side by side.
+    const streams = [new BridgeUpdateStream(client), new BridgeUpdateStream(clientFor(server.address), { batching: false })];
     const ids = Array.from({ length: 40 }, (_, i) => `multi-${i}`);
     await Promise.all(ids.map((id, i) => startCall(client, streams[i % 2]!, id)));
 
@@ -94,12 +95,12 @@ describe("BridgeUpdateStream", () => {
    * same address and database, until the new process has acknowledged some
    * of their updates; then each session must hold every write exactly once.
    */
-  async function writeThroughRestart(signal: "SIGTERM" | "SIGKILL") {
+  async function writeThroughRestart(signal: "SIGTERM" | "SIGKILL", batching?: false) {
     const first = await sidecar();
     const client = clientFor(first.address);
     const disconnects: DisconnectInfo[] = [];
-    const stream = new BridgeUpdateStream(client, { onDisconnect: (info) => disconnects.push(info), maxUnacked: 500 });
-    const ids = Array.from({ length: 12 }, (_, i) => `restart-${signal}-${i}`);
+    const stream = new BridgeUpdateStream(client, { onDisconnect: (info) => disconnects.push(info), maxUnacked: 500, batching });
+    const ids = Array.from({ length: 12 }, (_, i) => `restart-${signal}-${batching === false ? "single" : "batched"}-${i}`);
     await Promise.all(ids.map((id) => startCall(client, stream, id)));
 
     let writing = true;
@@ -145,6 +146,11 @@ describe("BridgeUpdateStream", () => {
 
   it("after a SIGKILL under load, replays what was not acknowledged: duplicates are acked, nothing is stored twice or lost", async () => {
     const { disconnects } = await writeThroughRestart("SIGKILL");
+    expect(disconnects[0]?.status.code).toBe(status.UNAVAILABLE);
+  });
+
+  it("does the same on StreamUpdates, one update a message (batching off)", async () => {
+    const { disconnects } = await writeThroughRestart("SIGKILL", false);
     expect(disconnects[0]?.status.code).toBe(status.UNAVAILABLE);
   });
 

@@ -6,7 +6,7 @@ import { runConformance } from "./suite.js";
 
 runConformance("sqlite", async ({ rules, clock }) => {
   const dir = mkdtempSync(join(tmpdir(), "sessionstore-conformance-"));
-  const store = SqliteStore.open({ path: join(dir, "sessions.db"), rules, clock });
+  const store = await SqliteStore.open({ path: join(dir, "sessions.db"), rules, clock });
   return {
     store,
     cleanup: async () => {

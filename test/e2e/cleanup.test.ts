@@ -16,7 +16,7 @@ const HOUR_MS = 3_600_000;
 describe("CleanupSessions over gRPC", () => {
   it("with max_age 24h removes a 25h-old session and keeps a recent one", async () => {
     const dbPath = tempDbPath();
-    const past = SqliteStore.open({ path: dbPath, rules: defaultRules, clock: new ManualClock(new Date(Date.now() - 25 * HOUR_MS)) });
+    const past = await SqliteStore.open({ path: dbPath, rules: defaultRules, clock: new ManualClock(new Date(Date.now() - 25 * HOUR_MS)) });
     await past.create("default", create(SessionSchema, { conversationId: "old-123" }), "bridge-a");
     await past.close();
 

@@ -29,8 +29,8 @@ function tempDir(): string {
   return dir;
 }
 
-function openStore(path: string, clock = new ManualClock(), rules: SessionRules = defaultRules): SqliteStore {
-  const store = SqliteStore.open({ path, rules, clock });
+async function openStore(path: string, clock = new ManualClock(), rules: SessionRules = defaultRules): Promise<SqliteStore> {
+  const store = await SqliteStore.open({ path, rules, clock });
   open.push(store);
   return store;
 }
@@ -40,11 +40,11 @@ function sha256(path: string): string {
 }
 
 /** Opening `path` fails with a message naming it and matching `problem`, and leaves its bytes as they were. */
-function expectRefused(path: string, problem: RegExp): void {
+async function expectRefused(path: string, problem: RegExp): Promise<void> {
   const before = sha256(path);
   let caught: unknown;
   try {
-    openStore(path);
+    await openStore(path);
   } catch (err) {
     caught = err;
   }
@@ -58,7 +58,7 @@ function expectRefused(path: string, problem: RegExp): void {
 
 /** A closed sessionstore database with enough rows to span many pages. */
 async function filledDatabase(path: string): Promise<void> {
-  const store = SqliteStore.open({ path, rules: defaultRules, clock: new ManualClock() });
+  const store = await SqliteStore.open({ path, rules: defaultRules, clock: new ManualClock() });
   for (let i = 0; i < 60; i++) {
     await store.create(T, create(SessionSchema, {
       conversationId: `call-${i}`,
@@ -74,7 +74,7 @@ describe("SqliteStore files", () => {
     const path = join(tempDir(), "nested", "dir", "sessions.db");
     const clock = new ManualClock();
     const rules = { ...defaultRules, audioBufferMaxBytes: 10 };
-    let store = openStore(path, clock, rules);
+    let store = await openStore(path, clock, rules);
     await store.create(T, create(SessionSchema, {
       conversationId: "call-1", sessionId: "s-1", bridgeType: "audiocodes", botName: "bot", caller: "+15550100", mediaFormat: "raw/lpcm16",
       currentTurn: 3, openaiSessionId: "sess_1", openaiConversationId: "conv_1", activeResponseId: "resp_1", errorCount: 1, lastError: "oops",
@@ -105,7 +105,7 @@ describe("SqliteStore files", () => {
     const beforeStats = [await store.stats(T), await store.stats("other")];
     await store.close();
 
-    store = openStore(path, clock, rules);
+    store = await openStore(path, clock, rules);
     const after = await store.get(T, "call-1", SessionView.FULL);
     expect(after).toEqual(before);
     expect(await store.list(T, { pageSize: 10, after: "", statuses: [], bridgeType: "", view: SessionView.FULL })).toEqual(beforeList);
@@ -132,7 +132,7 @@ describe("SqliteStore files", () => {
   it("initialises an empty file and stamps it as ours, in WAL mode", async () => {
     const path = join(tempDir(), "empty.db");
     writeFileSync(path, "");
-    const store = openStore(path);
+    const store = await openStore(path);
     await store.create(T, create(SessionSchema, { conversationId: "call-1" }), "bridge-1");
     const peek = new Database(path, { readonly: true });
     try {
@@ -144,38 +144,40 @@ describe("SqliteStore files", () => {
     }
   });
 
-  it("refuses a file that is not SQLite", () => {
+  it("refuses a file that is not SQLite", async () => {
     const path = join(tempDir(), "random.db");
     writeFileSync(path, randomBytes(64 * 1024));
-    expectRefused(path, /is not a sessionstore database: it is not an SQLite file/);
+    await expectRefused(path, /is not a sessionstore database: it is not an SQLite file/);
   });
 
-  it("refuses another application's SQLite database", () => {
+  it("refuses another application's SQLite database", async () => {
     const path = join(tempDir(), "other.db");
     const other = new Database(path);
     other.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ada');");
     other.close();
-    expectRefused(path, /is not a sessionstore database: .*users/);
+    await expectRefused(path, /is not a sessionstore database: .*users/);
   });
 
-  it("refuses an SQLite database stamped by another application, even an empty one", () => {
+  it("refuses an SQLite database stamped by another application, even an empty one", async () => {
     const path = join(tempDir(), "stamped.db");
     const other = new Database(path);
     other.pragma("application_id = 1234");
     other.close();
-    expectRefused(path, /is not a sessionstore database: its application_id 0x4d2/);
+    await expectRefused(path, /is not a sessionstore database: its application_id 0x4d2/);
   });
 
-  it("refuses a corrupt sessionstore database", async () => {
+  it("refuses a sessionstore database whose sessions table is corrupt", async () => {
     const path = join(tempDir(), "corrupt.db");
     await filledDatabase(path);
-    const size = statSync(path).size;
-    const pageSize = 4096;
-    expect(size).toBeGreaterThan(20 * pageSize);
+    const peek = new Database(path, { readonly: true });
+    const pageSize = peek.pragma("page_size", { simple: true }) as number;
+    const root = peek.prepare<[], number>("SELECT rootpage FROM sqlite_schema WHERE name = 'sessions'").pluck().get()!;
+    peek.close();
+    expect(root).toBeGreaterThan(1);
     const fd = openSync(path, "r+");
-    writeSync(fd, randomBytes(3 * pageSize), 0, 3 * pageSize, Math.floor(size / pageSize / 2) * pageSize);
+    writeSync(fd, randomBytes(pageSize), 0, pageSize, (root - 1) * pageSize);
     closeSync(fd);
-    expectRefused(path, /is corrupt: /);
+    await expectRefused(path, /is corrupt: /);
   });
 
   it("refuses a database written by a newer sessionstore", async () => {
@@ -184,7 +186,7 @@ describe("SqliteStore files", () => {
     const db = new Database(path);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
-    expectRefused(path, new RegExp(`was written by a newer sessionstore \\(schema ${SCHEMA_VERSION + 1}, this build knows ${SCHEMA_VERSION}\\)`));
+    await expectRefused(path, new RegExp(`was written by a newer sessionstore \\(schema ${SCHEMA_VERSION + 1}, this build knows ${SCHEMA_VERSION}\\)`));
   });
 
   it("keeps an acknowledged write when the process is killed right after it", async () => {
@@ -198,7 +200,7 @@ describe("SqliteStore files", () => {
       import { SessionSchema, SessionUpdateSchema } from ${JSON.stringify(join(src, "gen/sessionstore/v1/session_store_pb.ts"))};
       import { defaultRules } from ${JSON.stringify(join(src, "session/rules.ts"))};
       import { SqliteStore } from ${JSON.stringify(join(src, "store/sqlite/sqlite-store.ts"))};
-      const store = SqliteStore.open({ path: ${JSON.stringify(path)}, rules: defaultRules, clock: new ManualClock() });
+      const store = await SqliteStore.open({ path: ${JSON.stringify(path)}, rules: defaultRules, clock: new ManualClock() });
       await store.create("default", create(SessionSchema, { conversationId: "call-1" }), "bridge-1");
       await store.update("default", create(SessionUpdateSchema, { conversationId: "call-1", seq: 1n, appendHistory: [{ itemId: "h1", text: "hello" }] }));
       process.stdout.write("ok\\n");
@@ -217,14 +219,14 @@ describe("SqliteStore files", () => {
     expect(await exited).toBe(null);
     expect(existsSync(`${path}-wal`)).toBe(true);
 
-    const session = await openStore(path).get(T, "call-1", SessionView.FULL);
+    const session = await (await openStore(path)).get(T, "call-1", SessionView.FULL);
     expect(session.lastSeq).toBe(1n);
     expect(session.conversationHistory.map((h) => h.text)).toEqual(["hello"]);
   });
 
   it("checkpoints on close and refuses calls afterwards", async () => {
     const path = join(tempDir(), "closing.db");
-    const store = SqliteStore.open({ path, rules: defaultRules, clock: new ManualClock() });
+    const store = await SqliteStore.open({ path, rules: defaultRules, clock: new ManualClock() });
     await store.create(T, create(SessionSchema, { conversationId: "call-1" }), "bridge-1");
     await store.close();
     await store.close();
@@ -236,7 +238,7 @@ describe("SqliteStore files", () => {
 
   it("reports a locked database as STORAGE_UNAVAILABLE without SQL in the message", async () => {
     const path = join(tempDir(), "locked.db");
-    const store = openStore(path);
+    const store = await openStore(path);
     const other = new Database(path);
     other.pragma("busy_timeout = 0");
     other.exec("BEGIN EXCLUSIVE");

@@ -23,9 +23,9 @@ afterEach(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function openStore(): SqliteStore {
+async function openStore(): Promise<SqliteStore> {
   dir = mkdtempSync(join(tmpdir(), "sessionstore-scale-"));
-  store = SqliteStore.open({ path: join(dir, "sessions.db"), rules, clock: new ManualClock() });
+  store = await SqliteStore.open({ path: join(dir, "sessions.db"), rules, clock: new ManualClock() });
   return store;
 }
 
@@ -36,7 +36,7 @@ function chunk(fill: number) {
 /** Mean milliseconds of `count` one-item updates (history, a function call and an audio chunk each) to `id`. */
 describe("SqliteStore with large sessions", () => {
   it("appends 5000 history items and overflows the audio ring, and reads back in order", async () => {
-    const s = openStore();
+    const s = await openStore();
     await s.create(T, create(SessionSchema, { conversationId: "big" }), "bridge-1");
     for (let batch = 0; batch < 50; batch++) {
       const result = await s.update(T, create(SessionUpdateSchema, {
@@ -62,7 +62,7 @@ describe("SqliteStore with large sessions", () => {
 
   // Its cost against a fresh session is measured in bench/update-cost.ts, not asserted here.
   it("keeps updating a session with 10k history items and a full audio ring correctly", async () => {
-    const s = openStore();
+    const s = await openStore();
     await s.create(T, create(SessionSchema, { conversationId: "big" }), "bridge-1");
     for (let batch = 0; batch < 20; batch++) {
       await s.update(T, create(SessionUpdateSchema, {

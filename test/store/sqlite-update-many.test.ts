@@ -35,7 +35,7 @@ describe("SqliteStore.updateMany when the database fails mid-group", () => {
   it("rolls the whole group back, rejects with STORAGE_UNAVAILABLE, and commits the next group", async () => {
     dir = mkdtempSync(join(tmpdir(), "sessionstore-group-"));
     const path = join(dir, "sessions.db");
-    store = SqliteStore.open({ path, rules: defaultRules, clock: new ManualClock() });
+    store = await SqliteStore.open({ path, rules: defaultRules, clock: new ManualClock() });
     for (const id of ["before", "boom", "after"]) await store.create(T, create(SessionSchema, { conversationId: id }), "bridge-1");
 
     // A trigger stands in for a disk error: it fails the third update's write

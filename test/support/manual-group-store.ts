@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { type SessionUpdate, SessionUpdateSchema } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { Reason, SessionError } from "../../src/session/errors.js";
+import type { GroupCommitter } from "../../src/server/group-commit.js";
 import type { Store, TenantUpdate, UpdateResult } from "../../src/store/store.js";
 
 /** A store whose updateMany calls the test settles by hand, recording each group. */
@@ -45,4 +46,9 @@ export function upd(conversationId: string, seq = 0n): SessionUpdate {
 /** Lets a settled commit's callbacks and the committer's next setImmediate run. */
 export async function turn(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Submits to a committer and returns the outcome as a promise: settled with the result, rejected when the store failed. */
+export function submitted(committer: GroupCommitter, tenant: string, update: SessionUpdate, bytes: number): Promise<UpdateResult | SessionError> {
+  return new Promise((settle, fail) => committer.submit({ tenant, update, bytes, settle, fail }));
 }

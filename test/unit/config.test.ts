@@ -45,6 +45,7 @@ describe("loadConfig", () => {
       cleanupBatchSize: 100,
       audioBufferMaxBytes: 960_000,
       maxMessageBytes: 4_194_304,
+      updateQueueTimeoutMs: 500,
       shutdownGraceMs: 10_000,
       logLevel: "info",
       authTokens: new Map(),
@@ -235,7 +236,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(18);
+    expect(options).toHaveLength(19);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) </.exec(option.flags)?.[1] ?? "";
       expect(option.description).toContain(`env SESSIONSTORE_${flag.replace(/-/g, "_").toUpperCase()}`);

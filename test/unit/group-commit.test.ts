@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Reason, SessionError } from "../../src/session/errors.js";
 import type { TenantUpdate } from "../../src/store/store.js";
 import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "../../src/server/group-commit.js";
-import { ManualGroupStore, turn, upd } from "../support/manual-group-store.js";
+import { ManualGroupStore, submitted, turn, upd } from "../support/manual-group-store.js";
 
 function committer(limits: Partial<GroupCommitLimits> = {}) {
   const store = new ManualGroupStore();
@@ -14,10 +14,10 @@ const ids = (group: TenantUpdate[]) => group.map((i) => i.update.conversationId)
 describe("GroupCommitter", () => {
   it("commits at once when idle and gathers what arrives meanwhile into the next group", async () => {
     const { store, committer: c } = committer();
-    const first = c.submit("t", upd("a", 1n), 10);
+    const first = submitted(c, "t", upd("a", 1n), 10);
     await turn();
     expect(store.groups.map(ids)).toEqual([["a"]]);
-    const later = [c.submit("t", upd("b"), 10), c.submit("u", upd("a", 2n), 10), c.submit("t", upd("refuse-1"), 10)];
+    const later = [submitted(c, "t", upd("b"), 10), submitted(c, "u", upd("a", 2n), 10), submitted(c, "t", upd("refuse-1"), 10)];
     await turn();
     expect(store.groups).toHaveLength(1);
     store.commit();
@@ -32,10 +32,10 @@ describe("GroupCommitter", () => {
 
   it("splits a backlog by count and by bytes, in submission order", async () => {
     const { store, committer: c } = committer({ maxGroupUpdates: 3, maxGroupBytes: 100 });
-    void c.submit("t", upd("x0"), 1);
+    void submitted(c, "t", upd("x0"), 1);
     await turn();
     const sizes = [10, 10, 10, 10, 60, 60, 500, 1];
-    sizes.forEach((bytes, i) => void c.submit("t", upd(`x${i + 1}`), bytes));
+    sizes.forEach((bytes, i) => void submitted(c, "t", upd(`x${i + 1}`), bytes));
     for (let i = 0; i < 5; i++) {
       store.commit();
       await turn();
@@ -46,14 +46,14 @@ describe("GroupCommitter", () => {
 
   it("fails a failed group and everything queued behind it, then goes on with new submits", async () => {
     const { store, committer: c } = committer();
-    const failed = c.submit("t", upd("a", 1n), 1);
+    const failed = submitted(c, "t", upd("a", 1n), 1);
     await turn();
-    const queued = c.submit("t", upd("a", 2n), 1);
+    const queued = submitted(c, "t", upd("a", 2n), 1);
     const outage = new SessionError(Reason.StorageUnavailable, "disk gone");
     store.fail(outage);
     await expect(failed).rejects.toBe(outage);
     await expect(queued).rejects.toBe(outage);
-    const next = c.submit("t", upd("a", 3n), 1);
+    const next = submitted(c, "t", upd("a", 3n), 1);
     await turn();
     expect(store.groups.map(ids)).toEqual([["a"], ["a"]]);
     store.commit();
@@ -62,9 +62,9 @@ describe("GroupCommitter", () => {
 
   it("reports full beyond its queue limits until a group is taken, and idle once all is committed", async () => {
     const { store, committer: c } = committer({ maxGroupUpdates: 2, maxQueuedUpdates: 3 });
-    void c.submit("t", upd("a"), 1);
+    void submitted(c, "t", upd("a"), 1);
     await turn();
-    for (const id of ["b", "c", "d"]) void c.submit("t", upd(id), 1);
+    for (const id of ["b", "c", "d"]) void submitted(c, "t", upd(id), 1);
     expect(c.full).toBe(true);
     let roomy = false;
     void c.whenRoom().then(() => (roomy = true));
@@ -79,5 +79,44 @@ describe("GroupCommitter", () => {
     await turn();
     expect(idle).toBe(true);
     expect(store.groups.map(ids)).toEqual([["a"], ["b", "c"], ["d"]]);
+  });
+
+  it("keeps two groups in flight when the store allows it, the second formed while the first commits", async () => {
+    const { store, committer: c } = committer({ maxGroupsInFlight: 2 });
+    const first = submitted(c, "t", upd("a", 1n), 1);
+    await turn();
+    const second = submitted(c, "t", upd("a", 2n), 1);
+    await turn();
+    // Both are with the store before either is durable.
+    expect(store.groups.map(ids)).toEqual([["a"], ["a"]]);
+    const third = submitted(c, "t", upd("a", 3n), 1);
+    await turn();
+    expect(store.groups).toHaveLength(2);
+    store.commit();
+    await first;
+    await turn();
+    expect(store.groups).toHaveLength(3);
+    store.commit();
+    store.commit();
+    expect((await Promise.all([second, third])).map((r) => (r as { applied: boolean }).applied)).toEqual([true, true]);
+  });
+
+  it("sheds updates that waited past the queue timeout as OVERLOADED, with every later queued update of their sessions", async () => {
+    const { store, committer: c } = committer({ queueTimeoutMs: 5 });
+    void submitted(c, "t", upd("busy", 1n), 1);
+    await turn();
+    const waited = [submitted(c, "t", upd("a", 1n), 1), submitted(c, "u", upd("a", 1n), 1), submitted(c, "t", upd("b", 1n), 1)];
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const fresh = [submitted(c, "t", upd("a", 2n), 1), submitted(c, "t", upd("c", 1n), 1)];
+    store.commit();
+    await turn();
+    const reasons = (await Promise.all(waited)).map((r) => (r instanceof SessionError ? r.reason : r.applied));
+    expect(reasons).toEqual([Reason.Overloaded, Reason.Overloaded, Reason.Overloaded]);
+    // a/2 of tenant t had not waited long, but a/1 of t was refused: applying a/2 first would lose it.
+    expect(store.groups.map(ids)).toEqual([["busy"], ["c"]]);
+    store.commit();
+    const later = await Promise.all(fresh);
+    expect(later.map((r) => (r instanceof SessionError ? r.reason : r.applied))).toEqual([Reason.Overloaded, true]);
+    expect(c.shed).toBe(4);
   });
 });

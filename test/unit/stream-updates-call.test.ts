@@ -6,14 +6,16 @@ import { describe, expect, it } from "vitest";
 import type { UpdateAck } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { errorReasonOf } from "../../src/client/error-details.js";
 import { Reason, SessionError } from "../../src/session/errors.js";
-import { defaultGroupCommitLimits, GroupCommitter } from "../../src/server/group-commit.js";
-import { type ReceivedUpdate, StreamUpdatesCall, type StreamUpdatesLimits } from "../../src/server/stream-updates-call.js";
+import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "../../src/server/group-commit.js";
+import { type ReceivedMessage, StreamUpdatesCall, type StreamUpdatesLimits } from "../../src/server/stream-updates-call.js";
 import { ManualGroupStore, turn, upd } from "../support/manual-group-store.js";
 import { ackReason } from "../support/update-stream-raw.js";
 
 /** The parts of a grpc-js server duplex call StreamUpdatesCall uses, observable. */
 class FakeCall extends EventEmitter {
   readonly written: UpdateAck[] = [];
+  /** The acks of each message written, as the client receives them. */
+  readonly messages: UpdateAck[][] = [];
   paused = false;
   writable = true;
   ended = false;
@@ -27,8 +29,9 @@ class FakeCall extends EventEmitter {
       this.end();
     });
   }
-  write(ack: UpdateAck): boolean {
-    this.written.push(ack);
+  write(acks: UpdateAck[]): boolean {
+    this.messages.push(acks);
+    this.written.push(...acks);
     return this.writable;
   }
   pause(): void {
@@ -42,19 +45,24 @@ class FakeCall extends EventEmitter {
     this.emit("finish");
   }
   send(conversationId: string, seq = 0n, bytes = 10): void {
-    this.emit("data", { update: upd(conversationId, seq), bytes } satisfies ReceivedUpdate);
+    this.emit("data", { updates: [upd(conversationId, seq)], bytes } satisfies ReceivedMessage);
+  }
+  sendBatch(updates: [string, bigint][], bytes = 10): void {
+    this.emit("data", { updates: updates.map(([id, seq]) => upd(id, seq)), bytes } satisfies ReceivedMessage);
   }
 }
 
-function open(limits: Partial<StreamUpdatesLimits> = {}) {
+function open(limits: Partial<StreamUpdatesLimits> = {}, commitLimits: Partial<GroupCommitLimits> = {}) {
   const store = new ManualGroupStore();
   const call = new FakeCall();
-  const committer = new GroupCommitter(store.asStore(), defaultGroupCommitLimits);
+  const committer = new GroupCommitter(store.asStore(), { ...defaultGroupCommitLimits, ...commitLimits });
   const stream = new StreamUpdatesCall(
-    call as unknown as ServerDuplexStream<ReceivedUpdate, UpdateAck>,
+    call as unknown as ServerDuplexStream<ReceivedMessage, unknown>,
     "default",
     committer,
     { maxUnackedUpdates: 1024, maxUnackedBytes: 1 << 30, ...limits },
+    // Every ack that is ready in one message, as StreamUpdateBatches sends them.
+    (c, acks) => (c as unknown as FakeCall).write(acks),
     pino({ level: "silent" }),
   );
   return { store, call, stream };
@@ -82,6 +90,23 @@ describe("StreamUpdatesCall", () => {
     store.commit();
     await turn();
     expect(acked(call).at(-1)).toEqual(["b", true]);
+  });
+
+  it("answers a batch with the acks that became durable together in one message, across requests, in order", async () => {
+    const { store, call } = open();
+    call.sendBatch([["a", 1n]]);
+    await turn();
+    call.sendBatch([["b", 1n], ["bad id", 0n], ["a", 2n]]);
+    call.sendBatch([["c", 1n]]);
+    await turn();
+    store.commit(); // the first group: a/1 alone
+    await turn();
+    store.commit(); // the second: b/1, a/2 and c/1; the invalid one waits its turn between them
+    await turn();
+    expect(call.messages.map((m) => m.map((a) => [a.conversationId, ackReason(a) ?? a.applied]))).toEqual([
+      [["a", true]],
+      [["b", true], ["bad id", "INVALID_ARGUMENT"], ["a", true], ["c", true]],
+    ]);
   });
 
   it("stops reading at the unacked limit and reads again below half of it", async () => {
@@ -175,5 +200,32 @@ describe("StreamUpdatesCall", () => {
     await turn();
     expect(call.written).toEqual([]);
     await stream.done;
+  });
+
+  it("after an OVERLOADED refusal, refuses the session's newer updates itself until the bridge resends the refused one", async () => {
+    const { store, call } = open({}, { queueTimeoutMs: 5 });
+    call.send("busy", 1n);
+    await turn();
+    call.send("a", 1n);
+    call.send("a", 2n);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    store.commit(); // busy/1; a/1 has waited too long: it and a/2 are refused
+    await turn();
+    call.send("a", 3n); // newer than the refused a/1: refused here, never queued
+    await turn();
+    call.send("a", 1n); // the bridge resends from the refused one
+    call.send("a", 2n);
+    await turn();
+    store.commit();
+    await turn();
+    expect(acked(call)).toEqual([
+      ["busy", true],
+      ["a", "OVERLOADED"],
+      ["a", "OVERLOADED"],
+      ["a", "OVERLOADED"],
+      ["a", true],
+      ["a", true],
+    ]);
+    expect(store.groups.map((g) => g.map((i) => `${i.update.conversationId}/${i.update.seq}`))).toEqual([["busy/1"], ["a/1", "a/2"]]);
   });
 });

@@ -3,7 +3,8 @@
 // The generated stubs are in the gen/sessionstore/v1 package
 // (sessionstorev1.NewSessionStoreServiceClient); this package adds what they
 // make awkward: Dial with the options a sidecar on loopback wants, reading the
-// google.rpc.ErrorInfo of a refusal (ErrorInfo, Reason), and UpdateStream, a
-// StreamUpdates helper that numbers each session's writes, replays the
-// unacknowledged ones after a reconnect and reports fencing.
+// google.rpc.ErrorInfo of a refusal (ErrorInfo, Reason), and UpdateStream, an
+// update stream helper that batches writes into StreamUpdateBatches, numbers
+// each session's writes, replays the unacknowledged ones after a reconnect,
+// resends those the sidecar shed as OVERLOADED, and reports fencing.
 package sessionstore

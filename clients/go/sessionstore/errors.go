@@ -28,6 +28,13 @@ func BadRequest(err error) *errdetails.BadRequest {
 	return bad
 }
 
+// RetryInfo returns how long to wait before trying again, for a refusal that
+// says (an UpdateStream refusal as OVERLOADED does), or nil.
+func RetryInfo(err error) *errdetails.RetryInfo {
+	retry, _ := detail[*errdetails.RetryInfo](err)
+	return retry
+}
+
 func detail[T any](err error) (T, bool) {
 	var zero T
 	// FromError also unwraps errors that carry a status, such as *UpdateRefusedError.

@@ -15,9 +15,14 @@ import (
 	sessionstorev1 "github.com/sessionstore/sessionstore/clients/go/gen/sessionstore/v1"
 )
 
-// UpdateStream carries a bridge's writes for all its calls on one
-// StreamUpdates stream, with the bookkeeping that makes the stream safe to lose:
+// UpdateStream carries a bridge's writes for all its calls on one update
+// stream, with the bookkeeping that makes the stream safe to lose:
 //
+//   - batching: the writes of the next few milliseconds go to the sidecar
+//     together in one StreamUpdateBatches message, and their acks come back
+//     together; each update still has its own seq, ack and error.
+//     Batching.Disabled (or a sidecar without StreamUpdateBatches, which
+//     answers Unimplemented) uses StreamUpdates, a message per update;
 //   - seq: each write gets its session's next seq, counting from the last_seq
 //     of the Session given to Track, so the sidecar applies it at most once;
 //   - replay: updates are kept until acknowledged; when the stream breaks
@@ -29,11 +34,17 @@ import (
 //     the session's other unacknowledged updates are dropped, and later writes
 //     for it fail with *SessionStoppedError without reaching the sidecar;
 //   - backpressure: at most MaxUnacked updates wait for acks; Write waits
-//     beyond that.
+//     beyond that;
+//   - overload: an update the sidecar refused as OVERLOADED (it could not
+//     commit it in time) was not applied, nor will the session's later ones
+//     on that stream be until it comes back. Its Pending stays unresolved;
+//     the session's unsent updates are held and, once those already sent
+//     have their acks, sent again in order after the delay the sidecar asked
+//     for (longer while it keeps refusing). Stats.Overloaded counts those acks.
 //
-// An error ack is final: the update is not re-sent, since a later update of the
-// session may already have moved last_seq past it. All methods are safe for
-// concurrent use.
+// Any other error ack is final: the update is not re-sent, since a later
+// update of the session may already have moved last_seq past it. All methods
+// are safe for concurrent use.
 type UpdateStream struct {
 	client sessionstorev1.SessionStoreServiceClient
 	opts   UpdateStreamOptions
@@ -49,12 +60,18 @@ type UpdateStream struct {
 	sendq    chan *sessionstorev1.SessionUpdate // the open stream's; nil while none is open
 	closing  bool
 	stats    Stats
+	// Per stream: the sessions held after an OVERLOADED ack, and the timer of their resend.
+	overload    overloadHold
+	resendTimer *time.Timer
 }
 
 // UpdateStreamOptions tune an UpdateStream; the zero value is usable.
 type UpdateStreamOptions struct {
 	// MaxUnacked bounds the updates waiting for acks (memory while the sidecar is away). Default 5000.
 	MaxUnacked int
+	// Batching coalesces writes into StreamUpdateBatches messages: by default
+	// for up to 2 ms, at most 500 updates or 1 MiB a message (see Batching).
+	Batching Batching
 	// MinBackoff and MaxBackoff bound the delay between reconnects. Default 50 ms and 2 s.
 	MinBackoff, MaxBackoff time.Duration
 	// OnFenced and OnEnded are called when a session stops taking writes.
@@ -74,7 +91,9 @@ type Pending struct {
 }
 
 // Wait returns the update's ack once it is durable, or why it was not applied:
-// *UpdateRefusedError, *SessionStoppedError or *StreamFailedError.
+// *UpdateRefusedError, *SessionStoppedError or *StreamFailedError. An
+// OVERLOADED refusal is none of these: the update is sent again, and Wait
+// returns once it is durable.
 func (p *Pending) Wait(ctx context.Context) (*sessionstorev1.UpdateAck, error) {
 	select {
 	case <-p.done:
@@ -100,6 +119,7 @@ func NewUpdateStream(client sessionstorev1.SessionStoreServiceClient, opts Updat
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = max(2*time.Second, opts.MinBackoff)
 	}
+	opts.Batching = opts.Batching.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &UpdateStream{
 		client: client, opts: opts, ctx: ctx, cancel: cancel, done: make(chan struct{}),
@@ -158,7 +178,8 @@ func (s *UpdateStream) Write(ctx context.Context, conversationID string, update 
 	u.ConversationId, u.Seq, u.OwnerEpoch = conversationID, t.lastSeq, t.ownerEpoch
 	p := &Pending{update: u, done: make(chan struct{})}
 	p.elem = s.pending.PushBack(p)
-	if s.sendq != nil {
+	// A held session's write would only be refused: it waits for the session's resend.
+	if s.sendq != nil && !s.overload.holds(conversationID) {
 		s.sendLocked(p)
 	}
 	s.broadcastLocked()
@@ -194,6 +215,7 @@ func (s *UpdateStream) Close(ctx context.Context) error {
 		<-s.done
 	}
 	s.mu.Lock()
+	s.forgetHoldsLocked()
 	failed := s.takePendingLocked()
 	s.mu.Unlock()
 	fail(failed, &StreamFailedError{status.New(codes.Canceled, "the update stream was closed")})

@@ -25,6 +25,10 @@ var transient = map[codes.Code]bool{
 func (s *UpdateStream) run() {
 	defer close(s.done)
 	attempt, opened := 0, 0
+	var batching *Batching // nil once StreamUpdates is the RPC in use
+	if !s.opts.Batching.Disabled {
+		batching = &s.opts.Batching
+	}
 	for {
 		s.mu.Lock()
 		_ = s.waitLocked(context.Background(), func() bool { return s.closing || s.pending.Len() > 0 })
@@ -33,8 +37,14 @@ func (s *UpdateStream) run() {
 		if closing {
 			return
 		}
-		st := s.serve(opened > 0, &attempt)
+		st := s.serve(batching, opened > 0, &attempt)
 		opened++
+		if st.Code() == codes.Unimplemented && batching != nil {
+			// A sidecar older than StreamUpdateBatches: StreamUpdates carries the same
+			// updates, one to a message, and the next turn of the loop re-sends them there.
+			batching = nil
+			continue
+		}
 		s.mu.Lock()
 		var failed []*Pending
 		if !transient[st.Code()] {
@@ -61,18 +71,20 @@ func (s *UpdateStream) run() {
 }
 
 // serve runs one stream: re-sends what is pending, then reads acks until it ends.
-func (s *UpdateStream) serve(reopened bool, attempt *int) *status.Status {
+func (s *UpdateStream) serve(batching *Batching, reopened bool, attempt *int) *status.Status {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	stream, err := s.client.StreamUpdates(ctx)
+	call, err := openCall(ctx, s.client, batching)
 	if err != nil {
 		return status.Convert(err)
 	}
 	s.mu.Lock()
-	// Never more than MaxUnacked updates are pending, and each is queued once per
-	// stream, so sends under the lock never block.
+	// Never more than MaxUnacked updates are pending, and each is queued at most
+	// once at a time (a resend follows its OVERLOADED ack), so sends under the
+	// lock never block.
 	sendq := make(chan *sessionstorev1.SessionUpdate, s.opts.MaxUnacked)
 	s.sendq, s.inflight = sendq, map[string][]*Pending{}
+	s.forgetHoldsLocked() // the replay below carries the held updates too
 	for e := s.pending.Front(); e != nil; e = e.Next() {
 		s.sendLocked(e.Value.(*Pending))
 	}
@@ -86,16 +98,9 @@ func (s *UpdateStream) serve(reopened bool, attempt *int) *status.Status {
 	}
 	s.mu.Unlock()
 
-	go func() {
-		for u := range sendq {
-			if stream.Send(u) != nil {
-				return // the stream is broken; Recv reports why
-			}
-		}
-		_ = stream.CloseSend()
-	}()
+	go call.send(sendq)
 	for {
-		ack, err := stream.Recv()
+		acks, err := call.recv()
 		if err != nil {
 			s.mu.Lock()
 			if s.sendq == sendq {
@@ -109,7 +114,7 @@ func (s *UpdateStream) serve(reopened bool, attempt *int) *status.Status {
 			return status.Convert(err)
 		}
 		*attempt = 0 // the sidecar answers: the next break starts the backoff afresh
-		s.onAck(ack)
+		s.onAcks(acks)
 	}
 }
 
@@ -119,58 +124,75 @@ func (s *UpdateStream) sendLocked(p *Pending) {
 	s.sendq <- p.update
 }
 
-func (s *UpdateStream) onAck(ack *sessionstorev1.UpdateAck) {
+// onAcks settles the updates of one response's acks, taking the lock once for all of them.
+func (s *UpdateStream) onAcks(acks []*sessionstorev1.UpdateAck) {
+	type stop struct {
+		info    StopInfo
+		dropped []*Pending
+	}
+	var settled []*Pending
+	var stops []stop
 	s.mu.Lock()
-	id := ack.GetConversationId()
-	sent := s.inflight[id]
-	if len(sent) == 0 || sent[0].update.GetSeq() != ack.GetSeq() {
-		s.mu.Unlock()
-		return // only a sidecar breaking the per-session ack order gets here
-	}
-	p := sent[0]
-	s.inflight[id] = sent[1:]
-	if p.dropped {
-		s.mu.Unlock()
-		return
-	}
-	s.pending.Remove(p.elem)
-	var stop *StopInfo
-	var dropped []*Pending
-	if ack.GetError() != nil {
-		s.stats.Refused++
+	for _, ack := range acks {
+		id := ack.GetConversationId()
+		sent := s.inflight[id]
+		if len(sent) == 0 || sent[0].update.GetSeq() != ack.GetSeq() {
+			continue // only a sidecar breaking the per-session ack order gets here
+		}
+		p := sent[0]
+		s.inflight[id] = sent[1:]
+		if p.dropped {
+			continue
+		}
+		if ack.GetError() == nil {
+			s.overload.acknowledged()
+			s.pending.Remove(p.elem)
+			settled = append(settled, p)
+			s.stats.Acked++
+			if !ack.GetApplied() {
+				s.stats.Duplicates++
+			}
+			p.ack = ack
+			continue
+		}
 		refused := &UpdateRefusedError{ConversationID: id, Seq: ack.GetSeq(), Status: status.FromProto(ack.GetError())}
+		if Reason(refused) == "OVERLOADED" {
+			s.stats.Overloaded++
+			s.holdLocked(refused) // the update stays pending, for its resend
+			continue
+		}
+		s.pending.Remove(p.elem)
+		settled = append(settled, p)
+		s.stats.Refused++
 		p.err = refused
 		// A write fenced for an epoch this bridge has since left by resuming the call
 		// again (and calling Track) fails alone: the session goes on.
 		t := s.sessions[id]
 		superseded := t != nil && p.update.GetOwnerEpoch() < t.ownerEpoch
 		if reason := Reason(refused); (reason == "SESSION_FENCED" || reason == "SESSION_ENDED") && !superseded {
-			dropped = s.stopLocked(id, reason)
-			stop = &StopInfo{ConversationID: id, Reason: reason, Err: refused, Dropped: len(dropped)}
+			dropped := s.stopLocked(id, reason)
+			stops = append(stops, stop{StopInfo{ConversationID: id, Reason: reason, Err: refused, Dropped: len(dropped)}, dropped})
 		}
-	} else {
-		s.stats.Acked++
-		if !ack.GetApplied() {
-			s.stats.Duplicates++
-		}
-		p.ack = ack
 	}
+	s.resendReadyLocked()
 	s.broadcastLocked()
 	s.mu.Unlock()
-	// Callbacks and waiters run user code: never under the lock. The callback
-	// first, so that whoever waits on the refused update sees its effects.
-	if stop != nil {
+	// Callbacks and waiters run user code: never under the lock. The callbacks
+	// first, so that whoever waits on a refused update sees their effects.
+	for _, st := range stops {
 		callback := s.opts.OnFenced
-		if stop.Reason == "SESSION_ENDED" {
+		if st.info.Reason == "SESSION_ENDED" {
 			callback = s.opts.OnEnded
 		}
 		if callback != nil {
-			callback(*stop)
+			callback(st.info)
 		}
 	}
-	close(p.done)
-	if stop != nil {
-		fail(dropped, &SessionStoppedError{id, stop.Reason})
+	for _, p := range settled {
+		close(p.done)
+	}
+	for _, st := range stops {
+		fail(st.dropped, &SessionStoppedError{st.info.ConversationID, st.info.Reason})
 	}
 }
 

@@ -18,9 +18,10 @@ type StopInfo struct {
 type Stats struct {
 	Acked      int // acks of applied updates and of duplicates
 	Duplicates int // of those, updates the sidecar already had (re-sent after a reconnect)
-	Refused    int // error acks
+	Refused    int // error acks other than OVERLOADED: the update failed
 	Reconnects int // streams opened after the first
 	Replayed   int // updates re-sent on a reopened stream
+	Overloaded int // OVERLOADED acks: each such update was held and sent again later
 }
 
 // UpdateRefusedError is the sidecar's refusal of one update. ErrorInfo and

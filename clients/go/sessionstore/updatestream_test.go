@@ -16,7 +16,7 @@ import (
 	"github.com/sessionstore/sessionstore/clients/go/sessionstore"
 )
 
-// UpdateStream against the real StreamUpdates: seq, acks, replay across sidecar restarts.
+// UpdateStream against the real sidecar: seq, acks, replay across sidecar restarts.
 
 // frame is 100 ms of 8 kHz 16-bit audio, different for every n, so a lost or doubled frame shows.
 func frame(n int) []byte {
@@ -155,30 +155,56 @@ func TestUpdatesWrittenWhileTheSidecarIsDownAreSentWhenItIsBack(t *testing.T) {
 
 func TestACrashMidStreamLosesNothingAndAppliesNothingTwice(t *testing.T) {
 	t.Parallel()
-	sidecar := ownSidecar(t)
-	client := connect(t, sidecar)
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{})
-	defer stream.Close(ctx)
-	stream.Track(create(t, client, &pb.Session{ConversationId: "crash-1"}))
-	const rounds = 300
-	pending := writeRounds(t, stream, "crash-1", 1, rounds)
-	if _, err := pending[20].Wait(ctx); err != nil { // some are durable, the rest in flight
-		t.Fatal(err)
+	for name, batching := range map[string]sessionstore.Batching{"batches": {}, "single": {Disabled: true}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			sidecar := ownSidecar(t)
+			client, recorder := connectRecorded(t, sidecar, nil)
+			stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{Batching: batching})
+			defer stream.Close(ctx)
+			const sessions, rounds = 10, 60
+			var ids []string
+			for i := range sessions {
+				ids = append(ids, fmt.Sprintf("crash-%d", i))
+				stream.Track(create(t, client, &pb.Session{ConversationId: ids[i]}))
+			}
+			pending := map[string][]*sessionstore.Pending{}
+			for n := 1; n <= rounds; n++ {
+				for _, id := range ids {
+					pending[id] = append(pending[id], writeRounds(t, stream, id, n, n)...)
+				}
+			}
+			if _, err := pending[ids[0]][5].Wait(ctx); err != nil { // some are durable, the rest in flight
+				t.Fatal(err)
+			}
+			if err := sidecar.Restart(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			flush(t, stream, 30*time.Second)
+			// Updates applied before the crash but never acked come back as duplicates.
+			for _, id := range ids {
+				for i, a := range waitAll(t, pending[id]) {
+					if a.GetSeq() != int64(i+1) {
+						t.Fatalf("ack %d of %s has seq %d", i, id, a.GetSeq())
+					}
+				}
+			}
+			if st := stream.Stats(); st.Acked != sessions*rounds || st.Reconnects < 1 || st.Replayed < 1 {
+				t.Fatalf("stats %+v", st)
+			}
+			// The replay goes on the same RPC.
+			want := streamUpdateBatches
+			if batching.Disabled {
+				want = streamUpdates
+			}
+			if methods := recorder.methods(); len(methods) < 2 || slices.ContainsFunc(methods, func(m string) bool { return m != want }) {
+				t.Fatalf("streams %v, want %s only", methods, want)
+			}
+			for _, id := range ids {
+				expectExactly(t, client, id, rounds)
+			}
+		})
 	}
-	if err := sidecar.Restart(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	flush(t, stream, 30*time.Second)
-	// Updates applied before the crash but never acked come back as duplicates.
-	for i, a := range waitAll(t, pending) {
-		if a.GetSeq() != int64(i+1) {
-			t.Fatalf("ack %d has seq %d", i, a.GetSeq())
-		}
-	}
-	if st := stream.Stats(); st.Acked != rounds || st.Reconnects < 1 {
-		t.Fatalf("stats %+v", st)
-	}
-	expectExactly(t, client, "crash-1", rounds)
 }
 
 func TestAReplayedSeqIsAcknowledgedWithoutBeingAppliedAgain(t *testing.T) {

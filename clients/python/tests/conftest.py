@@ -38,6 +38,12 @@ def plan_sidecar() -> Iterator[Sidecar]:
     yield from _serve(["--max-resume-attempts", "3", "--max-resume-age", "2s"])
 
 
+@pytest.fixture(scope="module")
+def overload_sidecar() -> Iterator[Sidecar]:
+    """A 20 ms queue timeout: a burst of writes cannot all commit within it, so some are shed as OVERLOADED."""
+    yield from _serve(["--update-queue-timeout", "20ms"])
+
+
 @pytest.fixture
 def own_sidecar() -> Iterator[Sidecar]:
     """A sidecar for one test: restarting it, or cleaning it up, touches no other test."""
@@ -58,3 +64,8 @@ def stub(sidecar: Sidecar) -> Iterator[ss.SessionStoreServiceStub]:
 @pytest.fixture
 def plan_stub(plan_sidecar: Sidecar) -> Iterator[ss.SessionStoreServiceStub]:
     yield from _stub(plan_sidecar)
+
+
+@pytest.fixture
+def overload_stub(overload_sidecar: Sidecar) -> Iterator[ss.SessionStoreServiceStub]:
+    yield from _stub(overload_sidecar)

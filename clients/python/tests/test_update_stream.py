@@ -1,39 +1,19 @@
-"""UpdateStream against the real StreamUpdates: seq, acks, replay across sidecar restarts."""
+"""UpdateStream against the real sidecar: seq, acks, replay across sidecar restarts."""
 
 from __future__ import annotations
 
 import signal
 import time
 
+import pytest
+
 import sessionstore_client as ss
 
+from call_recorder import STREAM_UPDATE_BATCHES, STREAM_UPDATES, recording_stub
+from helpers import expect_exactly, write_round
 from sidecar import Sidecar
 
 pb = ss.pb
-
-
-def frame(n: int) -> bytes:
-    """100 ms of 8 kHz 16-bit audio, different for every n, so a lost or doubled frame shows."""
-    return bytes((n * 31 + i) % 256 for i in range(1600))
-
-
-def write_round(stream: ss.UpdateStream, cid: str, n: int):
-    return stream.write(
-        cid,
-        update_mask=["current_turn"],
-        session=pb.Session(current_turn=n),
-        append_history=[pb.ConversationItem(item_id=f"h{n}", role="user", text=f"turn {n}")],
-        append_audio=[frame(n)],
-    )
-
-
-def expect_exactly(stub, cid: str, rounds: int) -> pb.Session:
-    """The stored session holds every round once, in order."""
-    session = stub.GetSession(pb.GetSessionRequest(conversation_id=cid)).session
-    assert [h.item_id for h in session.conversation_history] == [f"h{n}" for n in range(1, rounds + 1)]
-    assert [c.data for c in session.audio_buffer] == [frame(n) for n in range(1, rounds + 1)]
-    assert (session.last_seq, session.current_turn) == (rounds, rounds)
-    return session
 
 
 def test_interleaved_sessions_get_their_acks_in_order(stub, new_id):
@@ -73,22 +53,29 @@ def test_updates_written_while_the_sidecar_is_down_are_sent_when_it_is_back(own_
     channel.close()
 
 
-def test_a_crash_mid_stream_loses_nothing_and_applies_nothing_twice(own_sidecar: Sidecar):
-    channel = ss.open_channel(own_sidecar.address)
-    stub = ss.SessionStoreServiceStub(channel)
-    rounds = 300
-    with ss.UpdateStream(stub) as stream:
-        stream.track(stub.CreateSession(pb.CreateSessionRequest(session=pb.Session(conversation_id="crash-1"))).session)
-        futures = [write_round(stream, "crash-1", n) for n in range(1, rounds + 1)]
-        futures[20].result(10)  # some are durable, the rest in flight
+@pytest.mark.parametrize("batching", [ss.Batching(), None], ids=["batches", "single"])
+def test_a_crash_mid_stream_loses_nothing_and_applies_nothing_twice(own_sidecar: Sidecar, batching):
+    ids, rounds = [f"crash-{i}" for i in range(10)], 60
+    with recording_stub(own_sidecar.address) as (stub, recorder), ss.UpdateStream(stub, batching=batching) as stream:
+        for cid in ids:
+            stream.track(stub.CreateSession(pb.CreateSessionRequest(session=pb.Session(conversation_id=cid))).session)
+        futures = {cid: [] for cid in ids}
+        for n in range(1, rounds + 1):
+            for cid in ids:
+                futures[cid].append(write_round(stream, cid, n))
+        futures[ids[0]][5].result(10)  # some are durable, the rest in flight
         own_sidecar.restart(signal.SIGKILL)
         assert stream.flush(30)
-        acks = [f.result() for f in futures]
-        # Updates applied before the crash but never acked come back as duplicates.
-        assert [a.seq for a in acks] == list(range(1, rounds + 1))
-        assert stream.stats.acked == rounds and stream.stats.reconnects >= 1
-    expect_exactly(stub, "crash-1", rounds)
-    channel.close()
+        for cid in ids:
+            # Updates applied before the crash but never acked come back as duplicates.
+            assert [f.result().seq for f in futures[cid]] == list(range(1, rounds + 1))
+        stats = stream.stats
+        assert stats.acked == len(ids) * rounds and stats.reconnects >= 1 and stats.replayed >= 1
+        # The replay goes on the same RPC.
+        expected = STREAM_UPDATE_BATCHES if batching else STREAM_UPDATES
+        assert len(recorder.methods) >= 2 and set(recorder.methods) == {expected}
+        for cid in ids:
+            expect_exactly(stub, cid, rounds)
 
 
 def test_a_replayed_seq_is_acknowledged_without_being_applied_again(stub, new_id):

@@ -30,8 +30,8 @@ export interface MemoryStoreOptions {
  * Methods never await in the middle of a change (cleanup only between
  * batches), so each call is atomic with respect to the others; the planners
  * of src/session decide before anything is changed, so a refused call leaves
- * nothing behind. They also copy what they keep of a request, and results
- * are copied on the way out, so no caller shares an object with the store.
+ * nothing behind. Requests are copied on the way in and results on the way
+ * out, so no caller shares an object (or an audio buffer) with the store.
  */
 export class MemoryStore implements Store {
   private readonly rules: SessionRules;
@@ -47,7 +47,7 @@ export class MemoryStore implements Store {
   async create(tenant: string, input: Session, ownerId: string): Promise<Session> {
     const sessions = this.open(tenant).sessions;
     const now = this.clock.now();
-    const plan = planCreate(sessions.get(input.conversationId)?.record, input, {
+    const plan = planCreate(sessions.get(input.conversationId)?.record, clone(SessionSchema, input), {
       ownerId, status: SessionStatus.INITIATED, now, rules: this.rules, initialVersion: randomInitialVersion(),
     });
     return present(this.insert(tenant, plan, now), true);
@@ -63,7 +63,8 @@ export class MemoryStore implements Store {
     const state = this.open(tenant);
     const now = this.clock.now();
     const entry = state.sessions.get(request.conversationId);
-    const plan = planResume(entry?.record, request, { now, rules: this.rules, initialVersion: randomInitialVersion() });
+    const initial = request.initial && clone(SessionSchema, request.initial);
+    const plan = planResume(entry?.record, { ...request, initial }, { now, rules: this.rules, initialVersion: randomInitialVersion() });
     const full = isFullView(request.view, SessionView.FULL);
     switch (plan.kind) {
       case "create":
@@ -88,7 +89,6 @@ export class MemoryStore implements Store {
   async updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
     this.checkOpen();
     const now = this.clock.now();
-    // A copy: the masked fields of an update (Structs) are kept by reference in the new header.
     const copies = items.map(({ tenant, update }) => ({ tenant, update: clone(SessionUpdateSchema, update) }));
     const results = decideGroups(copies, (group) => {
       const entry = this.open(group.tenant).sessions.get(group.conversationId);

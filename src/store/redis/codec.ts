@@ -10,7 +10,7 @@ import {
   type Session,
   SessionSchema,
 } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { lastActivityMs, type SessionRecord } from "../../session/record.js";
+import { fastHeader, lastActivityMs, type SessionRecord } from "../../session/record.js";
 import { HeaderField } from "./keys.js";
 
 /**
@@ -91,7 +91,7 @@ export function headerFromHash(fields: ReadonlyMap<string, Buffer>): StoredHeade
   const text = (name: string) => fields.get(name)?.toString() ?? "";
   return {
     record: {
-      session: decode(SessionSchema, binary),
+      session: fastHeader(decode(SessionSchema, binary)),
       version: Number(text(HeaderField.version)),
       audioLastSeq: BigInt(text(HeaderField.audioSeq) || "0"),
       audioBytes: Number(text(HeaderField.audioBytes) || "0"),

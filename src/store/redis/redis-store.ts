@@ -21,6 +21,7 @@ import { CONFLICT, SessionLocks, sessionLockKey, untilCommitted } from "./concur
 import { commitHeader, insertSession } from "./session-commits.js";
 import { readFull, readHead, type RedisContext, Round } from "./session-io.js";
 import { updateInRounds } from "./update-rounds.js";
+import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 
 export interface RedisStoreOptions {
   /** redis://[user:password@]host[:port][/db], or rediss://… for TLS. */
@@ -65,7 +66,7 @@ export class RedisStore implements Store {
     rules: SessionRules,
     clock: Clock,
   ) {
-    this.ctx = { redis, layout, rules, clock };
+    this.ctx = { redis, layout, rules, clock, heads: new SessionCache(CACHED_SESSIONS) };
   }
 
   /** Connects, and resolves once Redis answers; rejects with an Error naming the server otherwise. */
@@ -202,9 +203,18 @@ export class RedisStore implements Store {
     else this.redis.disconnect();
   }
 
-  /** Runs a write of one session after this process's earlier writes of it (see SessionLocks). */
+  /**
+   * Runs a write of one session after this process's earlier writes of it
+   * (see SessionLocks). Its head is dropped from the update cache: the next
+   * update reads the session afresh.
+   */
   private write<T>(tenant: string, conversationId: string, work: () => Promise<T>): Promise<T> {
-    return this.run(() => this.locks.exclusive([sessionLockKey(tenant, conversationId)], work));
+    return this.run(() =>
+      this.locks.exclusive([sessionLockKey(tenant, conversationId)], () => {
+        this.ctx.heads.delete(tenant, conversationId);
+        return work();
+      }),
+    );
   }
 
   /** Runs a call, turning Redis failures into STORAGE_UNAVAILABLE (see storageError). */

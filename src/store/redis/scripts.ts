@@ -33,12 +33,17 @@ return {
 `;
 
 /**
- * The six session keys. ARGV: expected version ("" = the session must not
- * exist), commit id, replace ("1" wipes the session first), then counted runs:
- * header field/value pairs; history items; function calls as (call_id,
- * created ms, binary) triples; audio chunks followed by their sizes; and last
- * how many of the oldest chunks to drop. Returns 1 when applied, 2 when this
- * very commit was applied before (a resend), 0 on a version conflict.
+ * Commits any number of sessions, each only if its header is still the
+ * version its writes were decided on. KEYS: the six keys of each session in
+ * turn. ARGV: the number of sessions, then for each, the number of its
+ * arguments followed by them: expected version ("" = the session must not
+ * exist), commit id, replace ("1" wipes the session first), then counted
+ * runs — header field/value pairs; history items; function calls as
+ * (call_id, created ms, binary) triples; audio chunks followed by their
+ * sizes; and last how many of the oldest chunks to drop. Returns one outcome
+ * per session: 1 when applied, 2 when this very commit was applied before (a
+ * resend), 0 on a version conflict. One call commits a whole group at once,
+ * and atomically: a script runs alone.
  */
 const commit = `
 local function push(command, key, from, to)
@@ -49,37 +54,47 @@ local function push(command, key, from, to)
     from = last + 1
   end
 end
-local current = redis.call('HGET', KEYS[1], 'version')
-local matches
-if ARGV[1] == '' then matches = not current else matches = current == ARGV[1] end
-if not matches then
-  if current and redis.call('HGET', KEYS[1], 'commit') == ARGV[2] then return 2 end
-  return 0
+local function commitOne(k, i)
+  local header, history, calls, callOrder, audio, sizes = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
+  local current = redis.call('HGET', header, 'version')
+  local matches
+  if ARGV[i] == '' then matches = not current else matches = current == ARGV[i] end
+  if not matches then
+    if current and redis.call('HGET', header, 'commit') == ARGV[i + 1] then return 2 end
+    return 0
+  end
+  if ARGV[i + 2] == '1' then redis.call('DEL', header, history, calls, callOrder, audio, sizes) end
+  i = i + 3
+  local n = tonumber(ARGV[i])
+  push('HSET', header, i + 1, i + n)
+  i = i + n + 1
+  n = tonumber(ARGV[i])
+  push('RPUSH', history, i + 1, i + n)
+  i = i + n + 1
+  n = tonumber(ARGV[i])
+  for j = i + 1, i + 3 * n, 3 do
+    if redis.call('HSETNX', calls, 't:' .. ARGV[j], ARGV[j + 1]) == 1 then redis.call('RPUSH', callOrder, ARGV[j]) end
+    redis.call('HSET', calls, 'b:' .. ARGV[j], ARGV[j + 2])
+  end
+  i = i + 3 * n + 1
+  n = tonumber(ARGV[i])
+  push('RPUSH', audio, i + 1, i + n)
+  push('RPUSH', sizes, i + n + 1, i + 2 * n)
+  i = i + 2 * n + 1
+  local drop = tonumber(ARGV[i])
+  if drop > 0 then
+    redis.call('LTRIM', audio, drop, -1)
+    redis.call('LTRIM', sizes, drop, -1)
+  end
+  return 1
 end
-if ARGV[3] == '1' then redis.call('DEL', unpack(KEYS)) end
-local i = 4
-local n = tonumber(ARGV[i])
-push('HSET', KEYS[1], i + 1, i + n)
-i = i + n + 1
-n = tonumber(ARGV[i])
-push('RPUSH', KEYS[2], i + 1, i + n)
-i = i + n + 1
-n = tonumber(ARGV[i])
-for j = i + 1, i + 3 * n, 3 do
-  if redis.call('HSETNX', KEYS[3], 't:' .. ARGV[j], ARGV[j + 1]) == 1 then redis.call('RPUSH', KEYS[4], ARGV[j]) end
-  redis.call('HSET', KEYS[3], 'b:' .. ARGV[j], ARGV[j + 2])
+local outcomes = {}
+local i = 2
+for s = 1, tonumber(ARGV[1]) do
+  outcomes[s] = commitOne((s - 1) * 6, i + 1)
+  i = i + 1 + tonumber(ARGV[i])
 end
-i = i + 3 * n + 1
-n = tonumber(ARGV[i])
-push('RPUSH', KEYS[5], i + 1, i + n)
-push('RPUSH', KEYS[6], i + n + 1, i + 2 * n)
-i = i + 2 * n + 1
-local drop = tonumber(ARGV[i])
-if drop > 0 then
-  redis.call('LTRIM', KEYS[5], drop, -1)
-  redis.call('LTRIM', KEYS[6], drop, -1)
-end
-return 1
+return outcomes
 `;
 
 /**
@@ -139,7 +154,7 @@ declare module "ioredis" {
   interface RedisCommander<Context> {
     ssReadHeadBuffer(...args: Arg[]): Result<[Buffer[], Buffer[], number], Context>;
     ssReadFullBuffer(...args: Arg[]): Result<[Buffer[], Buffer[], Buffer[], Buffer[], Buffer[]], Context>;
-    ssCommit(...args: Arg[]): Result<number, Context>;
+    ssCommit(args: Arg[]): Result<number[], Context>;
     ssRemove(...args: Arg[]): Result<[number, string?], Context>;
     ssReserve(...args: Arg[]): Result<[number, number], Context>;
     ssUnindex(...args: Arg[]): Result<number, Context>;
@@ -153,7 +168,8 @@ export const Committed = { conflict: 0, applied: 1, alreadyApplied: 2 } as const
 export function defineScripts(redis: Redis): void {
   redis.defineCommand("ssReadHead", { numberOfKeys: 2, lua: readHead });
   redis.defineCommand("ssReadFull", { numberOfKeys: 5, lua: readFull });
-  redis.defineCommand("ssCommit", { numberOfKeys: 6, lua: commit });
+  // The number of keys is given with each call (first argument): six per session.
+  redis.defineCommand("ssCommit", { lua: commit });
   redis.defineCommand("ssRemove", { numberOfKeys: 6, lua: remove });
   redis.defineCommand("ssReserve", { numberOfKeys: 1, lua: reserve });
   redis.defineCommand("ssUnindex", { numberOfKeys: 2, lua: unindex });

@@ -4,7 +4,7 @@ import { maxSessionsReached } from "../../session/errors.js";
 import { expiryCutoffMs, type SessionRecord, withChildren } from "../../session/record.js";
 import type { CommitPlan, StoredHeader } from "./codec.js";
 import { CONFLICT } from "./concurrency.js";
-import { committed, newId, queueCommit, type RedisContext, Round } from "./session-io.js";
+import { committed, newId, queueCommits, type RedisContext, Round } from "./session-io.js";
 
 /**
  * The commits of the Redis store's single-session writes (create, resume,
@@ -34,17 +34,21 @@ export async function insertSession(ctx: RedisContext, tenant: string, plan: Cre
   round.add((c) => c.sadd(layout.global.tenants, tenant));
   if (replaced && replaced.liveToken !== "") round.add((c) => c.zrem(layout.global.live, replaced.liveToken));
   const { record, children } = plan;
-  const position = queueCommit(round, ctx, tenant, {
-    expectedVersion: replaced?.record.version,
-    commitId: newId(),
-    replace: plan.replaces,
-    header: { record, liveToken },
-    history: children.history,
-    calls: children.functionCalls,
-    audio: children.audio,
-    dropAudio: 0,
-  }, now);
-  if (!committed((await round.run())[position])) {
+  const position = queueCommits(round, ctx, [{
+    tenant,
+    hints: true,
+    plan: {
+      expectedVersion: replaced?.record.version,
+      commitId: newId(),
+      replace: plan.replaces,
+      header: { record, liveToken },
+      history: children.history,
+      calls: children.functionCalls,
+      audio: children.audio,
+      dropAudio: 0,
+    },
+  }], now);
+  if (!committed((await round.run())[position], 0)) {
     await redis.zrem(layout.global.live, liveToken);
     return CONFLICT;
   }
@@ -57,6 +61,6 @@ export async function commitHeader(ctx: RedisContext, tenant: string, base: Stor
     expectedVersion: base.record.version, commitId: newId(), replace: false, header: { record, liveToken }, history: [], calls: [], audio: [], dropAudio: 0,
   };
   const round = new Round(ctx.redis, true);
-  const position = queueCommit(round, ctx, tenant, plan, now);
-  return committed((await round.run())[position]);
+  const position = queueCommits(round, ctx, [{ tenant, plan, hints: true }], now);
+  return committed((await round.run())[position], 0);
 }

@@ -3,6 +3,7 @@ import type { ChainableCommander, Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
 import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../../session/rules.js";
+import type { SessionCache } from "../session-cache.js";
 import { type CommitPlan, commitArgs, headerFromHash, hashOf, type StoredHeader, withChildren } from "./codec.js";
 import { type KeyLayout, sessionKeyList } from "./keys.js";
 import { Committed } from "./scripts.js";
@@ -19,6 +20,22 @@ export interface RedisContext {
   layout: KeyLayout;
   rules: SessionRules;
   clock: Clock;
+  /** The heads of the sessions this sidecar committed last (see update-rounds.ts). */
+  heads: SessionCache<CachedHead>;
+}
+
+/**
+ * A session's head as this sidecar last committed it: the header (whose
+ * version a commit expects), every chunk size of the ring, and when the
+ * indexes were last told its activity. Trusted only as far as the version:
+ * a commit on it fails as a conflict once another sidecar has written.
+ */
+export interface CachedHead {
+  header: StoredHeader;
+  /** Sizes of all the ring's chunks, oldest first. */
+  sizes: number[];
+  /** The activity the ids/activity/live indexes hold for it, in ms. */
+  indexedMs: number;
 }
 
 /** A session's header as read for a write, with the sizes of the oldest audio chunks. */
@@ -67,34 +84,70 @@ export function parseFull(reply: unknown): { header: StoredHeader; session: Sess
 }
 
 /**
- * Queues a commit and, before it, the index hints that go with it: the
- * session's id in its tenant's ids zset, its last activity in the tenant's
- * activity zset, and in the live zset for a live session. Hints go first so
- * that an index is never behind a committed write, and every write asserts
- * them again, so an entry lost to a race comes back with the session's next
- * write. A hint for a commit that then conflicts is only early, and every
- * reader of an index checks the header anyway.
+ * How stale the activity the indexes hold for a session may grow before a
+ * write refreshes it. The indexes only have to be no later than the truth:
+ * cleanup checks each candidate's header (and corrects its entry), and the
+ * live count forgets a token only a whole max_session_age after its score.
  */
-export function queueCommit(round: Round, ctx: RedisContext, tenant: string, plan: CommitPlan, now: Date): number {
-  const id = plan.header.record.session.conversationId;
-  const keys = ctx.layout.session(tenant, id);
+export function indexRefreshMs(rules: SessionRules): number {
+  return Math.min(60_000, rules.maxSessionAgeMs / 100);
+}
+
+/** One session's commit, and whether the index hints go with it (false: they are recent enough, see indexRefreshMs). */
+export interface QueuedCommit {
+  tenant: string;
+  plan: CommitPlan;
+  hints: boolean;
+}
+
+/**
+ * Queues the commits of many sessions as one script call and, before it,
+ * the index hints that go with them: each session's id in its tenant's ids
+ * zset, its last activity in the tenant's activity zset, and in the live
+ * zset for a live session. Hints go first so that an index is never behind a
+ * committed write. A hint for a commit that then conflicts is only early,
+ * and every reader of an index checks the header anyway. Returns the
+ * position of the commits' reply: one outcome per commit, in order.
+ */
+export function queueCommits(round: Round, ctx: RedisContext, commits: readonly QueuedCommit[], now: Date): number {
   const nowMs = now.getTime();
-  const index = ctx.layout.tenant(tenant);
-  round.add((c) => c.zadd(index.ids, 0, id));
-  // GT: a sidecar whose clock runs behind never moves an index back in time.
-  round.add((c) => c.zadd(index.activity, "GT", nowMs, id));
-  if (plan.header.liveToken !== "") round.add((c) => c.zadd(ctx.layout.global.live, "XX", "GT", nowMs, plan.header.liveToken));
-  return round.add((c) => c.ssCommit(...sessionKeyList(keys), ...commitArgs(plan)));
+  // One array, keys first: ioredis takes it as the command's arguments (a spread of thousands would be copied twice).
+  const keys: (string | number | Buffer)[] = [0];
+  const args: (string | Buffer)[] = [String(commits.length)];
+  for (const { tenant, plan, hints } of commits) {
+    const id = plan.header.record.session.conversationId;
+    if (hints) {
+      const index = ctx.layout.tenant(tenant);
+      round.add((c) => c.zadd(index.ids, 0, id));
+      // GT: a sidecar whose clock runs behind never moves an index back in time.
+      round.add((c) => c.zadd(index.activity, "GT", nowMs, id));
+      if (plan.header.liveToken !== "") round.add((c) => c.zadd(ctx.layout.global.live, "XX", "GT", nowMs, plan.header.liveToken));
+    }
+    for (const key of sessionKeyList(ctx.layout.session(tenant, id))) keys.push(key);
+    const own = commitArgs(plan);
+    args.push(String(own.length));
+    for (const arg of own) args.push(arg);
+  }
+  keys[0] = keys.length - 1;
+  for (const arg of args) keys.push(arg);
+  return round.add((c) => c.ssCommit(keys));
 }
 
-/** Whether a commit's reply says it took effect. */
-export function committed(reply: unknown): boolean {
-  return reply === Committed.applied || reply === Committed.alreadyApplied;
+/** Whether the commit at `index` of a queueCommits reply took effect. */
+export function committed(reply: unknown, index: number): boolean {
+  const outcome = (reply as number[])[index];
+  return outcome === Committed.applied || outcome === Committed.alreadyApplied;
 }
 
-/** A random id for a commit or a live token: 96 bits, so two never meet. */
+// 96 random bits per process, then a counter: as unique as 96 random bits
+// per id, without the cost of asking the system for randomness per commit.
+const incarnation = randomBytes(12).toString("base64url");
+let issued = 0;
+
+/** A unique id for a commit or a live token. */
 export function newId(): string {
-  return randomBytes(12).toString("base64url");
+  issued += 1;
+  return `${incarnation}${issued.toString(36)}`;
 }
 
 /**

@@ -4,43 +4,46 @@ import type { TenantUpdate } from "../store.js";
 import { placeResults, type SessionGroup, sessionGroups } from "../update-group.js";
 import type { CommitPlan, StoredHeader } from "./codec.js";
 import { contended, MAX_ATTEMPTS } from "./concurrency.js";
-import { committed, type HeadRead, newId, parseHead, queueCommit, queueReadHead, type RedisContext, Round } from "./session-io.js";
+import { type CachedHead, committed, indexRefreshMs, newId, parseHead, type QueuedCommit, queueCommits, queueReadHead, type RedisContext, Round } from "./session-io.js";
 
-/** A session of the group with what its next read must fetch. */
+/** A session of the group, and its head when known: from the cache, or read in this round. */
 interface Pending {
   group: SessionGroup;
-  /** Set once the sizes read with the header fell short: read every size next time. */
-  allSizes: boolean;
+  head: CachedHead | undefined;
+  /** Read in this round (or the cache had it): no read needed. */
+  known: boolean;
 }
 
-// Room for trimming to drop a few more stored chunks than the group appends
-// (a large chunk pushing out several small ones) without a second read.
-const EXTRA_SIZES = 8;
-
-/** Thrown by a session's size iterator when trimming needs more stored sizes than were read with the header. */
-class NeedAudioSizes extends Error {}
-
 /**
- * Store.updateMany on Redis: the whole group in two round trips when no
- * other sidecar interferes.
+ * Store.updateMany on Redis: the whole group in one round trip when the
+ * sidecar wrote its sessions last, two otherwise, as long as no other sidecar
+ * interferes.
  *
- *  1. One pipeline reads the header (and the oldest audio sizes) of every
- *     session the group touches, each as an atomic snapshot.
- *  2. planUpdates decides each session's updates on its header.
- *  3. One MULTI/EXEC commits every session that changed, each by a script
- *     that applies its writes only if the header is still the version read.
+ *  1. The heads of the sessions this sidecar has not committed lately (or
+ *     whose commit met another writer) are read in one pipeline, each as an
+ *     atomic snapshot, with every chunk size of the ring; the rest come from
+ *     the cache of what this sidecar committed last (RedisContext.heads).
+ *  2. planUpdates decides each session's updates on its head.
+ *  3. Script calls of up to CHUNK_SESSIONS sessions each commit every
+ *     session that changed, each only if its header is still the version
+ *     the decision was made on; the index hints go with them only when they
+ *     have grown stale (indexRefreshMs).
  *
- * A session whose commit met another writer's change in between (or whose
- * ring needs more sizes than were read) goes through the three steps again on
- * its own, with its results decided afresh; the others stay committed. So
- * each session's updates commit all together or not at all, in order, which
- * is what a resend with the same seqs relies on; and the first round, the
- * only one there is unless sidecars race, is one transaction, so a Redis that
- * fails during it keeps nothing of the group.
+ * A session whose commit met another writer's change in between goes through
+ * the three steps again on its own, read afresh and with its results decided
+ * again; the others stay committed. So each session's updates commit all
+ * together or not at all, in order, which is what a resend with the same
+ * seqs relies on: a Redis that fails mid-group may keep some sessions'
+ * updates and not others', but never part of one session's. (On Redis
+ * Cluster, a script may only touch one slot: there a chunk would be one
+ * call per slot.)
  */
 export async function updateInRounds(ctx: RedisContext, items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
   const results: (UpdateResult | SessionError)[] = new Array(items.length);
-  let pending: Pending[] = sessionGroups(items).map((group) => ({ group, allSizes: false }));
+  let pending: Pending[] = sessionGroups(items).map((group) => {
+    const head = ctx.heads.get(group.tenant, group.conversationId);
+    return { group, head, known: head !== undefined };
+  });
   for (let attempt = 0; pending.length > 0; attempt++) {
     if (attempt === MAX_ATTEMPTS) throw contended(pending[0]!.group.conversationId);
     pending = await round(ctx, pending, results);
@@ -51,41 +54,68 @@ export async function updateInRounds(ctx: RedisContext, items: readonly TenantUp
 /** One read-decide-commit round; returns the sessions to try again. */
 async function round(ctx: RedisContext, sessions: Pending[], results: (UpdateResult | SessionError)[]): Promise<Pending[]> {
   const reads = new Round(ctx.redis, false);
-  for (const { group, allSizes } of sessions) {
-    const appended = group.updates.reduce((n, u) => n + u.appendAudio.length, 0);
-    reads.add((c) => queueReadHead(c, ctx, group.tenant, group.conversationId, allSizes ? -1 : appended + EXTRA_SIZES));
+  const readFor = new Map<number, Pending>();
+  for (const p of sessions) if (!p.known) readFor.set(reads.add((c) => queueReadHead(c, ctx, p.group.tenant, p.group.conversationId, -1)), p);
+  const replies = await reads.run();
+  for (const [position, p] of readFor) {
+    const { header, sizes } = parseHead(replies[position]);
+    p.head = header && { header, sizes, indexedMs: 0 };
+    p.known = true;
   }
-  const heads = (await reads.run()).map(parseHead);
 
   const now = ctx.clock.now();
-  const again: Pending[] = [];
-  const commits = new Round(ctx.redis, true);
-  const commitOf = new Map<number, Pending>();
-  sessions.forEach((pending, i) => {
-    const head = heads[i]!;
-    const { group } = pending;
-    let plan: ReturnType<typeof planUpdates>;
-    try {
-      plan = planUpdates(group.conversationId, head.header?.record, group.updates, storedSizes(head), now, ctx.rules);
-    } catch (err) {
-      if (!(err instanceof NeedAudioSizes)) throw err;
-      again.push({ group, allSizes: true });
-      return;
-    }
+  const refreshMs = indexRefreshMs(ctx.rules);
+  const chunks: Promise<{ outcomes: unknown; after: AfterCommit[] }>[] = [];
+  let queued: QueuedCommit[] = [];
+  let after: AfterCommit[] = [];
+  // Each chunk goes to Redis as soon as it is encoded: Redis runs one while the next is being planned.
+  const send = () => {
+    const commits = new Round(ctx.redis, false);
+    const position = queueCommits(commits, ctx, queued, now);
+    const sent = after;
+    chunks.push(commits.run().then((replies) => ({ outcomes: replies[position], after: sent })));
+    queued = [];
+    after = [];
+  };
+  for (const p of sessions) {
+    const { group, head } = p;
+    const plan = planUpdates(group.conversationId, head?.header.record, group.updates, head?.sizes ?? [], now, ctx.rules);
     placeResults(results, group, plan.results);
-    if (plan.write) commitOf.set(queueCommit(commits, ctx, group.tenant, commitPlan(head.header!, plan.write), now), pending);
-  });
+    if (!plan.write || !head) continue;
+    const hints = now.getTime() - head.indexedMs >= refreshMs;
+    queued.push({ tenant: group.tenant, plan: commitPlan(head.header, plan.write), hints });
+    after.push({ pending: p, head: nextHead(head, plan.write, hints ? now.getTime() : head.indexedMs) });
+    if (queued.length === CHUNK_SESSIONS) send();
+  }
+  if (queued.length > 0) send();
 
-  const replies = await commits.run();
-  for (const [position, pending] of commitOf) if (!committed(replies[position])) again.push(pending);
+  const again: Pending[] = [];
+  for (const { outcomes, after: committedChunk } of await Promise.all(chunks)) {
+    committedChunk.forEach(({ pending, head }, i) => {
+      const { tenant, conversationId } = pending.group;
+      if (committed(outcomes, i)) {
+        ctx.heads.set(tenant, conversationId, head);
+      } else {
+        ctx.heads.delete(tenant, conversationId);
+        again.push({ group: pending.group, head: undefined, known: false });
+      }
+    });
+  }
   return again;
 }
 
-/** The stored ring's sizes as read with the header, throwing NeedAudioSizes where the read stopped short of the ring. */
-function* storedSizes({ sizes, count }: HeadRead): Generator<number> {
-  yield* sizes;
-  if (sizes.length < count) throw new NeedAudioSizes();
+/** A commit sent, and the head its session has once it took effect. */
+interface AfterCommit {
+  pending: Pending;
+  head: CachedHead;
 }
+
+/**
+ * Sessions committed by one script call. A script runs alone, so a long one
+ * holds up every other client of the Redis; and the sidecar encodes the next
+ * chunk while Redis runs this one.
+ */
+const CHUNK_SESSIONS = 64;
 
 /** A planned write as one commit on top of the version it was decided on. */
 function commitPlan(base: StoredHeader, write: SessionWrite): CommitPlan {
@@ -99,4 +129,11 @@ function commitPlan(base: StoredHeader, write: SessionWrite): CommitPlan {
     audio: write.audio,
     dropAudio: write.dropStoredAudio,
   };
+}
+
+/** The head as the commit of `write` leaves it. */
+function nextHead(head: CachedHead, write: SessionWrite, indexedMs: number): CachedHead {
+  const sizes = head.sizes.slice(write.dropStoredAudio);
+  for (const chunk of write.audio) sizes.push(chunk.data.length);
+  return { header: { record: write.record, liveToken: head.header.liveToken }, sizes, indexedMs };
 }

@@ -9,7 +9,7 @@ import {
   FunctionCallSchema,
   SessionSchema,
 } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { lastActivityMs, type SessionRecord } from "../../session/record.js";
+import { fastHeader, lastActivityMs, type SessionRecord } from "../../session/record.js";
 import type { AudioRow, CallRow, HeaderParams, HeaderRow } from "./sql.js";
 
 /**
@@ -21,7 +21,7 @@ import type { AudioRow, CallRow, HeaderParams, HeaderRow } from "./sql.js";
 
 export function recordFromRow(row: HeaderRow): SessionRecord {
   return {
-    session: fromBinary(SessionSchema, row.header),
+    session: fastHeader(fromBinary(SessionSchema, row.header)),
     version: row.version,
     audioLastSeq: BigInt(row.audio_last_seq),
     audioBytes: row.audio_bytes,

@@ -15,7 +15,7 @@ import {
   millisOf,
   recordFromRow,
 } from "./rows.js";
-import { Counter, type ListParams, prepareStatements, type Statements } from "./sql.js";
+import { Counter, type DeletedRow, type ListParams, prepareStatements, type Statements } from "./sql.js";
 
 /**
  * The store's tables as records and messages: each method is one or a few
@@ -107,8 +107,13 @@ export class SessionTables {
     this.sql.addToCounter.run(tenant, name, amount);
   }
 
-  /** Deletes at most `limit` sessions last active before cutoffMs, oldest first; returns the tenant of each. */
-  deleteInactive(tenant: string | undefined, cutoffMs: number, limit: number): string[] {
+  /** Sessions of every tenant that have not ended, expired or not. */
+  countNotEnded(): number {
+    return this.sql.countNotEnded.get() ?? 0;
+  }
+
+  /** Deletes at most `limit` sessions last active before cutoffMs, oldest first; returns each one deleted. */
+  deleteInactive(tenant: string | undefined, cutoffMs: number, limit: number): DeletedRow[] {
     return tenant === undefined ? this.sql.deleteInactive.all(cutoffMs, limit) : this.sql.deleteTenantInactive.all(tenant, cutoffMs, limit);
   }
 

@@ -51,6 +51,13 @@ export interface AudioRow {
   data: Buffer;
 }
 
+/** A session cleanup deleted. */
+export interface DeletedRow {
+  tenant: string;
+  conversation_id: string;
+  status: number;
+}
+
 interface StatusRow {
   status: number;
   sessions: number;
@@ -88,6 +95,7 @@ export function prepareStatements(db: Database.Database) {
     countLive: db
       .prepare<[cutoffMs: number], number>(`SELECT count(*) FROM sessions WHERE status IN (${liveStatuses}) AND last_activity_ms >= ?`)
       .pluck(),
+    countNotEnded: db.prepare<[], number>(`SELECT count(*) FROM sessions WHERE status IN (${liveStatuses})`).pluck(),
 
     // --- children
     insertHistory: db.prepare<[...Key, item: Uint8Array]>("INSERT INTO history (tenant, conversation_id, item) VALUES (?, ?, ?)"),
@@ -124,21 +132,17 @@ export function prepareStatements(db: Database.Database) {
     statsByStatus: db.prepare<[tenant: string, cutoffMs: number], StatusRow>(`
       SELECT status, count(*) AS sessions, total(resumed_count > 0) AS resumed
         FROM sessions WHERE tenant = ? AND last_activity_ms >= ? GROUP BY status`),
-    deleteInactive: db
-      .prepare<[cutoffMs: number, limit: number], string>(`
+    deleteInactive: db.prepare<[cutoffMs: number, limit: number], DeletedRow>(`
         DELETE FROM sessions WHERE rowid IN (
           SELECT rowid FROM sessions WHERE last_activity_ms < ? ORDER BY last_activity_ms LIMIT ?)
-        RETURNING tenant`)
-      .pluck(),
+        RETURNING tenant, conversation_id, status`),
     // Left to itself the planner walks the tenant's whole primary key here;
     // the activity index keeps the cost to the sessions that are inactive.
-    deleteTenantInactive: db
-      .prepare<[tenant: string, cutoffMs: number, limit: number], string>(`
+    deleteTenantInactive: db.prepare<[tenant: string, cutoffMs: number, limit: number], DeletedRow>(`
         DELETE FROM sessions WHERE rowid IN (
           SELECT rowid FROM sessions INDEXED BY sessions_by_activity
            WHERE tenant = ? AND last_activity_ms < ? ORDER BY last_activity_ms LIMIT ?)
-        RETURNING tenant`)
-      .pluck(),
+        RETURNING tenant, conversation_id, status`),
     countInactive: db.prepare<[cutoffMs: number], number>("SELECT count(*) FROM sessions WHERE last_activity_ms < ?").pluck(),
     countTenantInactive: db
       .prepare<[tenant: string, cutoffMs: number], number>(

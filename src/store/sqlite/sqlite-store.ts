@@ -9,12 +9,15 @@ import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
-import { openDatabase } from "./open-database.js";
+import { openReader } from "./open-database.js";
 import { SessionTables } from "./session-tables.js";
-import { SqliteWriter } from "./sqlite-writer.js";
+import type { ResumeOutcome } from "./sqlite-writer.js";
+import { fromThreadSlot, type ThreadSlot } from "./thread-errors.js";
+import { WriterClient } from "./writer-client.js";
+import { packUpdates } from "./writer-protocol.js";
 
 export interface SqliteStoreOptions {
-  /** The database file; created with its directory when missing. ":memory:" for a throw-away store. */
+  /** The database file; created with its directory when missing. */
   path: string;
   rules: SessionRules;
   clock: Clock;
@@ -25,45 +28,53 @@ export interface SqliteStoreOptions {
 /**
  * The Store on one SQLite file (see migrations.ts for the schema).
  *
- * better-sqlite3 is synchronous, so every call runs to completion on the
- * event loop: each write is one IMMEDIATE transaction of SqliteWriter, with
- * nothing able to run in between, and reads of several statements share one
- * snapshot. A call that fails throws out of its transaction, which rolls it
- * back, so a failed call changes nothing. Writes never load a session's
+ * Writes run on a thread of their own (writer-thread.ts), which owns the one
+ * connection that writes the file and runs each write as one IMMEDIATE
+ * transaction of SqliteWriter: the event loop never waits for a commit, a
+ * checkpoint or another process's lock. Reads run here, on a read-only
+ * connection: in WAL mode they see every committed write and never wait for
+ * the writer. A call that fails throws out of its transaction, which rolls
+ * it back, so a failed call changes nothing. Writes never load a session's
  * children, so their cost does not grow with the history or audio stored.
  */
 export class SqliteStore implements Store {
+  /** The writer thread commits groups in order and refuses those sent before a failure was seen here (groupEpoch). */
+  readonly groupsInFlight = 2;
   private readonly tables: SessionTables;
-  private readonly writer: SqliteWriter;
   private readonly snapshot: <T>(read: () => T) => T;
   private closed = false;
+  /** Incremented each time a group fails: groups sent before that carry the old epoch, and the writer refuses them. */
+  private groupEpoch = 0;
 
   private constructor(
     private readonly db: Database.Database,
+    private readonly writer: WriterClient,
     private readonly rules: SessionRules,
     private readonly clock: Clock,
-    private readonly log: Logger | undefined,
   ) {
     this.tables = new SessionTables(db);
-    this.writer = new SqliteWriter(db, this.tables, rules);
     const read = db.transaction((work: () => unknown) => work()).deferred;
     this.snapshot = <T>(work: () => T) => read(work) as T;
   }
 
-  /** Opens the store; throws a plain Error naming the file when it cannot be used (see openDatabase). */
-  static open(options: SqliteStoreOptions): SqliteStore {
+  /**
+   * Opens the store: starts the writer thread, which locks, checks and
+   * prepares the file, then opens the read connection. Rejects with a plain
+   * Error naming the file when it cannot be used (see openDatabase).
+   */
+  static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
     const log = options.logger?.child({ module: "sqlite" });
-    const db = openDatabase(options.path, log);
+    const writer = await WriterClient.start({ path: options.path, rules: options.rules }, log);
     try {
-      return new SqliteStore(db, options.rules, options.clock, log);
+      return new SqliteStore(openReader(options.path), writer, options.rules, options.clock);
     } catch (err) {
-      db.close();
+      await writer.close();
       throw err;
     }
   }
 
-  async create(tenant: string, input: Session, ownerId: string): Promise<Session> {
-    return this.run(() => this.writer.create(tenant, input, ownerId, this.clock.now(), randomInitialVersion()));
+  create(tenant: string, input: Session, ownerId: string): Promise<Session> {
+    return this.write("create", tenant, input, ownerId, this.clock.now(), randomInitialVersion());
   }
 
   async get(tenant: string, conversationId: string, view: SessionView): Promise<Session> {
@@ -76,8 +87,8 @@ export class SqliteStore implements Store {
   }
 
   async resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }> {
-    const outcome = this.run(() => this.writer.resume(tenant, request, this.clock.now(), randomInitialVersion()));
-    if ("refused" in outcome) throw outcome.refused;
+    const outcome = fromThreadSlot(await this.write<ThreadSlot<Exclude<ResumeOutcome, SessionError>>>("resume", tenant, request, this.clock.now(), randomInitialVersion()));
+    if (outcome instanceof SessionError) throw outcome;
     return outcome;
   }
 
@@ -90,15 +101,23 @@ export class SqliteStore implements Store {
   }
 
   async updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
-    return items.length === 0 ? [] : this.run(() => this.writer.updateMany(items, this.clock.now()));
+    if (items.length === 0) return [];
+    try {
+      const packed = packUpdates(items);
+      const slots = await this.writeCall(() => this.writer.updateMany<ThreadSlot<UpdateResult>[]>(packed, this.clock.now(), this.groupEpoch));
+      return slots.map(fromThreadSlot);
+    } catch (err) {
+      this.groupEpoch += 1;
+      throw err;
+    }
   }
 
-  async end(tenant: string, request: EndRequest): Promise<Session> {
-    return this.run(() => this.writer.end(tenant, request, this.clock.now()));
+  end(tenant: string, request: EndRequest): Promise<Session> {
+    return this.write("end", tenant, request, this.clock.now());
   }
 
-  async delete(tenant: string, conversationId: string, etag: string): Promise<void> {
-    this.run(() => this.writer.delete(tenant, conversationId, etag, this.clock.now()));
+  delete(tenant: string, conversationId: string, etag: string): Promise<void> {
+    return this.write("delete", tenant, conversationId, etag, this.clock.now());
   }
 
   async list(tenant: string, query: ListQuery): Promise<{ sessions: Session[]; more: boolean }> {
@@ -127,11 +146,10 @@ export class SqliteStore implements Store {
     const batchSize = Math.max(1, request.batchSize);
     let deleted = 0;
     for (;;) {
-      const batch = this.run(() => this.writer.cleanupBatch(tenant, cutoffMs, batchSize));
+      // Each batch is its own request, so writes that queued up meanwhile go in between.
+      const batch = await this.write<number>("cleanupBatch", tenant, cutoffMs, batchSize);
       deleted += batch;
       if (batch < batchSize) return deleted;
-      // Let requests that queued up meanwhile run before the next batch.
-      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -141,29 +159,44 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     this.run(() => this.tables.ping());
+    await this.writeCall(() => this.writer.ping());
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    try {
-      // Folds the WAL into the main file, so the file alone is a complete copy once we are gone.
-      this.db.pragma("wal_checkpoint(TRUNCATE)");
-    } catch (err) {
-      this.log?.warn({ err, path: this.db.name }, "could not checkpoint the session database on close");
-    }
+    // The reader first: a checkpoint that truncates the WAL must not find it in use.
     this.db.close();
+    await this.writer.close();
   }
 
-  /** Runs synchronous work, turning database failures into STORAGE_UNAVAILABLE. */
+  /** A write on the writer thread; database failures come back as STORAGE_UNAVAILABLE. */
+  private write<T>(method: Parameters<WriterClient["call"]>[0], ...args: unknown[]): Promise<T> {
+    return this.writeCall(() => this.writer.call<T>(method, ...args));
+  }
+
+  private async writeCall<T>(call: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new SessionError(Reason.StorageUnavailable, "the session store is closed");
+    try {
+      return await call();
+    } catch (err) {
+      throw storageError(err);
+    }
+  }
+
+  /** Runs a synchronous read, turning database failures into STORAGE_UNAVAILABLE. */
   private run<T>(work: () => T): T {
     if (this.closed) throw new SessionError(Reason.StorageUnavailable, "the session store is closed");
     try {
       return work();
     } catch (err) {
-      if (!(err instanceof Database.SqliteError)) throw err;
-      // The SQLite message can quote SQL; clients get the code, the log gets the cause.
-      throw new SessionError(Reason.StorageUnavailable, `the session database failed (${err.code})`, { cause: err });
+      throw storageError(err);
     }
   }
+}
+
+/** A database failure as clients see it: the code, never the message (it can quote SQL); the log gets the cause. */
+function storageError(err: unknown): unknown {
+  if (!(err instanceof Database.SqliteError)) return err;
+  return new SessionError(Reason.StorageUnavailable, `the session database failed (${err.code})`, { cause: err });
 }

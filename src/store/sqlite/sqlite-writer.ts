@@ -3,25 +3,34 @@ import { type Session, SessionStatus, SessionView } from "../../gen/sessionstore
 import { checkCapacity, type CreatePlan, planCreate } from "../../session/create-plan.js";
 import { planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
-import type { SessionError } from "../../session/errors.js";
+import { Reason, SessionError } from "../../session/errors.js";
 import { isFullView } from "../../session/reads.js";
-import { expiryCutoffMs, withChildren, withoutChildren } from "../../session/record.js";
+import { expiryCutoffMs, type SessionRecord, withChildren, withoutChildren } from "../../session/record.js";
 import { planResume } from "../../session/resume-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { planUpdates } from "../../session/update-plan.js";
 import type { EndRequest, ResumeRequest, TenantUpdate, UpdateResult } from "../store.js";
 import { decideGroups } from "../update-group.js";
+import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 import type { SessionTables } from "./session-tables.js";
 import { Counter } from "./sql.js";
 
 /** What a resume transaction returns: a refusal is a value, so the failed-resume count it writes commits with it. */
-export type ResumeOutcome = { session: Session; created: boolean } | { refused: SessionError };
+export type ResumeOutcome = { session: Session; created: boolean } | SessionError;
 
 /**
  * Every write of the SQLite store, each one IMMEDIATE transaction: read the
  * header, let the planner of src/session decide, write what it planned. The
  * time of each write is passed in rather than read from a clock, so the
- * writer works the same wherever it runs.
+ * writer works the same wherever it runs (on the store's writer thread).
+ *
+ * Being the file's only writer (the lock of holdWriterLock), it keeps what it
+ * would otherwise read again on every write: recent headers, which only its
+ * own transactions change (one that fails clears them, since what it changed
+ * was rolled back), and how many sessions have
+ * not ended, so max_sessions costs nothing per create until the store nears
+ * the cap (then expired sessions not yet swept are counted out exactly).
+ * Both change only once a transaction has committed.
  *
  * IMMEDIATE takes the write lock up front: a deferred transaction that reads
  * and then writes can fail with SQLITE_BUSY at once, without waiting, when
@@ -30,34 +39,65 @@ export type ResumeOutcome = { session: Session; created: boolean } | { refused: 
 export class SqliteWriter {
   readonly create: (tenant: string, input: Session, ownerId: string, now: Date, initialVersion: number) => Session;
   readonly resume: (tenant: string, request: ResumeRequest, now: Date, initialVersion: number) => ResumeOutcome;
-  readonly updateMany: (items: readonly TenantUpdate[], now: Date) => (UpdateResult | SessionError)[];
+  readonly updateMany: (items: readonly TenantUpdate[], now: Date, epoch: number) => (UpdateResult | SessionError)[];
   readonly end: (tenant: string, request: EndRequest, now: Date) => Session;
   readonly delete: (tenant: string, conversationId: string, etag: string, now: Date) => void;
   /** Deletes up to batchSize sessions last active before cutoffMs; returns how many. */
   readonly cleanupBatch: (tenant: string | undefined, cutoffMs: number, batchSize: number) => number;
+
+  private readonly headers = new SessionCache<SessionRecord>(CACHED_SESSIONS);
+  /** Sessions not ended, expired ones not yet swept included, as of the last commit. */
+  private notEnded: number;
+  /** The change to notEnded the running transaction makes, applied once it commits. */
+  private notEndedDelta = 0;
+  /** The epoch of the last group that failed: groups of that epoch were sent before the store saw it, and are refused. */
+  private failedEpoch = -1;
 
   constructor(
     db: Database.Database,
     private readonly tables: SessionTables,
     private readonly rules: SessionRules,
   ) {
-    const immediate = <A extends unknown[], R>(fn: (...args: A) => R) => db.transaction(fn).immediate as (...args: A) => R;
+    this.notEnded = tables.countNotEnded();
+    const immediate = <A extends unknown[], R>(fn: (...args: A) => R) => {
+      const run = db.transaction(fn).immediate as (...args: A) => R;
+      return (...args: A): R => {
+        this.notEndedDelta = 0;
+        try {
+          const result = run(...args);
+          this.notEnded += this.notEndedDelta;
+          return result;
+        } catch (err) {
+          // Rolled back: what the cache learnt in the transaction may never have been stored.
+          this.headers.clear();
+          throw err;
+        }
+      };
+    };
     this.create = immediate(this.createSession.bind(this));
     this.resume = immediate(this.resumeSession.bind(this));
-    this.updateMany = immediate(this.updateGroup.bind(this));
+    const updateGroup = immediate(this.updateGroup.bind(this));
+    this.updateMany = (items, now, epoch) => {
+      if (epoch <= this.failedEpoch) throw new SessionError(Reason.StorageUnavailable, "an earlier group of updates failed; this one was not applied: retry");
+      try {
+        return updateGroup(items, now);
+      } catch (err) {
+        this.failedEpoch = epoch;
+        throw err;
+      }
+    };
     this.end = immediate(this.endSession.bind(this));
     this.delete = immediate(this.deleteSession.bind(this));
     this.cleanupBatch = immediate(this.deleteInactive.bind(this));
   }
 
   private createSession(tenant: string, input: Session, ownerId: string, now: Date, initialVersion: number): Session {
-    const stored = this.tables.read(tenant, input.conversationId);
-    const plan = planCreate(stored, input, { ownerId, status: SessionStatus.INITIATED, now, rules: this.rules, initialVersion });
+    const plan = planCreate(this.read(tenant, input.conversationId), input, { ownerId, status: SessionStatus.INITIATED, now, rules: this.rules, initialVersion });
     return this.insert(tenant, plan, now);
   }
 
   private resumeSession(tenant: string, request: ResumeRequest, now: Date, initialVersion: number): ResumeOutcome {
-    const plan = planResume(this.tables.read(tenant, request.conversationId), request, { now, rules: this.rules, initialVersion });
+    const plan = planResume(this.read(tenant, request.conversationId), request, { now, rules: this.rules, initialVersion });
     const full = isFullView(request.view, SessionView.FULL);
     switch (plan.kind) {
       case "create": {
@@ -66,53 +106,95 @@ export class SqliteWriter {
       }
       case "refuse":
         this.tables.addToCounter(tenant, Counter.failedResumes, 1);
-        return { refused: plan.error };
+        return plan.error;
       case "resume":
-        this.tables.save(tenant, plan.record);
+        this.save(tenant, plan.record);
         return { session: full ? this.tables.withChildren(tenant, plan.record.session) : plan.record.session, created: false };
     }
   }
 
   /**
-   * A group commit: each session's header is read once, its updates decided
-   * together, and its header, children and ring written once (see
-   * planUpdates). A refused update costs only its slot; anything else thrown
-   * (the database failing) rolls the whole group back.
+   * A group commit: each session's header is read once (or not at all, when
+   * cached), its updates decided together, and its header, children and ring
+   * written once (see planUpdates). A refused update costs only its slot;
+   * anything else thrown (the database failing) rolls the whole group back.
    */
   private updateGroup(items: readonly TenantUpdate[], now: Date): (UpdateResult | SessionError)[] {
     return decideGroups(items, ({ tenant, conversationId, updates }) => {
       const sizes = this.tables.audioSizes(tenant, conversationId);
-      const plan = planUpdates(conversationId, this.tables.read(tenant, conversationId), updates, sizes, now, this.rules);
-      if (plan.write) this.tables.write(tenant, plan.write);
+      const plan = planUpdates(conversationId, this.read(tenant, conversationId), updates, sizes, now, this.rules);
+      if (plan.write) {
+        this.tables.write(tenant, plan.write);
+        this.headers.set(tenant, conversationId, plan.write.record);
+      }
       return plan;
     });
   }
 
   private endSession(tenant: string, request: EndRequest, now: Date): Session {
-    const plan = planEnd(this.tables.read(tenant, request.conversationId), request, now, this.rules);
-    if (plan.changed) this.tables.save(tenant, plan.record);
+    const plan = planEnd(this.read(tenant, request.conversationId), request, now, this.rules);
+    if (plan.changed) {
+      this.save(tenant, plan.record);
+      this.notEndedDelta -= 1;
+    }
     return plan.record.session;
   }
 
   private deleteSession(tenant: string, conversationId: string, etag: string, now: Date): void {
-    planDelete(this.tables.read(tenant, conversationId), conversationId, etag, now, this.rules);
-    this.tables.remove(tenant, conversationId);
+    const record = planDelete(this.read(tenant, conversationId), conversationId, etag, now, this.rules);
+    this.remove(tenant, record);
   }
 
   private deleteInactive(tenant: string | undefined, cutoffMs: number, batchSize: number): number {
-    const tenants = this.tables.deleteInactive(tenant, cutoffMs, batchSize);
+    const deleted = this.tables.deleteInactive(tenant, cutoffMs, batchSize);
     const perTenant = new Map<string, number>();
-    for (const t of tenants) perTenant.set(t, (perTenant.get(t) ?? 0) + 1);
+    for (const row of deleted) {
+      perTenant.set(row.tenant, (perTenant.get(row.tenant) ?? 0) + 1);
+      this.headers.delete(row.tenant, row.conversation_id);
+      if (row.status !== SessionStatus.ENDED) this.notEndedDelta -= 1;
+    }
     for (const [t, count] of perTenant) this.tables.addToCounter(t, Counter.cleanupCount, count);
-    return tenants.length;
+    return deleted.length;
   }
 
   /** Stores a planned new session once max_sessions allows it; returns it FULL. */
   private insert(tenant: string, plan: CreatePlan, now: Date): Session {
+    const id = plan.record.session.conversationId;
     // An expired session is replaced: its old children must not show through.
-    if (plan.replaces) this.tables.remove(tenant, plan.record.session.conversationId);
-    checkCapacity(this.tables.countLive(expiryCutoffMs(now, this.rules)), this.rules);
+    if (plan.replaces) this.remove(tenant, this.read(tenant, id)!);
+    checkCapacity(this.liveCount(now), this.rules);
     this.tables.insert(tenant, plan);
+    this.headers.set(tenant, id, plan.record);
+    this.notEndedDelta += 1;
     return withChildren(plan.record.session, plan.children);
+  }
+
+  /**
+   * Live sessions for max_sessions: the sessions not ended, which is exact
+   * unless some have expired unswept; only near the cap, where that matters,
+   * are they counted out with a query.
+   */
+  private liveCount(now: Date): number {
+    const notEnded = this.notEnded + this.notEndedDelta;
+    return notEnded < this.rules.maxSessions ? notEnded : this.tables.countLive(expiryCutoffMs(now, this.rules));
+  }
+
+  private read(tenant: string, conversationId: string): SessionRecord | undefined {
+    const cached = this.headers.get(tenant, conversationId);
+    if (cached) return cached;
+    const record = this.tables.read(tenant, conversationId);
+    if (record) this.headers.set(tenant, conversationId, record);
+    return record;
+  }
+
+  private save(tenant: string, record: SessionRecord): void {
+    this.tables.save(tenant, record);
+    this.headers.set(tenant, record.session.conversationId, record);
+  }
+
+  private remove(tenant: string, record: SessionRecord): void {
+    this.tables.remove(tenant, record.session.conversationId);
+    this.headers.delete(tenant, record.session.conversationId);
+    if (record.session.status !== SessionStatus.ENDED) this.notEndedDelta -= 1;
   }
 }

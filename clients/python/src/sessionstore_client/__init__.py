@@ -6,18 +6,21 @@
 
 `pb` is the generated module of messages and enums (sessionstore.v1.session_store_pb2);
 the stub is grpcio's. What the raw stubs make awkward is here: reading an error's
-ErrorInfo (error_info, error_reason) and a StreamUpdates helper (UpdateStream).
+ErrorInfo (error_info, error_reason) and RetryInfo (retry_info), and an update stream
+helper (UpdateStream, which batches writes into StreamUpdateBatches as Batching says).
 """
 
 from sessionstore.v1 import session_store_pb2 as pb
 from sessionstore.v1.session_store_pb2_grpc import SessionStoreServiceStub
 
+from .batching import Batching
 from .channel import open_channel
-from .errors import DOMAIN, bad_request, error_info, error_reason, rpc_status
+from .errors import DOMAIN, bad_request, error_info, error_reason, retry_info, rpc_status
 from .update_errors import SessionStopped, Stats, StopInfo, StreamFailed, UpdateRefused
 from .update_stream import UpdateStream
 
 __all__ = [
+    "Batching",
     "DOMAIN",
     "SessionStopped",
     "SessionStoreServiceStub",
@@ -31,5 +34,6 @@ __all__ = [
     "error_reason",
     "open_channel",
     "pb",
+    "retry_info",
     "rpc_status",
 ]

@@ -62,3 +62,8 @@ def error_reason(err: ErrorSource) -> str:
 def bad_request(err: ErrorSource) -> Optional[error_details_pb2.BadRequest]:
     """The fields an INVALID_ARGUMENT refusal names."""
     return _detail(err, error_details_pb2.BadRequest)
+
+
+def retry_info(err: ErrorSource) -> Optional[error_details_pb2.RetryInfo]:
+    """How long to wait before trying again, for a refusal that says (OVERLOADED does)."""
+    return _detail(err, error_details_pb2.RetryInfo)

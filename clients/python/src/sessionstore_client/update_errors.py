@@ -61,6 +61,7 @@ class StopInfo:
 class Stats:
     acked: int = 0  # acks of applied updates and of duplicates
     duplicates: int = 0  # of those, updates the sidecar already had (re-sent after a reconnect)
-    refused: int = 0  # error acks
+    refused: int = 0  # error acks other than OVERLOADED: the update failed
     reconnects: int = 0  # streams opened after the first
     replayed: int = 0  # updates re-sent on a reopened stream
+    overloaded: int = 0  # OVERLOADED acks: each such update was held and sent again later

@@ -18,7 +18,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file sessionstore/v1/session_store.proto.
  */
 export const file_sessionstore_v1_session_store: GenFile = /*@__PURE__*/
-  fileDesc("CiNzZXNzaW9uc3RvcmUvdjEvc2Vzc2lvbl9zdG9yZS5wcm90bxIPc2Vzc2lvbnN0b3JlLnYxIqQBChBDb252ZXJzYXRpb25JdGVtEg8KB2l0ZW1faWQYASABKAkSDAoEcm9sZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRleHQYBCABKAkSJQoEZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimQEKDEZ1bmN0aW9uQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhUKDWZ1bmN0aW9uX25hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJEg4KBnN0YXR1cxgEIAEoCRIOCgZyZXN1bHQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVwoKQXVkaW9DaHVuaxIMCgRkYXRhGAEgASgMEgsKA3NlcRgCIAEoAxIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKlBgoHU2Vzc2lvbhIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRITCgticmlkZ2VfdHlwZRgDIAEoCRIQCghib3RfbmFtZRgEIAEoCRIOCgZjYWxsZXIYBSABKAkSFAoMbWVkaWFfZm9ybWF0GAYgASgJEi4KBnN0YXR1cxgHIAEoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfYWN0aXZpdHkYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlc3VtZWRfY291bnQYCiABKAUSPwoUY29udmVyc2F0aW9uX2hpc3RvcnkYCyADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRIUCgxjdXJyZW50X3R1cm4YDCABKAUSNQoOZnVuY3Rpb25fY2FsbHMYDSADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGF1ZGlvX2J1ZmZlchgOIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rEi8KDmF1ZGlvX21ldGFkYXRhGA8gASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIpCghtZXRhZGF0YRgQIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoRb3BlbmFpX3Nlc3Npb25faWQYESABKAkSHgoWb3BlbmFpX2NvbnZlcnNhdGlvbl9pZBgSIAEoCRIaChJhY3RpdmVfcmVzcG9uc2VfaWQYEyABKAkSEwoLZXJyb3JfY291bnQYFCABKAUSEgoKbGFzdF9lcnJvchgVIAEoCRISCgplbmRfcmVhc29uGBYgASgJEgwKBGV0YWcYFyABKAkSEAoIb3duZXJfaWQYGCABKAkSEwoLb3duZXJfZXBvY2gYGSABKAMSEAoIbGFzdF9zZXEYGiABKAMi4AIKDVNlc3Npb25VcGRhdGUSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhMKC293bmVyX2Vwb2NoGAIgASgDEgsKA3NlcRgDIAEoAxIMCgRldGFnGAQgASgJEi8KC3VwZGF0ZV9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIpCgdzZXNzaW9uGAYgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SOQoOYXBwZW5kX2hpc3RvcnkYByADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRI8ChV1cHNlcnRfZnVuY3Rpb25fY2FsbHMYCCADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGFwcGVuZF9hdWRpbxgJIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rInMKCVVwZGF0ZUFjaxIXCg9jb252ZXJzYXRpb25faWQYASABKAkSCwoDc2VxGAIgASgDEgwKBGV0YWcYAyABKAkSIQoFZXJyb3IYBCABKAsyEi5nb29nbGUucnBjLlN0YXR1cxIPCgdhcHBsaWVkGAUgASgIIlMKFENyZWF0ZVNlc3Npb25SZXF1ZXN0EikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIQCghvd25lcl9pZBgCIAEoCSJCChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uIlgKEUdldFNlc3Npb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIqCgR2aWV3GAIgASgOMhwuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25WaWV3Ij8KEkdldFNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24iswEKFFJlc3VtZVNlc3Npb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIZChFjcmVhdGVfaWZfbWlzc2luZxgDIAEoCBIpCgdzZXNzaW9uGAQgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SKgoEdmlldxgFIAEoDjIcLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVmlldyJTChVSZXN1bWVTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEg8KB2NyZWF0ZWQYAiABKAgiMAoVVmFsaWRhdGVSZXN1bWVSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCSJFChZWYWxpZGF0ZVJlc3VtZVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIMCgRjb2RlGAMgASgJIkYKFFVwZGF0ZVNlc3Npb25SZXF1ZXN0Ei4KBnVwZGF0ZRgBIAEoCzIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVXBkYXRlIlMKFVVwZGF0ZVNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SDwoHYXBwbGllZBgCIAEoCCJfChFFbmRTZXNzaW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJEhMKC293bmVyX2Vwb2NoGAMgASgDEgwKBGV0YWcYBCABKAkiPwoSRW5kU2Vzc2lvblJlc3BvbnNlEikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbiI9ChREZWxldGVTZXNzaW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDAoEZXRhZxgCIAEoCSIXChVEZWxldGVTZXNzaW9uUmVzcG9uc2UirwEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSMAoIc3RhdHVzZXMYAyADKA4yHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblN0YXR1cxITCgticmlkZ2VfdHlwZRgEIAEoCRIqCgR2aWV3GAUgASgOMhwuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25WaWV3IlsKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEioKCHNlc3Npb25zGAEgAygLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlUKFkNsZWFudXBTZXNzaW9uc1JlcXVlc3QSKgoHbWF4X2FnZRgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdkcnlfcnVuGAIgASgIIjAKF0NsZWFudXBTZXNzaW9uc1Jlc3BvbnNlEhUKDWRlbGV0ZWRfY291bnQYASABKAUiEQoPR2V0U3RhdHNSZXF1ZXN0IkwKC1N0YXR1c0NvdW50Ei4KBnN0YXR1cxgBIAEoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEg0KBWNvdW50GAIgASgDIsEBChBHZXRTdGF0c1Jlc3BvbnNlEhcKD2FjdGl2ZV9zZXNzaW9ucxgBIAEoAxIWCg50b3RhbF9zZXNzaW9ucxgCIAEoAxIYChByZXN1bWVkX3Nlc3Npb25zGAMgASgDEhYKDmZhaWxlZF9yZXN1bWVzGAQgASgDEhUKDWNsZWFudXBfY291bnQYBSABKAMSMwoNc3RhdHVzX2NvdW50cxgGIAMoCzIcLnNlc3Npb25zdG9yZS52MS5TdGF0dXNDb3VudCq3AQoNU2Vzc2lvblN0YXR1cxIeChpTRVNTSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGFNFU1NJT05fU1RBVFVTX0lOSVRJQVRFRBABEhkKFVNFU1NJT05fU1RBVFVTX0FDVElWRRACEhkKFVNFU1NJT05fU1RBVFVTX1BBVVNFRBADEhgKFFNFU1NJT05fU1RBVFVTX0VOREVEEAQSGAoUU0VTU0lPTl9TVEFUVVNfRVJST1IQBSpaCgtTZXNzaW9uVmlldxIcChhTRVNTSU9OX1ZJRVdfVU5TUEVDSUZJRUQQABIWChJTRVNTSU9OX1ZJRVdfQkFTSUMQARIVChFTRVNTSU9OX1ZJRVdfRlVMTBACMosIChNTZXNzaW9uU3RvcmVTZXJ2aWNlEl4KDUNyZWF0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlElUKCkdldFNlc3Npb24SIi5zZXNzaW9uc3RvcmUudjEuR2V0U2Vzc2lvblJlcXVlc3QaIy5zZXNzaW9uc3RvcmUudjEuR2V0U2Vzc2lvblJlc3BvbnNlEl4KDVJlc3VtZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuUmVzdW1lU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuUmVzdW1lU2Vzc2lvblJlc3BvbnNlEmEKDlZhbGlkYXRlUmVzdW1lEiYuc2Vzc2lvbnN0b3JlLnYxLlZhbGlkYXRlUmVzdW1lUmVxdWVzdBonLnNlc3Npb25zdG9yZS52MS5WYWxpZGF0ZVJlc3VtZVJlc3BvbnNlEl4KDVVwZGF0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuVXBkYXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuVXBkYXRlU2Vzc2lvblJlc3BvbnNlEk8KDVN0cmVhbVVwZGF0ZXMSHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblVwZGF0ZRoaLnNlc3Npb25zdG9yZS52MS5VcGRhdGVBY2soATABElUKCkVuZFNlc3Npb24SIi5zZXNzaW9uc3RvcmUudjEuRW5kU2Vzc2lvblJlcXVlc3QaIy5zZXNzaW9uc3RvcmUudjEuRW5kU2Vzc2lvblJlc3BvbnNlEl4KDURlbGV0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlElsKDExpc3RTZXNzaW9ucxIkLnNlc3Npb25zdG9yZS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiUuc2Vzc2lvbnN0b3JlLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEmQKD0NsZWFudXBTZXNzaW9ucxInLnNlc3Npb25zdG9yZS52MS5DbGVhbnVwU2Vzc2lvbnNSZXF1ZXN0Giguc2Vzc2lvbnN0b3JlLnYxLkNsZWFudXBTZXNzaW9uc1Jlc3BvbnNlEk8KCEdldFN0YXRzEiAuc2Vzc2lvbnN0b3JlLnYxLkdldFN0YXRzUmVxdWVzdBohLnNlc3Npb25zdG9yZS52MS5HZXRTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("CiNzZXNzaW9uc3RvcmUvdjEvc2Vzc2lvbl9zdG9yZS5wcm90bxIPc2Vzc2lvbnN0b3JlLnYxIqQBChBDb252ZXJzYXRpb25JdGVtEg8KB2l0ZW1faWQYASABKAkSDAoEcm9sZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRleHQYBCABKAkSJQoEZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimQEKDEZ1bmN0aW9uQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhUKDWZ1bmN0aW9uX25hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJEg4KBnN0YXR1cxgEIAEoCRIOCgZyZXN1bHQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVwoKQXVkaW9DaHVuaxIMCgRkYXRhGAEgASgMEgsKA3NlcRgCIAEoAxIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKlBgoHU2Vzc2lvbhIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRITCgticmlkZ2VfdHlwZRgDIAEoCRIQCghib3RfbmFtZRgEIAEoCRIOCgZjYWxsZXIYBSABKAkSFAoMbWVkaWFfZm9ybWF0GAYgASgJEi4KBnN0YXR1cxgHIAEoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfYWN0aXZpdHkYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlc3VtZWRfY291bnQYCiABKAUSPwoUY29udmVyc2F0aW9uX2hpc3RvcnkYCyADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRIUCgxjdXJyZW50X3R1cm4YDCABKAUSNQoOZnVuY3Rpb25fY2FsbHMYDSADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGF1ZGlvX2J1ZmZlchgOIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rEi8KDmF1ZGlvX21ldGFkYXRhGA8gASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIpCghtZXRhZGF0YRgQIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoRb3BlbmFpX3Nlc3Npb25faWQYESABKAkSHgoWb3BlbmFpX2NvbnZlcnNhdGlvbl9pZBgSIAEoCRIaChJhY3RpdmVfcmVzcG9uc2VfaWQYEyABKAkSEwoLZXJyb3JfY291bnQYFCABKAUSEgoKbGFzdF9lcnJvchgVIAEoCRISCgplbmRfcmVhc29uGBYgASgJEgwKBGV0YWcYFyABKAkSEAoIb3duZXJfaWQYGCABKAkSEwoLb3duZXJfZXBvY2gYGSABKAMSEAoIbGFzdF9zZXEYGiABKAMi4AIKDVNlc3Npb25VcGRhdGUSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhMKC293bmVyX2Vwb2NoGAIgASgDEgsKA3NlcRgDIAEoAxIMCgRldGFnGAQgASgJEi8KC3VwZGF0ZV9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIpCgdzZXNzaW9uGAYgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SOQoOYXBwZW5kX2hpc3RvcnkYByADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRI8ChV1cHNlcnRfZnVuY3Rpb25fY2FsbHMYCCADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGFwcGVuZF9hdWRpbxgJIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rInMKCVVwZGF0ZUFjaxIXCg9jb252ZXJzYXRpb25faWQYASABKAkSCwoDc2VxGAIgASgDEgwKBGV0YWcYAyABKAkSIQoFZXJyb3IYBCABKAsyEi5nb29nbGUucnBjLlN0YXR1cxIPCgdhcHBsaWVkGAUgASgIIk0KGlN0cmVhbVVwZGF0ZUJhdGNoZXNSZXF1ZXN0Ei8KB3VwZGF0ZXMYASADKAsyHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblVwZGF0ZSJHChtTdHJlYW1VcGRhdGVCYXRjaGVzUmVzcG9uc2USKAoEYWNrcxgBIAMoCzIaLnNlc3Npb25zdG9yZS52MS5VcGRhdGVBY2siUwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEhAKCG93bmVyX2lkGAIgASgJIkIKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24iWAoRR2V0U2Vzc2lvblJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEioKBHZpZXcYAiABKA4yHC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblZpZXciPwoSR2V0U2Vzc2lvblJlc3BvbnNlEikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbiKzAQoUUmVzdW1lU2Vzc2lvblJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEhkKEWNyZWF0ZV9pZl9taXNzaW5nGAMgASgIEikKB3Nlc3Npb24YBCABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIqCgR2aWV3GAUgASgOMhwuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25WaWV3IlMKFVJlc3VtZVNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SDwoHY3JlYXRlZBgCIAEoCCIwChVWYWxpZGF0ZVJlc3VtZVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJIkUKFlZhbGlkYXRlUmVzdW1lUmVzcG9uc2USDQoFdmFsaWQYASABKAgSDgoGcmVhc29uGAIgASgJEgwKBGNvZGUYAyABKAkiRgoUVXBkYXRlU2Vzc2lvblJlcXVlc3QSLgoGdXBkYXRlGAEgASgLMh4uc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25VcGRhdGUiUwoVVXBkYXRlU2Vzc2lvblJlc3BvbnNlEikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIPCgdhcHBsaWVkGAIgASgIIl8KEUVuZFNlc3Npb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSEwoLb3duZXJfZXBvY2gYAyABKAMSDAoEZXRhZxgEIAEoCSI/ChJFbmRTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uIj0KFERlbGV0ZVNlc3Npb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIMCgRldGFnGAIgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSKvAQoTTGlzdFNlc3Npb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIwCghzdGF0dXNlcxgDIAMoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEhMKC2JyaWRnZV90eXBlGAQgASgJEioKBHZpZXcYBSABKA4yHC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblZpZXciWwoUTGlzdFNlc3Npb25zUmVzcG9uc2USKgoIc2Vzc2lvbnMYASADKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVQoWQ2xlYW51cFNlc3Npb25zUmVxdWVzdBIqCgdtYXhfYWdlGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg8KB2RyeV9ydW4YAiABKAgiMAoXQ2xlYW51cFNlc3Npb25zUmVzcG9uc2USFQoNZGVsZXRlZF9jb3VudBgBIAEoBSIRCg9HZXRTdGF0c1JlcXVlc3QiTAoLU3RhdHVzQ291bnQSLgoGc3RhdHVzGAEgASgOMh4uc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25TdGF0dXMSDQoFY291bnQYAiABKAMiwQEKEEdldFN0YXRzUmVzcG9uc2USFwoPYWN0aXZlX3Nlc3Npb25zGAEgASgDEhYKDnRvdGFsX3Nlc3Npb25zGAIgASgDEhgKEHJlc3VtZWRfc2Vzc2lvbnMYAyABKAMSFgoOZmFpbGVkX3Jlc3VtZXMYBCABKAMSFQoNY2xlYW51cF9jb3VudBgFIAEoAxIzCg1zdGF0dXNfY291bnRzGAYgAygLMhwuc2Vzc2lvbnN0b3JlLnYxLlN0YXR1c0NvdW50KrcBCg1TZXNzaW9uU3RhdHVzEh4KGlNFU1NJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYU0VTU0lPTl9TVEFUVVNfSU5JVElBVEVEEAESGQoVU0VTU0lPTl9TVEFUVVNfQUNUSVZFEAISGQoVU0VTU0lPTl9TVEFUVVNfUEFVU0VEEAMSGAoUU0VTU0lPTl9TVEFUVVNfRU5ERUQQBBIYChRTRVNTSU9OX1NUQVRVU19FUlJPUhAFKloKC1Nlc3Npb25WaWV3EhwKGFNFU1NJT05fVklFV19VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fVklFV19CQVNJQxABEhUKEVNFU1NJT05fVklFV19GVUxMEAIygQkKE1Nlc3Npb25TdG9yZVNlcnZpY2USXgoNQ3JlYXRlU2Vzc2lvbhIlLnNlc3Npb25zdG9yZS52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBomLnNlc3Npb25zdG9yZS52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USVQoKR2V0U2Vzc2lvbhIiLnNlc3Npb25zdG9yZS52MS5HZXRTZXNzaW9uUmVxdWVzdBojLnNlc3Npb25zdG9yZS52MS5HZXRTZXNzaW9uUmVzcG9uc2USXgoNUmVzdW1lU2Vzc2lvbhIlLnNlc3Npb25zdG9yZS52MS5SZXN1bWVTZXNzaW9uUmVxdWVzdBomLnNlc3Npb25zdG9yZS52MS5SZXN1bWVTZXNzaW9uUmVzcG9uc2USYQoOVmFsaWRhdGVSZXN1bWUSJi5zZXNzaW9uc3RvcmUudjEuVmFsaWRhdGVSZXN1bWVSZXF1ZXN0Gicuc2Vzc2lvbnN0b3JlLnYxLlZhbGlkYXRlUmVzdW1lUmVzcG9uc2USXgoNVXBkYXRlU2Vzc2lvbhIlLnNlc3Npb25zdG9yZS52MS5VcGRhdGVTZXNzaW9uUmVxdWVzdBomLnNlc3Npb25zdG9yZS52MS5VcGRhdGVTZXNzaW9uUmVzcG9uc2USTwoNU3RyZWFtVXBkYXRlcxIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVXBkYXRlGhouc2Vzc2lvbnN0b3JlLnYxLlVwZGF0ZUFjaygBMAESdAoTU3RyZWFtVXBkYXRlQmF0Y2hlcxIrLnNlc3Npb25zdG9yZS52MS5TdHJlYW1VcGRhdGVCYXRjaGVzUmVxdWVzdBosLnNlc3Npb25zdG9yZS52MS5TdHJlYW1VcGRhdGVCYXRjaGVzUmVzcG9uc2UoATABElUKCkVuZFNlc3Npb24SIi5zZXNzaW9uc3RvcmUudjEuRW5kU2Vzc2lvblJlcXVlc3QaIy5zZXNzaW9uc3RvcmUudjEuRW5kU2Vzc2lvblJlc3BvbnNlEl4KDURlbGV0ZVNlc3Npb24SJS5zZXNzaW9uc3RvcmUudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaJi5zZXNzaW9uc3RvcmUudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlElsKDExpc3RTZXNzaW9ucxIkLnNlc3Npb25zdG9yZS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiUuc2Vzc2lvbnN0b3JlLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEmQKD0NsZWFudXBTZXNzaW9ucxInLnNlc3Npb25zdG9yZS52MS5DbGVhbnVwU2Vzc2lvbnNSZXF1ZXN0Giguc2Vzc2lvbnN0b3JlLnYxLkNsZWFudXBTZXNzaW9uc1Jlc3BvbnNlEk8KCEdldFN0YXRzEiAuc2Vzc2lvbnN0b3JlLnYxLkdldFN0YXRzUmVxdWVzdBohLnNlc3Npb25zdG9yZS52MS5HZXRTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * ConversationItem is one entry of the conversation: a user utterance, a bot
@@ -450,6 +450,46 @@ export const UpdateAckSchema: GenMessage<UpdateAck> = /*@__PURE__*/
   messageDesc(file_sessionstore_v1_session_store, 5);
 
 /**
+ * StreamUpdateBatchesRequest carries updates in the order they were written.
+ *
+ * @generated from message sessionstore.v1.StreamUpdateBatchesRequest
+ */
+export type StreamUpdateBatchesRequest = Message<"sessionstore.v1.StreamUpdateBatchesRequest"> & {
+  /**
+   * @generated from field: repeated sessionstore.v1.SessionUpdate updates = 1;
+   */
+  updates: SessionUpdate[];
+};
+
+/**
+ * Describes the message sessionstore.v1.StreamUpdateBatchesRequest.
+ * Use `create(StreamUpdateBatchesRequestSchema)` to create a new message.
+ */
+export const StreamUpdateBatchesRequestSchema: GenMessage<StreamUpdateBatchesRequest> = /*@__PURE__*/
+  messageDesc(file_sessionstore_v1_session_store, 6);
+
+/**
+ * StreamUpdateBatchesResponse carries acks in the order their updates were
+ * sent; one response may answer updates of several requests, and the acks of
+ * one request may be spread over several responses.
+ *
+ * @generated from message sessionstore.v1.StreamUpdateBatchesResponse
+ */
+export type StreamUpdateBatchesResponse = Message<"sessionstore.v1.StreamUpdateBatchesResponse"> & {
+  /**
+   * @generated from field: repeated sessionstore.v1.UpdateAck acks = 1;
+   */
+  acks: UpdateAck[];
+};
+
+/**
+ * Describes the message sessionstore.v1.StreamUpdateBatchesResponse.
+ * Use `create(StreamUpdateBatchesResponseSchema)` to create a new message.
+ */
+export const StreamUpdateBatchesResponseSchema: GenMessage<StreamUpdateBatchesResponse> = /*@__PURE__*/
+  messageDesc(file_sessionstore_v1_session_store, 7);
+
+/**
  * @generated from message sessionstore.v1.CreateSessionRequest
  */
 export type CreateSessionRequest = Message<"sessionstore.v1.CreateSessionRequest"> & {
@@ -471,7 +511,7 @@ export type CreateSessionRequest = Message<"sessionstore.v1.CreateSessionRequest
  * Use `create(CreateSessionRequestSchema)` to create a new message.
  */
 export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 6);
+  messageDesc(file_sessionstore_v1_session_store, 8);
 
 /**
  * @generated from message sessionstore.v1.CreateSessionResponse
@@ -488,7 +528,7 @@ export type CreateSessionResponse = Message<"sessionstore.v1.CreateSessionRespon
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 7);
+  messageDesc(file_sessionstore_v1_session_store, 9);
 
 /**
  * @generated from message sessionstore.v1.GetSessionRequest
@@ -512,7 +552,7 @@ export type GetSessionRequest = Message<"sessionstore.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 8);
+  messageDesc(file_sessionstore_v1_session_store, 10);
 
 /**
  * @generated from message sessionstore.v1.GetSessionResponse
@@ -529,7 +569,7 @@ export type GetSessionResponse = Message<"sessionstore.v1.GetSessionResponse"> &
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 9);
+  messageDesc(file_sessionstore_v1_session_store, 11);
 
 /**
  * @generated from message sessionstore.v1.ResumeSessionRequest
@@ -572,7 +612,7 @@ export type ResumeSessionRequest = Message<"sessionstore.v1.ResumeSessionRequest
  * Use `create(ResumeSessionRequestSchema)` to create a new message.
  */
 export const ResumeSessionRequestSchema: GenMessage<ResumeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 10);
+  messageDesc(file_sessionstore_v1_session_store, 12);
 
 /**
  * @generated from message sessionstore.v1.ResumeSessionResponse
@@ -596,7 +636,7 @@ export type ResumeSessionResponse = Message<"sessionstore.v1.ResumeSessionRespon
  * Use `create(ResumeSessionResponseSchema)` to create a new message.
  */
 export const ResumeSessionResponseSchema: GenMessage<ResumeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 11);
+  messageDesc(file_sessionstore_v1_session_store, 13);
 
 /**
  * @generated from message sessionstore.v1.ValidateResumeRequest
@@ -613,7 +653,7 @@ export type ValidateResumeRequest = Message<"sessionstore.v1.ValidateResumeReque
  * Use `create(ValidateResumeRequestSchema)` to create a new message.
  */
 export const ValidateResumeRequestSchema: GenMessage<ValidateResumeRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 12);
+  messageDesc(file_sessionstore_v1_session_store, 14);
 
 /**
  * @generated from message sessionstore.v1.ValidateResumeResponse
@@ -646,7 +686,7 @@ export type ValidateResumeResponse = Message<"sessionstore.v1.ValidateResumeResp
  * Use `create(ValidateResumeResponseSchema)` to create a new message.
  */
 export const ValidateResumeResponseSchema: GenMessage<ValidateResumeResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 13);
+  messageDesc(file_sessionstore_v1_session_store, 15);
 
 /**
  * @generated from message sessionstore.v1.UpdateSessionRequest
@@ -663,7 +703,7 @@ export type UpdateSessionRequest = Message<"sessionstore.v1.UpdateSessionRequest
  * Use `create(UpdateSessionRequestSchema)` to create a new message.
  */
 export const UpdateSessionRequestSchema: GenMessage<UpdateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 14);
+  messageDesc(file_sessionstore_v1_session_store, 16);
 
 /**
  * @generated from message sessionstore.v1.UpdateSessionResponse
@@ -689,7 +729,7 @@ export type UpdateSessionResponse = Message<"sessionstore.v1.UpdateSessionRespon
  * Use `create(UpdateSessionResponseSchema)` to create a new message.
  */
 export const UpdateSessionResponseSchema: GenMessage<UpdateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 15);
+  messageDesc(file_sessionstore_v1_session_store, 17);
 
 /**
  * @generated from message sessionstore.v1.EndSessionRequest
@@ -725,7 +765,7 @@ export type EndSessionRequest = Message<"sessionstore.v1.EndSessionRequest"> & {
  * Use `create(EndSessionRequestSchema)` to create a new message.
  */
 export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 16);
+  messageDesc(file_sessionstore_v1_session_store, 18);
 
 /**
  * @generated from message sessionstore.v1.EndSessionResponse
@@ -742,7 +782,7 @@ export type EndSessionResponse = Message<"sessionstore.v1.EndSessionResponse"> &
  * Use `create(EndSessionResponseSchema)` to create a new message.
  */
 export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 17);
+  messageDesc(file_sessionstore_v1_session_store, 19);
 
 /**
  * @generated from message sessionstore.v1.DeleteSessionRequest
@@ -766,7 +806,7 @@ export type DeleteSessionRequest = Message<"sessionstore.v1.DeleteSessionRequest
  * Use `create(DeleteSessionRequestSchema)` to create a new message.
  */
 export const DeleteSessionRequestSchema: GenMessage<DeleteSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 18);
+  messageDesc(file_sessionstore_v1_session_store, 20);
 
 /**
  * @generated from message sessionstore.v1.DeleteSessionResponse
@@ -779,7 +819,7 @@ export type DeleteSessionResponse = Message<"sessionstore.v1.DeleteSessionRespon
  * Use `create(DeleteSessionResponseSchema)` to create a new message.
  */
 export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 19);
+  messageDesc(file_sessionstore_v1_session_store, 21);
 
 /**
  * @generated from message sessionstore.v1.ListSessionsRequest
@@ -826,7 +866,7 @@ export type ListSessionsRequest = Message<"sessionstore.v1.ListSessionsRequest">
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 20);
+  messageDesc(file_sessionstore_v1_session_store, 22);
 
 /**
  * @generated from message sessionstore.v1.ListSessionsResponse
@@ -852,7 +892,7 @@ export type ListSessionsResponse = Message<"sessionstore.v1.ListSessionsResponse
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 21);
+  messageDesc(file_sessionstore_v1_session_store, 23);
 
 /**
  * @generated from message sessionstore.v1.CleanupSessionsRequest
@@ -878,7 +918,7 @@ export type CleanupSessionsRequest = Message<"sessionstore.v1.CleanupSessionsReq
  * Use `create(CleanupSessionsRequestSchema)` to create a new message.
  */
 export const CleanupSessionsRequestSchema: GenMessage<CleanupSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 22);
+  messageDesc(file_sessionstore_v1_session_store, 24);
 
 /**
  * @generated from message sessionstore.v1.CleanupSessionsResponse
@@ -895,7 +935,7 @@ export type CleanupSessionsResponse = Message<"sessionstore.v1.CleanupSessionsRe
  * Use `create(CleanupSessionsResponseSchema)` to create a new message.
  */
 export const CleanupSessionsResponseSchema: GenMessage<CleanupSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 23);
+  messageDesc(file_sessionstore_v1_session_store, 25);
 
 /**
  * @generated from message sessionstore.v1.GetStatsRequest
@@ -908,7 +948,7 @@ export type GetStatsRequest = Message<"sessionstore.v1.GetStatsRequest"> & {
  * Use `create(GetStatsRequestSchema)` to create a new message.
  */
 export const GetStatsRequestSchema: GenMessage<GetStatsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 24);
+  messageDesc(file_sessionstore_v1_session_store, 26);
 
 /**
  * StatusCount is the number of stored sessions in one status.
@@ -932,7 +972,7 @@ export type StatusCount = Message<"sessionstore.v1.StatusCount"> & {
  * Use `create(StatusCountSchema)` to create a new message.
  */
 export const StatusCountSchema: GenMessage<StatusCount> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 25);
+  messageDesc(file_sessionstore_v1_session_store, 27);
 
 /**
  * @generated from message sessionstore.v1.GetStatsResponse
@@ -984,7 +1024,7 @@ export type GetStatsResponse = Message<"sessionstore.v1.GetStatsResponse"> & {
  * Use `create(GetStatsResponseSchema)` to create a new message.
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 26);
+  messageDesc(file_sessionstore_v1_session_store, 28);
 
 /**
  * SessionStatus is where a session is in its lifecycle:
@@ -1154,6 +1194,22 @@ export const SessionStoreService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof SessionUpdateSchema;
     output: typeof UpdateAckSchema;
+  },
+  /**
+   * StreamUpdateBatches is StreamUpdates with many updates to a message: a
+   * bridge writing for hundreds of calls coalesces the writes of a few
+   * milliseconds into one request, and the sidecar answers with the acks
+   * that became durable together in one response. Per update nothing
+   * changes: each keeps its seq, its session's order, its own ack sent only
+   * once it is durable, and its own error. Acks come in the order the
+   * updates were sent, across requests.
+   *
+   * @generated from rpc sessionstore.v1.SessionStoreService.StreamUpdateBatches
+   */
+  streamUpdateBatches: {
+    methodKind: "bidi_streaming";
+    input: typeof StreamUpdateBatchesRequestSchema;
+    output: typeof StreamUpdateBatchesResponseSchema;
   },
   /**
    * EndSession moves a session to ENDED; ending an ended session returns it

@@ -851,6 +851,98 @@ func (x *UpdateAck) GetApplied() bool {
 	return false
 }
 
+// StreamUpdateBatchesRequest carries updates in the order they were written.
+type StreamUpdateBatchesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Updates       []*SessionUpdate       `protobuf:"bytes,1,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamUpdateBatchesRequest) Reset() {
+	*x = StreamUpdateBatchesRequest{}
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamUpdateBatchesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamUpdateBatchesRequest) ProtoMessage() {}
+
+func (x *StreamUpdateBatchesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamUpdateBatchesRequest.ProtoReflect.Descriptor instead.
+func (*StreamUpdateBatchesRequest) Descriptor() ([]byte, []int) {
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StreamUpdateBatchesRequest) GetUpdates() []*SessionUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+// StreamUpdateBatchesResponse carries acks in the order their updates were
+// sent; one response may answer updates of several requests, and the acks of
+// one request may be spread over several responses.
+type StreamUpdateBatchesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acks          []*UpdateAck           `protobuf:"bytes,1,rep,name=acks,proto3" json:"acks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamUpdateBatchesResponse) Reset() {
+	*x = StreamUpdateBatchesResponse{}
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamUpdateBatchesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamUpdateBatchesResponse) ProtoMessage() {}
+
+func (x *StreamUpdateBatchesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamUpdateBatchesResponse.ProtoReflect.Descriptor instead.
+func (*StreamUpdateBatchesResponse) Descriptor() ([]byte, []int) {
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *StreamUpdateBatchesResponse) GetAcks() []*UpdateAck {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
 type CreateSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// conversation_id is required; server-set fields are ignored.
@@ -862,7 +954,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[6]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +966,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[6]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +979,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{6}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateSessionRequest) GetSession() *Session {
@@ -913,7 +1005,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[7]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1017,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[7]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1030,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{7}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateSessionResponse) GetSession() *Session {
@@ -959,7 +1051,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[8]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1063,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[8]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1076,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{8}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetSessionRequest) GetConversationId() string {
@@ -1010,7 +1102,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[9]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1114,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[9]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1127,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{9}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -1061,7 +1153,7 @@ type ResumeSessionRequest struct {
 
 func (x *ResumeSessionRequest) Reset() {
 	*x = ResumeSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[10]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1165,7 @@ func (x *ResumeSessionRequest) String() string {
 func (*ResumeSessionRequest) ProtoMessage() {}
 
 func (x *ResumeSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[10]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1178,7 @@ func (x *ResumeSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSessionRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{10}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResumeSessionRequest) GetConversationId() string {
@@ -1135,7 +1227,7 @@ type ResumeSessionResponse struct {
 
 func (x *ResumeSessionResponse) Reset() {
 	*x = ResumeSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[11]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1239,7 @@ func (x *ResumeSessionResponse) String() string {
 func (*ResumeSessionResponse) ProtoMessage() {}
 
 func (x *ResumeSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[11]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1252,7 @@ func (x *ResumeSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSessionResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{11}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResumeSessionResponse) GetSession() *Session {
@@ -1186,7 +1278,7 @@ type ValidateResumeRequest struct {
 
 func (x *ValidateResumeRequest) Reset() {
 	*x = ValidateResumeRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[12]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1290,7 @@ func (x *ValidateResumeRequest) String() string {
 func (*ValidateResumeRequest) ProtoMessage() {}
 
 func (x *ValidateResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[12]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1303,7 @@ func (x *ValidateResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResumeRequest.ProtoReflect.Descriptor instead.
 func (*ValidateResumeRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{12}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ValidateResumeRequest) GetConversationId() string {
@@ -1236,7 +1328,7 @@ type ValidateResumeResponse struct {
 
 func (x *ValidateResumeResponse) Reset() {
 	*x = ValidateResumeResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[13]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1340,7 @@ func (x *ValidateResumeResponse) String() string {
 func (*ValidateResumeResponse) ProtoMessage() {}
 
 func (x *ValidateResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[13]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1353,7 @@ func (x *ValidateResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResumeResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResumeResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{13}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ValidateResumeResponse) GetValid() bool {
@@ -1294,7 +1386,7 @@ type UpdateSessionRequest struct {
 
 func (x *UpdateSessionRequest) Reset() {
 	*x = UpdateSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[14]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1398,7 @@ func (x *UpdateSessionRequest) String() string {
 func (*UpdateSessionRequest) ProtoMessage() {}
 
 func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[14]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1411,7 @@ func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{14}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateSessionRequest) GetUpdate() *SessionUpdate {
@@ -1341,7 +1433,7 @@ type UpdateSessionResponse struct {
 
 func (x *UpdateSessionResponse) Reset() {
 	*x = UpdateSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[15]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1445,7 @@ func (x *UpdateSessionResponse) String() string {
 func (*UpdateSessionResponse) ProtoMessage() {}
 
 func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[15]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1458,7 @@ func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{15}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateSessionResponse) GetSession() *Session {
@@ -1397,7 +1489,7 @@ type EndSessionRequest struct {
 
 func (x *EndSessionRequest) Reset() {
 	*x = EndSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[16]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1501,7 @@ func (x *EndSessionRequest) String() string {
 func (*EndSessionRequest) ProtoMessage() {}
 
 func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[16]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1514,7 @@ func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionRequest.ProtoReflect.Descriptor instead.
 func (*EndSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{16}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EndSessionRequest) GetConversationId() string {
@@ -1462,7 +1554,7 @@ type EndSessionResponse struct {
 
 func (x *EndSessionResponse) Reset() {
 	*x = EndSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[17]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1566,7 @@ func (x *EndSessionResponse) String() string {
 func (*EndSessionResponse) ProtoMessage() {}
 
 func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[17]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1579,7 @@ func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionResponse.ProtoReflect.Descriptor instead.
 func (*EndSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{17}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EndSessionResponse) GetSession() *Session {
@@ -1508,7 +1600,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[18]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1612,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[18]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1625,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{18}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteSessionRequest) GetConversationId() string {
@@ -1558,7 +1650,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[19]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1662,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[19]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1675,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{19}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{21}
 }
 
 type ListSessionsRequest struct {
@@ -1604,7 +1696,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[20]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1708,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[20]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1721,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{20}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListSessionsRequest) GetPageSize() int32 {
@@ -1679,7 +1771,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[21]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1783,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[21]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1796,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{21}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1733,7 +1825,7 @@ type CleanupSessionsRequest struct {
 
 func (x *CleanupSessionsRequest) Reset() {
 	*x = CleanupSessionsRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[22]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +1837,7 @@ func (x *CleanupSessionsRequest) String() string {
 func (*CleanupSessionsRequest) ProtoMessage() {}
 
 func (x *CleanupSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[22]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1850,7 @@ func (x *CleanupSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupSessionsRequest.ProtoReflect.Descriptor instead.
 func (*CleanupSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{22}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CleanupSessionsRequest) GetMaxAge() *durationpb.Duration {
@@ -1784,7 +1876,7 @@ type CleanupSessionsResponse struct {
 
 func (x *CleanupSessionsResponse) Reset() {
 	*x = CleanupSessionsResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[23]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +1888,7 @@ func (x *CleanupSessionsResponse) String() string {
 func (*CleanupSessionsResponse) ProtoMessage() {}
 
 func (x *CleanupSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[23]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +1901,7 @@ func (x *CleanupSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupSessionsResponse.ProtoReflect.Descriptor instead.
 func (*CleanupSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{23}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CleanupSessionsResponse) GetDeletedCount() int32 {
@@ -1827,7 +1919,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[24]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +1931,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[24]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +1944,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{24}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{26}
 }
 
 // StatusCount is the number of stored sessions in one status.
@@ -1866,7 +1958,7 @@ type StatusCount struct {
 
 func (x *StatusCount) Reset() {
 	*x = StatusCount{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[25]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +1970,7 @@ func (x *StatusCount) String() string {
 func (*StatusCount) ProtoMessage() {}
 
 func (x *StatusCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[25]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1891,7 +1983,7 @@ func (x *StatusCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusCount.ProtoReflect.Descriptor instead.
 func (*StatusCount) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{25}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StatusCount) GetStatus() SessionStatus {
@@ -1927,7 +2019,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[26]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2031,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[26]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2044,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{26}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetStatsResponse) GetActiveSessions() int64 {
@@ -2076,7 +2168,11 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\x12(\n" +
 	"\x05error\x18\x04 \x01(\v2\x12.google.rpc.StatusR\x05error\x12\x18\n" +
-	"\aapplied\x18\x05 \x01(\bR\aapplied\"e\n" +
+	"\aapplied\x18\x05 \x01(\bR\aapplied\"V\n" +
+	"\x1aStreamUpdateBatchesRequest\x128\n" +
+	"\aupdates\x18\x01 \x03(\v2\x1e.sessionstore.v1.SessionUpdateR\aupdates\"M\n" +
+	"\x1bStreamUpdateBatchesResponse\x12.\n" +
+	"\x04acks\x18\x01 \x03(\v2\x1a.sessionstore.v1.UpdateAckR\x04acks\"e\n" +
 	"\x14CreateSessionRequest\x122\n" +
 	"\asession\x18\x01 \x01(\v2\x18.sessionstore.v1.SessionR\asession\x12\x19\n" +
 	"\bowner_id\x18\x02 \x01(\tR\aownerId\"K\n" +
@@ -2156,7 +2252,7 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\vSessionView\x12\x1c\n" +
 	"\x18SESSION_VIEW_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SESSION_VIEW_BASIC\x10\x01\x12\x15\n" +
-	"\x11SESSION_VIEW_FULL\x10\x022\x8b\b\n" +
+	"\x11SESSION_VIEW_FULL\x10\x022\x81\t\n" +
 	"\x13SessionStoreService\x12^\n" +
 	"\rCreateSession\x12%.sessionstore.v1.CreateSessionRequest\x1a&.sessionstore.v1.CreateSessionResponse\x12U\n" +
 	"\n" +
@@ -2164,7 +2260,8 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\rResumeSession\x12%.sessionstore.v1.ResumeSessionRequest\x1a&.sessionstore.v1.ResumeSessionResponse\x12a\n" +
 	"\x0eValidateResume\x12&.sessionstore.v1.ValidateResumeRequest\x1a'.sessionstore.v1.ValidateResumeResponse\x12^\n" +
 	"\rUpdateSession\x12%.sessionstore.v1.UpdateSessionRequest\x1a&.sessionstore.v1.UpdateSessionResponse\x12O\n" +
-	"\rStreamUpdates\x12\x1e.sessionstore.v1.SessionUpdate\x1a\x1a.sessionstore.v1.UpdateAck(\x010\x01\x12U\n" +
+	"\rStreamUpdates\x12\x1e.sessionstore.v1.SessionUpdate\x1a\x1a.sessionstore.v1.UpdateAck(\x010\x01\x12t\n" +
+	"\x13StreamUpdateBatches\x12+.sessionstore.v1.StreamUpdateBatchesRequest\x1a,.sessionstore.v1.StreamUpdateBatchesResponse(\x010\x01\x12U\n" +
 	"\n" +
 	"EndSession\x12\".sessionstore.v1.EndSessionRequest\x1a#.sessionstore.v1.EndSessionResponse\x12^\n" +
 	"\rDeleteSession\x12%.sessionstore.v1.DeleteSessionRequest\x1a&.sessionstore.v1.DeleteSessionResponse\x12[\n" +
@@ -2185,105 +2282,111 @@ func file_sessionstore_v1_session_store_proto_rawDescGZIP() []byte {
 }
 
 var file_sessionstore_v1_session_store_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sessionstore_v1_session_store_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_sessionstore_v1_session_store_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_sessionstore_v1_session_store_proto_goTypes = []any{
-	(SessionStatus)(0),              // 0: sessionstore.v1.SessionStatus
-	(SessionView)(0),                // 1: sessionstore.v1.SessionView
-	(*ConversationItem)(nil),        // 2: sessionstore.v1.ConversationItem
-	(*FunctionCall)(nil),            // 3: sessionstore.v1.FunctionCall
-	(*AudioChunk)(nil),              // 4: sessionstore.v1.AudioChunk
-	(*Session)(nil),                 // 5: sessionstore.v1.Session
-	(*SessionUpdate)(nil),           // 6: sessionstore.v1.SessionUpdate
-	(*UpdateAck)(nil),               // 7: sessionstore.v1.UpdateAck
-	(*CreateSessionRequest)(nil),    // 8: sessionstore.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),   // 9: sessionstore.v1.CreateSessionResponse
-	(*GetSessionRequest)(nil),       // 10: sessionstore.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),      // 11: sessionstore.v1.GetSessionResponse
-	(*ResumeSessionRequest)(nil),    // 12: sessionstore.v1.ResumeSessionRequest
-	(*ResumeSessionResponse)(nil),   // 13: sessionstore.v1.ResumeSessionResponse
-	(*ValidateResumeRequest)(nil),   // 14: sessionstore.v1.ValidateResumeRequest
-	(*ValidateResumeResponse)(nil),  // 15: sessionstore.v1.ValidateResumeResponse
-	(*UpdateSessionRequest)(nil),    // 16: sessionstore.v1.UpdateSessionRequest
-	(*UpdateSessionResponse)(nil),   // 17: sessionstore.v1.UpdateSessionResponse
-	(*EndSessionRequest)(nil),       // 18: sessionstore.v1.EndSessionRequest
-	(*EndSessionResponse)(nil),      // 19: sessionstore.v1.EndSessionResponse
-	(*DeleteSessionRequest)(nil),    // 20: sessionstore.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),   // 21: sessionstore.v1.DeleteSessionResponse
-	(*ListSessionsRequest)(nil),     // 22: sessionstore.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),    // 23: sessionstore.v1.ListSessionsResponse
-	(*CleanupSessionsRequest)(nil),  // 24: sessionstore.v1.CleanupSessionsRequest
-	(*CleanupSessionsResponse)(nil), // 25: sessionstore.v1.CleanupSessionsResponse
-	(*GetStatsRequest)(nil),         // 26: sessionstore.v1.GetStatsRequest
-	(*StatusCount)(nil),             // 27: sessionstore.v1.StatusCount
-	(*GetStatsResponse)(nil),        // 28: sessionstore.v1.GetStatsResponse
-	(*structpb.Struct)(nil),         // 29: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),   // 31: google.protobuf.FieldMask
-	(*status.Status)(nil),           // 32: google.rpc.Status
-	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
+	(SessionStatus)(0),                  // 0: sessionstore.v1.SessionStatus
+	(SessionView)(0),                    // 1: sessionstore.v1.SessionView
+	(*ConversationItem)(nil),            // 2: sessionstore.v1.ConversationItem
+	(*FunctionCall)(nil),                // 3: sessionstore.v1.FunctionCall
+	(*AudioChunk)(nil),                  // 4: sessionstore.v1.AudioChunk
+	(*Session)(nil),                     // 5: sessionstore.v1.Session
+	(*SessionUpdate)(nil),               // 6: sessionstore.v1.SessionUpdate
+	(*UpdateAck)(nil),                   // 7: sessionstore.v1.UpdateAck
+	(*StreamUpdateBatchesRequest)(nil),  // 8: sessionstore.v1.StreamUpdateBatchesRequest
+	(*StreamUpdateBatchesResponse)(nil), // 9: sessionstore.v1.StreamUpdateBatchesResponse
+	(*CreateSessionRequest)(nil),        // 10: sessionstore.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),       // 11: sessionstore.v1.CreateSessionResponse
+	(*GetSessionRequest)(nil),           // 12: sessionstore.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),          // 13: sessionstore.v1.GetSessionResponse
+	(*ResumeSessionRequest)(nil),        // 14: sessionstore.v1.ResumeSessionRequest
+	(*ResumeSessionResponse)(nil),       // 15: sessionstore.v1.ResumeSessionResponse
+	(*ValidateResumeRequest)(nil),       // 16: sessionstore.v1.ValidateResumeRequest
+	(*ValidateResumeResponse)(nil),      // 17: sessionstore.v1.ValidateResumeResponse
+	(*UpdateSessionRequest)(nil),        // 18: sessionstore.v1.UpdateSessionRequest
+	(*UpdateSessionResponse)(nil),       // 19: sessionstore.v1.UpdateSessionResponse
+	(*EndSessionRequest)(nil),           // 20: sessionstore.v1.EndSessionRequest
+	(*EndSessionResponse)(nil),          // 21: sessionstore.v1.EndSessionResponse
+	(*DeleteSessionRequest)(nil),        // 22: sessionstore.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),       // 23: sessionstore.v1.DeleteSessionResponse
+	(*ListSessionsRequest)(nil),         // 24: sessionstore.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),        // 25: sessionstore.v1.ListSessionsResponse
+	(*CleanupSessionsRequest)(nil),      // 26: sessionstore.v1.CleanupSessionsRequest
+	(*CleanupSessionsResponse)(nil),     // 27: sessionstore.v1.CleanupSessionsResponse
+	(*GetStatsRequest)(nil),             // 28: sessionstore.v1.GetStatsRequest
+	(*StatusCount)(nil),                 // 29: sessionstore.v1.StatusCount
+	(*GetStatsResponse)(nil),            // 30: sessionstore.v1.GetStatsResponse
+	(*structpb.Struct)(nil),             // 31: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 33: google.protobuf.FieldMask
+	(*status.Status)(nil),               // 34: google.rpc.Status
+	(*durationpb.Duration)(nil),         // 35: google.protobuf.Duration
 }
 var file_sessionstore_v1_session_store_proto_depIdxs = []int32{
-	29, // 0: sessionstore.v1.ConversationItem.data:type_name -> google.protobuf.Struct
-	30, // 1: sessionstore.v1.ConversationItem.created_at:type_name -> google.protobuf.Timestamp
-	30, // 2: sessionstore.v1.FunctionCall.created_at:type_name -> google.protobuf.Timestamp
-	30, // 3: sessionstore.v1.AudioChunk.created_at:type_name -> google.protobuf.Timestamp
+	31, // 0: sessionstore.v1.ConversationItem.data:type_name -> google.protobuf.Struct
+	32, // 1: sessionstore.v1.ConversationItem.created_at:type_name -> google.protobuf.Timestamp
+	32, // 2: sessionstore.v1.FunctionCall.created_at:type_name -> google.protobuf.Timestamp
+	32, // 3: sessionstore.v1.AudioChunk.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: sessionstore.v1.Session.status:type_name -> sessionstore.v1.SessionStatus
-	30, // 5: sessionstore.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	30, // 6: sessionstore.v1.Session.last_activity:type_name -> google.protobuf.Timestamp
+	32, // 5: sessionstore.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	32, // 6: sessionstore.v1.Session.last_activity:type_name -> google.protobuf.Timestamp
 	2,  // 7: sessionstore.v1.Session.conversation_history:type_name -> sessionstore.v1.ConversationItem
 	3,  // 8: sessionstore.v1.Session.function_calls:type_name -> sessionstore.v1.FunctionCall
 	4,  // 9: sessionstore.v1.Session.audio_buffer:type_name -> sessionstore.v1.AudioChunk
-	29, // 10: sessionstore.v1.Session.audio_metadata:type_name -> google.protobuf.Struct
-	29, // 11: sessionstore.v1.Session.metadata:type_name -> google.protobuf.Struct
-	31, // 12: sessionstore.v1.SessionUpdate.update_mask:type_name -> google.protobuf.FieldMask
+	31, // 10: sessionstore.v1.Session.audio_metadata:type_name -> google.protobuf.Struct
+	31, // 11: sessionstore.v1.Session.metadata:type_name -> google.protobuf.Struct
+	33, // 12: sessionstore.v1.SessionUpdate.update_mask:type_name -> google.protobuf.FieldMask
 	5,  // 13: sessionstore.v1.SessionUpdate.session:type_name -> sessionstore.v1.Session
 	2,  // 14: sessionstore.v1.SessionUpdate.append_history:type_name -> sessionstore.v1.ConversationItem
 	3,  // 15: sessionstore.v1.SessionUpdate.upsert_function_calls:type_name -> sessionstore.v1.FunctionCall
 	4,  // 16: sessionstore.v1.SessionUpdate.append_audio:type_name -> sessionstore.v1.AudioChunk
-	32, // 17: sessionstore.v1.UpdateAck.error:type_name -> google.rpc.Status
-	5,  // 18: sessionstore.v1.CreateSessionRequest.session:type_name -> sessionstore.v1.Session
-	5,  // 19: sessionstore.v1.CreateSessionResponse.session:type_name -> sessionstore.v1.Session
-	1,  // 20: sessionstore.v1.GetSessionRequest.view:type_name -> sessionstore.v1.SessionView
-	5,  // 21: sessionstore.v1.GetSessionResponse.session:type_name -> sessionstore.v1.Session
-	5,  // 22: sessionstore.v1.ResumeSessionRequest.session:type_name -> sessionstore.v1.Session
-	1,  // 23: sessionstore.v1.ResumeSessionRequest.view:type_name -> sessionstore.v1.SessionView
-	5,  // 24: sessionstore.v1.ResumeSessionResponse.session:type_name -> sessionstore.v1.Session
-	6,  // 25: sessionstore.v1.UpdateSessionRequest.update:type_name -> sessionstore.v1.SessionUpdate
-	5,  // 26: sessionstore.v1.UpdateSessionResponse.session:type_name -> sessionstore.v1.Session
-	5,  // 27: sessionstore.v1.EndSessionResponse.session:type_name -> sessionstore.v1.Session
-	0,  // 28: sessionstore.v1.ListSessionsRequest.statuses:type_name -> sessionstore.v1.SessionStatus
-	1,  // 29: sessionstore.v1.ListSessionsRequest.view:type_name -> sessionstore.v1.SessionView
-	5,  // 30: sessionstore.v1.ListSessionsResponse.sessions:type_name -> sessionstore.v1.Session
-	33, // 31: sessionstore.v1.CleanupSessionsRequest.max_age:type_name -> google.protobuf.Duration
-	0,  // 32: sessionstore.v1.StatusCount.status:type_name -> sessionstore.v1.SessionStatus
-	27, // 33: sessionstore.v1.GetStatsResponse.status_counts:type_name -> sessionstore.v1.StatusCount
-	8,  // 34: sessionstore.v1.SessionStoreService.CreateSession:input_type -> sessionstore.v1.CreateSessionRequest
-	10, // 35: sessionstore.v1.SessionStoreService.GetSession:input_type -> sessionstore.v1.GetSessionRequest
-	12, // 36: sessionstore.v1.SessionStoreService.ResumeSession:input_type -> sessionstore.v1.ResumeSessionRequest
-	14, // 37: sessionstore.v1.SessionStoreService.ValidateResume:input_type -> sessionstore.v1.ValidateResumeRequest
-	16, // 38: sessionstore.v1.SessionStoreService.UpdateSession:input_type -> sessionstore.v1.UpdateSessionRequest
-	6,  // 39: sessionstore.v1.SessionStoreService.StreamUpdates:input_type -> sessionstore.v1.SessionUpdate
-	18, // 40: sessionstore.v1.SessionStoreService.EndSession:input_type -> sessionstore.v1.EndSessionRequest
-	20, // 41: sessionstore.v1.SessionStoreService.DeleteSession:input_type -> sessionstore.v1.DeleteSessionRequest
-	22, // 42: sessionstore.v1.SessionStoreService.ListSessions:input_type -> sessionstore.v1.ListSessionsRequest
-	24, // 43: sessionstore.v1.SessionStoreService.CleanupSessions:input_type -> sessionstore.v1.CleanupSessionsRequest
-	26, // 44: sessionstore.v1.SessionStoreService.GetStats:input_type -> sessionstore.v1.GetStatsRequest
-	9,  // 45: sessionstore.v1.SessionStoreService.CreateSession:output_type -> sessionstore.v1.CreateSessionResponse
-	11, // 46: sessionstore.v1.SessionStoreService.GetSession:output_type -> sessionstore.v1.GetSessionResponse
-	13, // 47: sessionstore.v1.SessionStoreService.ResumeSession:output_type -> sessionstore.v1.ResumeSessionResponse
-	15, // 48: sessionstore.v1.SessionStoreService.ValidateResume:output_type -> sessionstore.v1.ValidateResumeResponse
-	17, // 49: sessionstore.v1.SessionStoreService.UpdateSession:output_type -> sessionstore.v1.UpdateSessionResponse
-	7,  // 50: sessionstore.v1.SessionStoreService.StreamUpdates:output_type -> sessionstore.v1.UpdateAck
-	19, // 51: sessionstore.v1.SessionStoreService.EndSession:output_type -> sessionstore.v1.EndSessionResponse
-	21, // 52: sessionstore.v1.SessionStoreService.DeleteSession:output_type -> sessionstore.v1.DeleteSessionResponse
-	23, // 53: sessionstore.v1.SessionStoreService.ListSessions:output_type -> sessionstore.v1.ListSessionsResponse
-	25, // 54: sessionstore.v1.SessionStoreService.CleanupSessions:output_type -> sessionstore.v1.CleanupSessionsResponse
-	28, // 55: sessionstore.v1.SessionStoreService.GetStats:output_type -> sessionstore.v1.GetStatsResponse
-	45, // [45:56] is the sub-list for method output_type
-	34, // [34:45] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	34, // 17: sessionstore.v1.UpdateAck.error:type_name -> google.rpc.Status
+	6,  // 18: sessionstore.v1.StreamUpdateBatchesRequest.updates:type_name -> sessionstore.v1.SessionUpdate
+	7,  // 19: sessionstore.v1.StreamUpdateBatchesResponse.acks:type_name -> sessionstore.v1.UpdateAck
+	5,  // 20: sessionstore.v1.CreateSessionRequest.session:type_name -> sessionstore.v1.Session
+	5,  // 21: sessionstore.v1.CreateSessionResponse.session:type_name -> sessionstore.v1.Session
+	1,  // 22: sessionstore.v1.GetSessionRequest.view:type_name -> sessionstore.v1.SessionView
+	5,  // 23: sessionstore.v1.GetSessionResponse.session:type_name -> sessionstore.v1.Session
+	5,  // 24: sessionstore.v1.ResumeSessionRequest.session:type_name -> sessionstore.v1.Session
+	1,  // 25: sessionstore.v1.ResumeSessionRequest.view:type_name -> sessionstore.v1.SessionView
+	5,  // 26: sessionstore.v1.ResumeSessionResponse.session:type_name -> sessionstore.v1.Session
+	6,  // 27: sessionstore.v1.UpdateSessionRequest.update:type_name -> sessionstore.v1.SessionUpdate
+	5,  // 28: sessionstore.v1.UpdateSessionResponse.session:type_name -> sessionstore.v1.Session
+	5,  // 29: sessionstore.v1.EndSessionResponse.session:type_name -> sessionstore.v1.Session
+	0,  // 30: sessionstore.v1.ListSessionsRequest.statuses:type_name -> sessionstore.v1.SessionStatus
+	1,  // 31: sessionstore.v1.ListSessionsRequest.view:type_name -> sessionstore.v1.SessionView
+	5,  // 32: sessionstore.v1.ListSessionsResponse.sessions:type_name -> sessionstore.v1.Session
+	35, // 33: sessionstore.v1.CleanupSessionsRequest.max_age:type_name -> google.protobuf.Duration
+	0,  // 34: sessionstore.v1.StatusCount.status:type_name -> sessionstore.v1.SessionStatus
+	29, // 35: sessionstore.v1.GetStatsResponse.status_counts:type_name -> sessionstore.v1.StatusCount
+	10, // 36: sessionstore.v1.SessionStoreService.CreateSession:input_type -> sessionstore.v1.CreateSessionRequest
+	12, // 37: sessionstore.v1.SessionStoreService.GetSession:input_type -> sessionstore.v1.GetSessionRequest
+	14, // 38: sessionstore.v1.SessionStoreService.ResumeSession:input_type -> sessionstore.v1.ResumeSessionRequest
+	16, // 39: sessionstore.v1.SessionStoreService.ValidateResume:input_type -> sessionstore.v1.ValidateResumeRequest
+	18, // 40: sessionstore.v1.SessionStoreService.UpdateSession:input_type -> sessionstore.v1.UpdateSessionRequest
+	6,  // 41: sessionstore.v1.SessionStoreService.StreamUpdates:input_type -> sessionstore.v1.SessionUpdate
+	8,  // 42: sessionstore.v1.SessionStoreService.StreamUpdateBatches:input_type -> sessionstore.v1.StreamUpdateBatchesRequest
+	20, // 43: sessionstore.v1.SessionStoreService.EndSession:input_type -> sessionstore.v1.EndSessionRequest
+	22, // 44: sessionstore.v1.SessionStoreService.DeleteSession:input_type -> sessionstore.v1.DeleteSessionRequest
+	24, // 45: sessionstore.v1.SessionStoreService.ListSessions:input_type -> sessionstore.v1.ListSessionsRequest
+	26, // 46: sessionstore.v1.SessionStoreService.CleanupSessions:input_type -> sessionstore.v1.CleanupSessionsRequest
+	28, // 47: sessionstore.v1.SessionStoreService.GetStats:input_type -> sessionstore.v1.GetStatsRequest
+	11, // 48: sessionstore.v1.SessionStoreService.CreateSession:output_type -> sessionstore.v1.CreateSessionResponse
+	13, // 49: sessionstore.v1.SessionStoreService.GetSession:output_type -> sessionstore.v1.GetSessionResponse
+	15, // 50: sessionstore.v1.SessionStoreService.ResumeSession:output_type -> sessionstore.v1.ResumeSessionResponse
+	17, // 51: sessionstore.v1.SessionStoreService.ValidateResume:output_type -> sessionstore.v1.ValidateResumeResponse
+	19, // 52: sessionstore.v1.SessionStoreService.UpdateSession:output_type -> sessionstore.v1.UpdateSessionResponse
+	7,  // 53: sessionstore.v1.SessionStoreService.StreamUpdates:output_type -> sessionstore.v1.UpdateAck
+	9,  // 54: sessionstore.v1.SessionStoreService.StreamUpdateBatches:output_type -> sessionstore.v1.StreamUpdateBatchesResponse
+	21, // 55: sessionstore.v1.SessionStoreService.EndSession:output_type -> sessionstore.v1.EndSessionResponse
+	23, // 56: sessionstore.v1.SessionStoreService.DeleteSession:output_type -> sessionstore.v1.DeleteSessionResponse
+	25, // 57: sessionstore.v1.SessionStoreService.ListSessions:output_type -> sessionstore.v1.ListSessionsResponse
+	27, // 58: sessionstore.v1.SessionStoreService.CleanupSessions:output_type -> sessionstore.v1.CleanupSessionsResponse
+	30, // 59: sessionstore.v1.SessionStoreService.GetStats:output_type -> sessionstore.v1.GetStatsResponse
+	48, // [48:60] is the sub-list for method output_type
+	36, // [36:48] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_sessionstore_v1_session_store_proto_init() }
@@ -2297,7 +2400,7 @@ func file_sessionstore_v1_session_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sessionstore_v1_session_store_proto_rawDesc), len(file_sessionstore_v1_session_store_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,17 +23,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SessionStoreService_CreateSession_FullMethodName   = "/sessionstore.v1.SessionStoreService/CreateSession"
-	SessionStoreService_GetSession_FullMethodName      = "/sessionstore.v1.SessionStoreService/GetSession"
-	SessionStoreService_ResumeSession_FullMethodName   = "/sessionstore.v1.SessionStoreService/ResumeSession"
-	SessionStoreService_ValidateResume_FullMethodName  = "/sessionstore.v1.SessionStoreService/ValidateResume"
-	SessionStoreService_UpdateSession_FullMethodName   = "/sessionstore.v1.SessionStoreService/UpdateSession"
-	SessionStoreService_StreamUpdates_FullMethodName   = "/sessionstore.v1.SessionStoreService/StreamUpdates"
-	SessionStoreService_EndSession_FullMethodName      = "/sessionstore.v1.SessionStoreService/EndSession"
-	SessionStoreService_DeleteSession_FullMethodName   = "/sessionstore.v1.SessionStoreService/DeleteSession"
-	SessionStoreService_ListSessions_FullMethodName    = "/sessionstore.v1.SessionStoreService/ListSessions"
-	SessionStoreService_CleanupSessions_FullMethodName = "/sessionstore.v1.SessionStoreService/CleanupSessions"
-	SessionStoreService_GetStats_FullMethodName        = "/sessionstore.v1.SessionStoreService/GetStats"
+	SessionStoreService_CreateSession_FullMethodName       = "/sessionstore.v1.SessionStoreService/CreateSession"
+	SessionStoreService_GetSession_FullMethodName          = "/sessionstore.v1.SessionStoreService/GetSession"
+	SessionStoreService_ResumeSession_FullMethodName       = "/sessionstore.v1.SessionStoreService/ResumeSession"
+	SessionStoreService_ValidateResume_FullMethodName      = "/sessionstore.v1.SessionStoreService/ValidateResume"
+	SessionStoreService_UpdateSession_FullMethodName       = "/sessionstore.v1.SessionStoreService/UpdateSession"
+	SessionStoreService_StreamUpdates_FullMethodName       = "/sessionstore.v1.SessionStoreService/StreamUpdates"
+	SessionStoreService_StreamUpdateBatches_FullMethodName = "/sessionstore.v1.SessionStoreService/StreamUpdateBatches"
+	SessionStoreService_EndSession_FullMethodName          = "/sessionstore.v1.SessionStoreService/EndSession"
+	SessionStoreService_DeleteSession_FullMethodName       = "/sessionstore.v1.SessionStoreService/DeleteSession"
+	SessionStoreService_ListSessions_FullMethodName        = "/sessionstore.v1.SessionStoreService/ListSessions"
+	SessionStoreService_CleanupSessions_FullMethodName     = "/sessionstore.v1.SessionStoreService/CleanupSessions"
+	SessionStoreService_GetStats_FullMethodName            = "/sessionstore.v1.SessionStoreService/GetStats"
 )
 
 // SessionStoreServiceClient is the client API for SessionStoreService service.
@@ -68,6 +69,14 @@ type SessionStoreServiceClient interface {
 	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	StreamUpdates(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionUpdate, UpdateAck], error)
+	// StreamUpdateBatches is StreamUpdates with many updates to a message: a
+	// bridge writing for hundreds of calls coalesces the writes of a few
+	// milliseconds into one request, and the sidecar answers with the acks
+	// that became durable together in one response. Per update nothing
+	// changes: each keeps its seq, its session's order, its own ack sent only
+	// once it is durable, and its own error. Acks come in the order the
+	// updates were sent, across requests.
+	StreamUpdateBatches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamUpdateBatchesRequest, StreamUpdateBatchesResponse], error)
 	// EndSession moves a session to ENDED; ending an ended session returns it
 	// unchanged.
 	EndSession(ctx context.Context, in *EndSessionRequest, opts ...grpc.CallOption) (*EndSessionResponse, error)
@@ -152,6 +161,19 @@ func (c *sessionStoreServiceClient) StreamUpdates(ctx context.Context, opts ...g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SessionStoreService_StreamUpdatesClient = grpc.BidiStreamingClient[SessionUpdate, UpdateAck]
 
+func (c *sessionStoreServiceClient) StreamUpdateBatches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamUpdateBatchesRequest, StreamUpdateBatchesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SessionStoreService_ServiceDesc.Streams[1], SessionStoreService_StreamUpdateBatches_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamUpdateBatchesRequest, StreamUpdateBatchesResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SessionStoreService_StreamUpdateBatchesClient = grpc.BidiStreamingClient[StreamUpdateBatchesRequest, StreamUpdateBatchesResponse]
+
 func (c *sessionStoreServiceClient) EndSession(ctx context.Context, in *EndSessionRequest, opts ...grpc.CallOption) (*EndSessionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(EndSessionResponse)
@@ -234,6 +256,14 @@ type SessionStoreServiceServer interface {
 	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	StreamUpdates(grpc.BidiStreamingServer[SessionUpdate, UpdateAck]) error
+	// StreamUpdateBatches is StreamUpdates with many updates to a message: a
+	// bridge writing for hundreds of calls coalesces the writes of a few
+	// milliseconds into one request, and the sidecar answers with the acks
+	// that became durable together in one response. Per update nothing
+	// changes: each keeps its seq, its session's order, its own ack sent only
+	// once it is durable, and its own error. Acks come in the order the
+	// updates were sent, across requests.
+	StreamUpdateBatches(grpc.BidiStreamingServer[StreamUpdateBatchesRequest, StreamUpdateBatchesResponse]) error
 	// EndSession moves a session to ENDED; ending an ended session returns it
 	// unchanged.
 	EndSession(context.Context, *EndSessionRequest) (*EndSessionResponse, error)
@@ -272,6 +302,9 @@ func (UnimplementedSessionStoreServiceServer) UpdateSession(context.Context, *Up
 }
 func (UnimplementedSessionStoreServiceServer) StreamUpdates(grpc.BidiStreamingServer[SessionUpdate, UpdateAck]) error {
 	return status.Error(codes.Unimplemented, "method StreamUpdates not implemented")
+}
+func (UnimplementedSessionStoreServiceServer) StreamUpdateBatches(grpc.BidiStreamingServer[StreamUpdateBatchesRequest, StreamUpdateBatchesResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamUpdateBatches not implemented")
 }
 func (UnimplementedSessionStoreServiceServer) EndSession(context.Context, *EndSessionRequest) (*EndSessionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EndSession not implemented")
@@ -405,6 +438,13 @@ func _SessionStoreService_StreamUpdates_Handler(srv interface{}, stream grpc.Ser
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SessionStoreService_StreamUpdatesServer = grpc.BidiStreamingServer[SessionUpdate, UpdateAck]
+
+func _SessionStoreService_StreamUpdateBatches_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SessionStoreServiceServer).StreamUpdateBatches(&grpc.GenericServerStream[StreamUpdateBatchesRequest, StreamUpdateBatchesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SessionStoreService_StreamUpdateBatchesServer = grpc.BidiStreamingServer[StreamUpdateBatchesRequest, StreamUpdateBatchesResponse]
 
 func _SessionStoreService_EndSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(EndSessionRequest)
@@ -548,6 +588,12 @@ var SessionStoreService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "StreamUpdates",
 			Handler:       _SessionStoreService_StreamUpdates_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "StreamUpdateBatches",
+			Handler:       _SessionStoreService_StreamUpdateBatches_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

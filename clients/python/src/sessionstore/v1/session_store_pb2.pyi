@@ -172,6 +172,18 @@ class UpdateAck(_message.Message):
     applied: bool
     def __init__(self, conversation_id: _Optional[str] = ..., seq: _Optional[int] = ..., etag: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., applied: bool = ...) -> None: ...
 
+class StreamUpdateBatchesRequest(_message.Message):
+    __slots__ = ("updates",)
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    updates: _containers.RepeatedCompositeFieldContainer[SessionUpdate]
+    def __init__(self, updates: _Optional[_Iterable[_Union[SessionUpdate, _Mapping]]] = ...) -> None: ...
+
+class StreamUpdateBatchesResponse(_message.Message):
+    __slots__ = ("acks",)
+    ACKS_FIELD_NUMBER: _ClassVar[int]
+    acks: _containers.RepeatedCompositeFieldContainer[UpdateAck]
+    def __init__(self, acks: _Optional[_Iterable[_Union[UpdateAck, _Mapping]]] = ...) -> None: ...
+
 class CreateSessionRequest(_message.Message):
     __slots__ = ("session", "owner_id")
     SESSION_FIELD_NUMBER: _ClassVar[int]

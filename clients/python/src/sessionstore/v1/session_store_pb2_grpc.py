@@ -69,6 +69,11 @@ class SessionStoreServiceStub(object):
                 request_serializer=sessionstore_dot_v1_dot_session__store__pb2.SessionUpdate.SerializeToString,
                 response_deserializer=sessionstore_dot_v1_dot_session__store__pb2.UpdateAck.FromString,
                 _registered_method=True)
+        self.StreamUpdateBatches = channel.stream_stream(
+                '/sessionstore.v1.SessionStoreService/StreamUpdateBatches',
+                request_serializer=sessionstore_dot_v1_dot_session__store__pb2.StreamUpdateBatchesRequest.SerializeToString,
+                response_deserializer=sessionstore_dot_v1_dot_session__store__pb2.StreamUpdateBatchesResponse.FromString,
+                _registered_method=True)
         self.EndSession = channel.unary_unary(
                 '/sessionstore.v1.SessionStoreService/EndSession',
                 request_serializer=sessionstore_dot_v1_dot_session__store__pb2.EndSessionRequest.SerializeToString,
@@ -156,6 +161,19 @@ class SessionStoreServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamUpdateBatches(self, request_iterator, context):
+        """StreamUpdateBatches is StreamUpdates with many updates to a message: a
+        bridge writing for hundreds of calls coalesces the writes of a few
+        milliseconds into one request, and the sidecar answers with the acks
+        that became durable together in one response. Per update nothing
+        changes: each keeps its seq, its session's order, its own ack sent only
+        once it is durable, and its own error. Acks come in the order the
+        updates were sent, across requests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def EndSession(self, request, context):
         """EndSession moves a session to ENDED; ending an ended session returns it
         unchanged.
@@ -224,6 +242,11 @@ def add_SessionStoreServiceServicer_to_server(servicer, server):
                     servicer.StreamUpdates,
                     request_deserializer=sessionstore_dot_v1_dot_session__store__pb2.SessionUpdate.FromString,
                     response_serializer=sessionstore_dot_v1_dot_session__store__pb2.UpdateAck.SerializeToString,
+            ),
+            'StreamUpdateBatches': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamUpdateBatches,
+                    request_deserializer=sessionstore_dot_v1_dot_session__store__pb2.StreamUpdateBatchesRequest.FromString,
+                    response_serializer=sessionstore_dot_v1_dot_session__store__pb2.StreamUpdateBatchesResponse.SerializeToString,
             ),
             'EndSession': grpc.unary_unary_rpc_method_handler(
                     servicer.EndSession,
@@ -418,6 +441,33 @@ class SessionStoreService(object):
             '/sessionstore.v1.SessionStoreService/StreamUpdates',
             sessionstore_dot_v1_dot_session__store__pb2.SessionUpdate.SerializeToString,
             sessionstore_dot_v1_dot_session__store__pb2.UpdateAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamUpdateBatches(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/sessionstore.v1.SessionStoreService/StreamUpdateBatches',
+            sessionstore_dot_v1_dot_session__store__pb2.StreamUpdateBatchesRequest.SerializeToString,
+            sessionstore_dot_v1_dot_session__store__pb2.StreamUpdateBatchesResponse.FromString,
             options,
             channel_credentials,
             insecure,

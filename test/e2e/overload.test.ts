@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BridgeUpdateStream, SessionStoreClient, SessionView, statusDetailsOf } from "../../src/client/index.js";
+import { rssBytes } from "../../bench/support/measure.js";
+import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
+import { ackReason, openUpdateStream } from "../support/update-stream-raw.js";
+
+const SESSIONS = 20;
+const WRITES_PER_SESSION = 150;
+const FRAME = new Uint8Array(3_200).fill(5);
+/**
+ * A second of 16 kHz PCM16 a write, for the burst the client helper resends:
+ * a group holds at most 4 MiB, so 3,000 such writes take dozens of groups
+ * one after another, and most of them wait past the timeout, however fast
+ * the machine.
+ */
+const LARGE_FRAME = new Uint8Array(32_000).fill(6);
+/** What the sidecar may hold at most while 96 MB of updates arrive at once: streams and the commit queue are bounded. */
+const RSS_BOUND_BYTES = 400 * 1024 * 1024;
+
+// A queue timeout of 20 ms makes this sidecar's capacity small and the test
+// deterministic: a burst of thousands of updates cannot all be committed
+// within it, so while the first groups commit, the rest of the burst is shed.
+describe("overload: updates that cannot be committed in time", () => {
+  let sidecar: Sidecar;
+  let client: SessionStoreClient;
+
+  beforeAll(async () => {
+    sidecar = await startSidecar({ args: ["--update-queue-timeout", "20ms"] });
+    client = new SessionStoreClient(sidecar.address);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await sidecar?.stop("SIGTERM");
+  });
+
+  async function createSessions(prefix: string): Promise<string[]> {
+    const ids = Array.from({ length: SESSIONS }, (_, i) => `${prefix}-${i}`);
+    for (const id of ids) await client.createSession({ session: { conversationId: id }, ownerId: "bridge-1" });
+    return ids;
+  }
+
+  it("are refused as OVERLOADED with RetryInfo and not applied; of each session only a prefix is applied, and it is stored", async () => {
+    const ids = await createSessions("raw");
+    const stream = openUpdateStream(sidecar.address);
+    for (let seq = 1; seq <= WRITES_PER_SESSION; seq++) {
+      for (const id of ids) await stream.send({ conversationId: id, ownerEpoch: 1n, seq: BigInt(seq), appendHistory: [{ itemId: `${id}-${seq}` }], appendAudio: [{ data: FRAME }] });
+    }
+    const acks = await stream.waitForAcks(SESSIONS * WRITES_PER_SESSION);
+    stream.close();
+
+    const shed = acks.filter((a) => ackReason(a) === "OVERLOADED");
+    expect(shed.length).toBeGreaterThan(0);
+    expect(acks.filter((a) => a.error && ackReason(a) !== "OVERLOADED")).toEqual([]);
+    const details = statusDetailsOf(shed[0]!.error!);
+    expect(shed[0]!.error!.code).toBe(14); // UNAVAILABLE
+    expect(details.errorInfo?.metadata.queue_timeout_ms).toBe("20");
+    expect(details.retryInfo?.retryDelay).toBeDefined();
+
+    for (const id of ids) {
+      const ofSession = acks.filter((a) => a.conversationId === id);
+      const applied = ofSession.filter((a) => a.applied).map((a) => Number(a.seq));
+      // Once one update of a session is refused, every later one is: what is applied has no gaps.
+      expect(applied).toEqual(Array.from({ length: applied.length }, (_, i) => i + 1));
+      const { session } = await client.getSession({ conversationId: id, view: SessionView.FULL });
+      expect(Number(session!.lastSeq)).toBe(applied.length);
+      expect(session!.conversationHistory.map((h) => h.itemId)).toEqual(applied.map((seq) => `${id}-${seq}`));
+    }
+  });
+
+  it("are sent again by BridgeUpdateStream after the pause the sidecar asks for, while it keeps writing, until every write is stored, in order", async () => {
+    const ids = await createSessions("bridge");
+    const stream = new BridgeUpdateStream(client, { maxUnacked: SESSIONS * WRITES_PER_SESSION });
+    for (const id of ids) stream.track(id, { ownerEpoch: 1n, lastSeq: 0n });
+    let peakRss = 0;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(sidecar.pid))), 50);
+    const writes: Promise<unknown>[] = [];
+    // In waves, so that new writes of a session arrive while its refused ones wait to be resent.
+    for (let n = 1; n <= WRITES_PER_SESSION; n++) {
+      for (const id of ids) writes.push(stream.write(id, { appendHistory: [{ itemId: `${id}-${n}` }], appendAudio: [{ data: LARGE_FRAME }] }));
+      if (n % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await Promise.all(writes);
+    clearInterval(sampler);
+    await stream.close();
+
+    expect(stream.stats.overloaded).toBeGreaterThan(0);
+    expect(peakRss).toBeLessThan(RSS_BOUND_BYTES);
+    for (const id of ids) {
+      const { session } = await client.getSession({ conversationId: id, view: SessionView.FULL });
+      expect(Number(session!.lastSeq)).toBe(WRITES_PER_SESSION);
+      expect(session!.conversationHistory.map((h) => h.itemId)).toEqual(Array.from({ length: WRITES_PER_SESSION }, (_, i) => `${id}-${i + 1}`));
+    }
+  });
+});
