@@ -1,5 +1,6 @@
 import { type DescMessage, type DescMethod, type DescService, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
+import { EncodedMessage } from "./encoded-message.js";
 
 /**
  * protobuf-es generates message schemas and service descriptors but no gRPC
@@ -24,7 +25,12 @@ function methodDefinition(service: DescService, method: DescMethod): MethodDefin
     responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
     requestSerialize: (message) => Buffer.from(toBinary(input, message)),
     requestDeserialize: (bytes) => fromBinary(input, bytes),
-    responseSerialize: (message) => Buffer.from(toBinary(output, message)),
+    responseSerialize: (message) => bufferOf(message instanceof EncodedMessage ? message.bytes : toBinary(output, message)),
     responseDeserialize: (bytes) => fromBinary(output, bytes),
   };
+}
+
+/** The bytes as a Buffer, without copying them. */
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -10,6 +10,7 @@ import {
   GetStatsResponseSchema,
   ListSessionsResponseSchema,
   ResumeSessionResponseSchema,
+  SessionView,
   UpdateSessionResponseSchema,
   ValidateResumeResponseSchema,
   type CleanupSessionsRequest,
@@ -23,7 +24,10 @@ import {
   type ValidateResumeRequest,
 } from "../gen/sessionstore/v1/session_store_pb.js";
 import { type FieldViolation, throwIfInvalid } from "../session/errors.js";
+import { EncodedMessage } from "../grpc/encoded-message.js";
+import { concatFields } from "../grpc/length-delimited.js";
 import { isKnownStatus } from "../session/lifecycle.js";
+import { isFullView } from "../session/reads.js";
 import type { SessionRules } from "../session/rules.js";
 import {
   conversationIdViolations,
@@ -62,8 +66,12 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
       return { session: await store.create(tenant, req.session!, req.ownerId) };
     },
 
-    async getSession(req: GetSessionRequest, tenant: string): Promise<Response<typeof GetSessionResponseSchema>> {
+    async getSession(req: GetSessionRequest, tenant: string): Promise<Response<typeof GetSessionResponseSchema> | EncodedMessage> {
       throwIfInvalid([...conversationIdViolations(req.conversationId, "conversation_id"), ...viewViolations(req.view, "view")]);
+      if (store.getFullEncoded && isFullView(req.view, SessionView.FULL)) {
+        const session = await store.getFullEncoded(tenant, req.conversationId);
+        return new EncodedMessage(concatFields(GetSessionResponseSchema.field.session.number, [session]));
+      }
       return { session: await store.get(tenant, req.conversationId, req.view) };
     },
 

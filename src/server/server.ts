@@ -8,6 +8,7 @@ import type { SessionRules } from "../session/rules.js";
 import type { Store } from "../store/store.js";
 import { tenantOf } from "./auth.js";
 import { toServiceError } from "./error-status.js";
+import { EncodedMessage } from "../grpc/encoded-message.js";
 import { grpcServiceDefinition } from "../grpc/grpc-service.js";
 import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "./group-commit.js";
 import { sessionStoreHandlers } from "./handlers.js";
@@ -98,7 +99,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       Promise.resolve()
         .then(() => handler(call.request, tenantOf(call.metadata, options.authTokens)))
         .then(
-          (response) => callback(null, create(method.output, response)),
+          (response) => callback(null, response instanceof EncodedMessage ? response : create(method.output, response)),
           (err: unknown) => {
             const error = toServiceError(err, log);
             log.debug({ rpc: method.name, code: error.code, message: error.details }, "call failed");

@@ -40,6 +40,13 @@ export interface Store {
   get(tenant: string, conversationId: string, view: SessionView): Promise<Session>;
 
   /**
+   * get in the FULL view, as the encoded Session: for a store that keeps
+   * children as protobuf binary, so that a long call's history is sent as
+   * stored rather than decoded and encoded again. Same rules and errors as get.
+   */
+  getFullEncoded?(tenant: string, conversationId: string): Promise<Uint8Array>;
+
+  /**
    * Checks the resume rules and, when they pass, atomically adds one to
    * resumed_count, sets ACTIVE, adds one to owner_epoch and sets owner_id.
    * With createIfMissing a session that does not exist (or has expired) is

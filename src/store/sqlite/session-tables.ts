@@ -1,5 +1,7 @@
 import type Database from "better-sqlite3";
-import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { type Session, SessionSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { concatFields } from "../../grpc/length-delimited.js";
 import type { NewSession } from "../../session/create-plan.js";
 import type { SessionChildren, SessionRecord } from "../../session/record.js";
 import { countSessions, emptyStats } from "../../session/stats.js";
@@ -81,6 +83,26 @@ export class SessionTables {
       functionCalls: this.sql.selectCalls.all(...key).map(functionCallFromRow),
       audioBuffer: this.sql.selectAudio.all(...key).map(audioChunkFromRow),
     };
+  }
+
+  /**
+   * withChildren, encoded: the history items go as they are stored (most of
+   * a long call's bytes and all of its item count), after the rest of the
+   * session. Fields may come in any order on the wire and a repeated field's
+   * elements keep theirs, so a decoder reads the same Session.
+   */
+  encodedWithChildren(tenant: string, session: Session): Uint8Array {
+    const key = [tenant, session.conversationId] as const;
+    const rest = toBinary(SessionSchema, {
+      ...session,
+      functionCalls: this.sql.selectCalls.all(...key).map(functionCallFromRow),
+      audioBuffer: this.sql.selectAudio.all(...key).map(audioChunkFromRow),
+    });
+    const history = concatFields(SessionSchema.field.conversationHistory.number, this.sql.selectHistory.all(...key));
+    const out = new Uint8Array(rest.length + history.length);
+    out.set(rest);
+    out.set(history, rest.length);
+    return out;
   }
 
   /** Non-ENDED sessions of every tenant last active at or after cutoffMs. */

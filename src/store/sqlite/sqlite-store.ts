@@ -86,6 +86,15 @@ export class SqliteStore implements Store {
     );
   }
 
+  async getFullEncoded(tenant: string, conversationId: string): Promise<Uint8Array> {
+    return this.run(() =>
+      this.snapshot(() => {
+        const { session } = visibleRecord(conversationId, this.tables.read(tenant, conversationId), this.clock.now(), this.rules);
+        return this.tables.encodedWithChildren(tenant, session);
+      }),
+    );
+  }
+
   async resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }> {
     const outcome = fromThreadSlot(await this.write<ThreadSlot<Exclude<ResumeOutcome, SessionError>>>("resume", tenant, request, this.clock.now(), randomInitialVersion()));
     if (outcome instanceof SessionError) throw outcome;
