@@ -215,5 +215,12 @@ describe("a damaged Redis header", () => {
     expect((await client.getStats()).totalSessions).toBe(3n);
     expect((await client.cleanupSessions({ maxAge: { seconds: 3600n } })).deletedCount).toBe(0);
     expect(damageLogs(sidecar, "r-bad")).toHaveLength(1);
+
+    // Deleted without an etag, it is gone with its index entries, and its id can be used again.
+    await expectDamaged(client.deleteSession({ conversationId: "r-bad", etag: "1" }), "r-bad", "header");
+    await client.deleteSession({ conversationId: "r-bad" });
+    await expectRpcError(client.getSession({ conversationId: "r-bad" }), status.NOT_FOUND, "SESSION_NOT_FOUND");
+    expect((await client.getStats()).totalSessions).toBe(2n);
+    await client.createSession({ session: { conversationId: "r-bad" } });
   });
 });

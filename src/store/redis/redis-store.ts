@@ -6,7 +6,7 @@ import type { Logger } from "../../logger.js";
 import { planCreate } from "../../session/create-plan.js";
 import { planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
-import { notFound, Reason, SessionError } from "../../session/errors.js";
+import { isDataCorrupted, notFound, Reason, SessionError } from "../../session/errors.js";
 import { isFullView, visibleRecord } from "../../session/reads.js";
 import { randomInitialVersion, withoutChildren } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
@@ -18,7 +18,7 @@ import { redactedUrl } from "../../config/config-values.js";
 import { headerFromHash } from "./codec.js";
 import { connectRedis, storageError } from "./connection.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
-import { Counter, KeyLayout, sessionKeyList } from "./keys.js";
+import { Counter, HeaderField, KeyLayout, sessionKeyList } from "./keys.js";
 import { CONFLICT, SessionLocks, sessionLockKey, untilCommitted } from "./concurrency.js";
 import { commitHeader, insertSession } from "./session-commits.js";
 import { readFull, readHead, type RedisContext, Round } from "./session-io.js";
@@ -172,19 +172,36 @@ export class RedisStore implements Store {
     return this.write(tenant, conversationId, () =>
       untilCommitted(conversationId, async () => {
         const now = this.ctx.clock.now();
-        const { header } = await readHead(this.ctx, tenant, conversationId);
-        const record = planDelete(header?.record, conversationId, etag, now, this.ctx.rules);
-        const keys = sessionKeyList(this.ctx.layout.session(tenant, conversationId));
-        const [outcome] = await this.redis.ssRemove(...keys, "version", record.version);
+        const keys = this.ctx.layout.session(tenant, conversationId);
+        const version = await this.deletableVersion(tenant, conversationId, etag, now);
+        const [outcome, liveToken] = await this.redis.ssRemove(...sessionKeyList(keys), "version", version);
         if (outcome === 0) return CONFLICT;
         if (outcome === -1) throw notFound(conversationId);
         const index = this.ctx.layout.tenant(tenant);
         const after = new Round(this.redis, false);
         after.add((c) => c.ssUnindex(index.ids, index.activity, conversationId, now.getTime() + 1));
-        if (header!.liveToken !== "") after.add((c) => c.zrem(this.ctx.layout.global.live, header!.liveToken));
+        if (liveToken) after.add((c) => c.zrem(this.ctx.layout.global.live, liveToken));
         await after.run();
       }),
     );
+  }
+
+  /**
+   * The version field a delete removes the session at, once the rules allow
+   * it. A session whose header is damaged cannot be checked against an etag
+   * or for expiry, but a delete without an etag still removes it: short of a
+   * backup, the way out for the session and its id.
+   */
+  private async deletableVersion(tenant: string, conversationId: string, etag: string, now: Date): Promise<string> {
+    try {
+      const { header } = await readHead(this.ctx, tenant, conversationId);
+      return String(planDelete(header?.record, conversationId, etag, now, this.ctx.rules).version);
+    } catch (err) {
+      if (!isDataCorrupted(err) || etag !== "") throw err;
+      const version = await this.redis.hget(this.ctx.layout.session(tenant, conversationId).header, HeaderField.version);
+      if (version === null) throw notFound(conversationId);
+      return version;
+    }
   }
 
   list(tenant: string, query: ListQuery): Promise<{ sessions: Session[]; more: boolean }> {
