@@ -11,11 +11,11 @@ import { runCli, type Sidecar, startSidecar, tempDbPath } from "../support/sidec
 const DAMAGED = "DATA_CORRUPTED";
 const LOGGED = "a stored session record is damaged; the session fails with DATA_LOSS and is left out of lists until it is deleted or restored";
 
-/** Two bytes of a stored blob turned into their complement, as a bad disk sector or a stray write would. */
-function flipTwo(blob: Buffer, at: number): Buffer {
+/** Two bytes of a stored blob with bits flipped (all of them by default), as a bad disk sector or a stray write would. */
+function flipTwo(blob: Buffer, at: number, bits = 0xff): Buffer {
   const damaged = Buffer.from(blob);
-  damaged[at] = damaged[at]! ^ 0xff;
-  damaged[at + 1] = damaged[at + 1]! ^ 0xff;
+  damaged[at] = damaged[at]! ^ bits;
+  damaged[at + 1] = damaged[at + 1]! ^ bits;
   return damaged;
 }
 
@@ -49,8 +49,8 @@ describe("a damaged SQLite record", () => {
     const setHeader = db.prepare("UPDATE sessions SET header = ? WHERE conversation_id = ?");
     // The first bytes: the tag and length of conversation_id, so the message no longer parses.
     setHeader.run(flipTwo(header("bad-wire"), 0), "bad-wire");
-    // Inside the id itself: it still parses, into a header of some other id.
-    setHeader.run(flipTwo(header("bad-id"), 3), "bad-id");
+    // One bit in each of two letters of the id itself: it still parses, into a header of some other id.
+    setHeader.run(flipTwo(header("bad-id"), 2, 0x01), "bad-id");
     setHeader.run(flipTwo(header("bad-old"), 0), "bad-old");
     // Idle for a day by its indexed column, so cleanup may delete it without reading the header.
     db.prepare("UPDATE sessions SET last_activity_ms = ? WHERE conversation_id = 'bad-old'").run(Date.now() - 86_400_000);
@@ -134,6 +134,7 @@ describe("a damaged SQLite record", () => {
     const result = await runCli(["check", "--sqlite-path", dbPath]);
     expect(result.code).toBe(1);
     for (const id of ["bad-wire", "bad-id", "bad-old"]) expect(result.stdout).toMatch(new RegExp(`damaged: tenant "default" conversation_id "${id}": header: `));
+    expect(result.stdout).toContain('conversation_id "bad-id": header: the header names conversation_id "c`d-id"');
     expect(result.stdout).toMatch(/damaged: tenant "default" conversation_id "bad-history": history: /);
     expect(result.stdout).not.toMatch(/ok-1/);
     expect(result.stdout).toMatch(/4 damaged records \(4 of 8 sessions\)/);
