@@ -187,13 +187,18 @@ describe("a damaged Redis header", () => {
     redis = await startRedisServer();
     sidecar = await startSidecar({ args: ["--storage", "redis", "--redis-url", redis.url] });
     client = sidecar.client({ retry: false });
-    for (const id of ["r-ok-1", "r-bad", "r-ok-2"]) await client.createSession({ session: { conversationId: id } });
+    for (const id of ["r-ok-1", "r-bad", "r-ok-2", "r-old"]) await client.createSession({ session: { conversationId: id } });
     // Written once the sidecar has the head cached, as a stray write by another client would be.
     await client.updateSession({ update: { conversationId: "r-bad", seq: 1n, updateMask: { paths: ["current_turn"] }, session: { currentTurn: 1 } } });
     const direct = new Redis(redis.url);
     const key = "sessionstore:session:{default:r-bad}:header";
     const header = (await direct.hgetBuffer(key, "session"))!;
     await direct.hset(key, "session", flipTwo(header, 0));
+    // Damaged too, and idle for two days by the fields cleanup goes by.
+    const old = "sessionstore:session:{default:r-old}:header";
+    const twoDaysAgo = Date.now() - 2 * 86_400_000;
+    await direct.hset(old, "session", flipTwo((await direct.hgetBuffer(old, "session"))!, 0), "last_activity", String(twoDaysAgo));
+    await direct.zadd("sessionstore:tenant:{default}:activity", twoDaysAgo, "r-old");
     direct.disconnect();
   });
   afterAll(async () => {
@@ -214,7 +219,9 @@ describe("a damaged Redis header", () => {
     expect((await client.listSessions({})).sessions.map((s) => s.conversationId)).toEqual(["r-ok-1", "r-ok-2"]);
     expect((await client.listSessions({ view: SessionView.FULL })).sessions.map((s) => s.conversationId)).toEqual(["r-ok-1", "r-ok-2"]);
     expect((await client.getStats()).totalSessions).toBe(3n);
-    expect((await client.cleanupSessions({ maxAge: { seconds: 3600n } })).deletedCount).toBe(0);
+    // The expired damaged one goes, by its last_activity field; the one still fresh stays.
+    expect((await client.cleanupSessions({ maxAge: { seconds: 3600n } })).deletedCount).toBe(1);
+    await expectRpcError(client.getSession({ conversationId: "r-old" }), status.NOT_FOUND, "SESSION_NOT_FOUND");
     expect(damageLogs(sidecar, "r-bad")).toHaveLength(1);
 
     // Deleted without an etag, it is gone with its index entries, and its id can be used again.
