@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
+import { redactedUrl } from "../../config/config-values.js";
 import { type Session, SessionStatus, type SessionUpdate, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { Logger } from "../../logger.js";
 import { planCreate } from "../../session/create-plan.js";
-import { planDelete } from "../../session/delete-plan.js";
+import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
-import { isDataCorrupted, notFound, Reason, SessionError } from "../../session/errors.js";
+import { notFound, Reason, SessionError } from "../../session/errors.js";
 import { isFullView, visibleRecord } from "../../session/reads.js";
 import { randomInitialVersion, withoutChildren } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
@@ -14,7 +15,6 @@ import { planResume } from "../../session/resume-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
-import { redactedUrl } from "../../config/config-values.js";
 import { headerFromHash } from "./codec.js";
 import { connectRedis, storageError } from "./connection.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
@@ -186,18 +186,14 @@ export class RedisStore implements Store {
     );
   }
 
-  /**
-   * The version field a delete removes the session at, once the rules allow
-   * it. A session whose header is damaged cannot be checked against an etag
-   * or for expiry, but a delete without an etag still removes it: short of a
-   * backup, the way out for the session and its id.
-   */
+  /** The version field a delete removes the session at, once planDelete (or deletesDespite, for a damaged header) allows it. */
   private async deletableVersion(tenant: string, conversationId: string, etag: string, now: Date): Promise<string> {
     try {
       const { header } = await readHead(this.ctx, tenant, conversationId);
       return String(planDelete(header?.record, conversationId, etag, now, this.ctx.rules).version);
     } catch (err) {
-      if (!isDataCorrupted(err) || etag !== "") throw err;
+      if (!deletesDespite(err, etag)) throw err;
+      // Compared as stored, by the script: it may be as damaged as the rest of the header.
       const version = await this.redis.hget(this.ctx.layout.session(tenant, conversationId).header, HeaderField.version);
       if (version === null) throw notFound(conversationId);
       return version;

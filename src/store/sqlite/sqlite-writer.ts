@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import { type Session, SessionStatus, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { checkCapacity, type CreatePlan, planCreate } from "../../session/create-plan.js";
-import { planDelete } from "../../session/delete-plan.js";
+import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
 import { isDataCorrupted, Reason, SessionError } from "../../session/errors.js";
 import { isFullView } from "../../session/reads.js";
@@ -149,17 +149,13 @@ export class SqliteWriter {
     return plan.record.session;
   }
 
-  /**
-   * A session whose header is damaged cannot be checked against an etag or
-   * for expiry, but a delete without an etag still removes it: short of a
-   * backup, the way out for the session and its id.
-   */
   private deleteSession(tenant: string, conversationId: string, etag: string, now: Date): void {
     let stored: SessionRecord | undefined;
     try {
       stored = this.read(tenant, conversationId);
     } catch (err) {
-      if (!isDataCorrupted(err) || etag !== "") throw err;
+      if (!deletesDespite(err, etag)) throw err;
+      // Its status is taken from the column: the header cannot be read.
       const status = this.tables.remove(tenant, conversationId);
       this.headers.delete(tenant, conversationId);
       if (status !== undefined && status !== SessionStatus.ENDED) this.notEndedDelta -= 1;
