@@ -25,6 +25,7 @@ const codeOf: Record<Reason, GrpcCode> = {
   [Reason.StorageUnavailable]: GrpcCode.UNAVAILABLE,
   [Reason.ShuttingDown]: GrpcCode.UNAVAILABLE,
   [Reason.Overloaded]: GrpcCode.UNAVAILABLE,
+  [Reason.DataCorrupted]: GrpcCode.DATA_LOSS,
   [Reason.Internal]: GrpcCode.INTERNAL,
 };
 

@@ -38,7 +38,7 @@ import {
   viewViolations,
 } from "../session/validate.js";
 import type { Store } from "../store/store.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
+import { PageTokens } from "./page-token.js";
 
 export interface HandlerDeps {
   store: Store;
@@ -60,6 +60,7 @@ type Response<S extends DescMessage> = MessageInitShape<S>;
  */
 export function sessionStoreHandlers(deps: HandlerDeps) {
   const { store } = deps;
+  const pageTokens = new PageTokens(store.pageTokenKey);
   return {
     async createSession(req: CreateSessionRequest, tenant: string): Promise<Response<typeof CreateSessionResponseSchema>> {
       throwIfInvalid([...sessionInputViolations(req.session, "session", true), ...ownerIdViolations(req.ownerId, "owner_id")]);
@@ -124,13 +125,13 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
       });
       throwIfInvalid(violations);
       const filterKey = JSON.stringify([[...req.statuses].sort(), req.bridgeType]);
-      const after = decodePageToken(req.pageToken, filterKey);
+      const after = pageTokens.decode(req.pageToken, filterKey);
       const pageSize = req.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(req.pageSize, MAX_PAGE_SIZE);
       const page = await store.list(tenant, { pageSize, after, statuses: req.statuses, bridgeType: req.bridgeType, view: req.view });
       const last = page.sessions.at(-1);
       return {
         sessions: page.sessions,
-        nextPageToken: page.more && last ? encodePageToken(last.conversationId, filterKey) : "",
+        nextPageToken: page.more && last ? pageTokens.encode(last.conversationId, filterKey) : "",
       };
     },
 

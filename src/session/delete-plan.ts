@@ -1,3 +1,4 @@
+import { isDataCorrupted } from "./errors.js";
 import { visibleRecord } from "./reads.js";
 import type { SessionRecord } from "./record.js";
 import type { SessionRules } from "./rules.js";
@@ -12,4 +13,14 @@ export function planDelete(stored: SessionRecord | undefined, conversationId: st
   const record = visibleRecord(conversationId, stored, now, rules);
   checkEtag(record.session, etag);
   return record;
+}
+
+/**
+ * Whether a delete goes ahead although reading the session's header failed
+ * with `readError`. A damaged header cannot be checked against an etag or for
+ * expiry, but a delete without an etag removes the session all the same:
+ * short of a backup, it is the way out for the session and its id.
+ */
+export function deletesDespite(readError: unknown, etag: string): boolean {
+  return isDataCorrupted(readError) && etag === "";
 }

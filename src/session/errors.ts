@@ -19,6 +19,7 @@ export const Reason = {
   StorageUnavailable: "STORAGE_UNAVAILABLE",
   ShuttingDown: "SHUTTING_DOWN",
   Overloaded: "OVERLOADED",
+  DataCorrupted: "DATA_CORRUPTED",
   Internal: "INTERNAL",
 } as const;
 
@@ -101,4 +102,25 @@ export function overloaded(queueTimeoutMs: number, retryAfterMs: number): Sessio
     `the sidecar is overloaded: this update waited more than ${queueTimeoutMs} ms for its commit and was not applied; resend it, and the session's updates after it, in ${retryAfterMs} ms or later`,
     { metadata: { queue_timeout_ms: String(queueTimeoutMs) }, retryAfterMs },
   );
+}
+
+/** The parts of a stored session that can be found damaged, as DATA_CORRUPTED names them. */
+export type StoredPart = "header" | "history" | "function_call" | "audio";
+
+/**
+ * A stored record of the session that cannot be read back: undecodable, or
+ * decoded into something the store never writes. Retrying cannot help, so it
+ * is DATA_LOSS rather than INTERNAL; the session stays damaged until it is
+ * deleted or restored, and no other session is affected.
+ */
+export function dataCorrupted(conversationId: string, part: StoredPart, cause: unknown): SessionError {
+  return new SessionError(
+    Reason.DataCorrupted,
+    `the stored ${part.replace("_", " ")} of session "${conversationId}" is damaged and cannot be read; delete the session or restore the store from a backup`,
+    { metadata: { conversation_id: conversationId, part }, cause },
+  );
+}
+
+export function isDataCorrupted(err: unknown): err is SessionError {
+  return err instanceof SessionError && err.reason === Reason.DataCorrupted;
 }

@@ -118,6 +118,15 @@ export interface Store {
   /** Counts for one tenant; expired sessions are not counted. */
   stats(tenant: string): Promise<StoreStats>;
 
+  /**
+   * The key that signs ListSessions page tokens: at least 32 random bytes,
+   * the same for every sidecar sharing this store's data (and across their
+   * restarts), so a token one issues is accepted by all and forged by none.
+   * Kept with the data (SQLite: in the file; Redis: in one key); the memory
+   * store makes one per process.
+   */
+  readonly pageTokenKey: Uint8Array;
+
   /** Resolves when the backend can serve requests; fails with STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
 

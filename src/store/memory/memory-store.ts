@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { clone } from "@bufbuild/protobuf";
 import type { Clock } from "../../clock.js";
@@ -37,6 +38,8 @@ export class MemoryStore implements Store {
   private readonly rules: SessionRules;
   private readonly clock: Clock;
   private readonly tables = new MemoryTables();
+  /** Sessions live only as long as the process, and so do the tokens that page through them. */
+  readonly pageTokenKey: Uint8Array = randomBytes(32);
   private closed = false;
 
   constructor({ rules, clock }: MemoryStoreOptions) {

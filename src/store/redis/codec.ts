@@ -1,4 +1,4 @@
-import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type AudioChunk,
@@ -10,7 +10,9 @@ import {
   type Session,
   SessionSchema,
 } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { fastHeader, lastActivityMs, type SessionRecord } from "../../session/record.js";
+import type { StoredPart } from "../../session/errors.js";
+import { lastActivityMs, type SessionRecord } from "../../session/record.js";
+import { decodeStored, decodeStoredHeader, storedCount } from "../stored-records.js";
 import { HeaderField } from "./keys.js";
 
 /**
@@ -84,17 +86,21 @@ export function hashOf(flat: readonly Buffer[]): Map<string, Buffer> {
   return fields;
 }
 
-/** The header from its hash; undefined when the session does not exist. */
-export function headerFromHash(fields: ReadonlyMap<string, Buffer>): StoredHeader | undefined {
+/**
+ * The header of `conversationId` from its hash; undefined when the session
+ * does not exist, DATA_CORRUPTED when what is stored cannot be its header.
+ */
+export function headerFromHash(fields: ReadonlyMap<string, Buffer>, conversationId: string): StoredHeader | undefined {
   const binary = fields.get(HeaderField.session);
   if (binary === undefined) return undefined;
   const text = (name: string) => fields.get(name)?.toString() ?? "";
+  const count = (name: string, fallback: string) => storedCount(Number(text(name) || fallback), conversationId, name);
   return {
     record: {
-      session: fastHeader(decode(SessionSchema, binary)),
-      version: Number(text(HeaderField.version)),
-      audioLastSeq: BigInt(text(HeaderField.audioSeq) || "0"),
-      audioBytes: Number(text(HeaderField.audioBytes) || "0"),
+      session: decodeStoredHeader(new Uint8Array(binary), conversationId, Number(text(HeaderField.status))),
+      version: count(HeaderField.version, ""),
+      audioLastSeq: BigInt(count(HeaderField.audioSeq, "0")),
+      audioBytes: count(HeaderField.audioBytes, "0"),
     },
     liveToken: text(HeaderField.liveToken),
   };
@@ -102,24 +108,25 @@ export function headerFromHash(fields: ReadonlyMap<string, Buffer>): StoredHeade
 
 /** The children of a readFull reply, each in stored order, set on `session`. */
 export function withChildren(session: Session, history: readonly Buffer[], callOrder: readonly Buffer[], calls: readonly Buffer[], audio: readonly Buffer[]): Session {
-  session.conversationHistory = history.map((item) => decode(ConversationItemSchema, item));
+  const id = session.conversationId;
+  session.conversationHistory = history.map((item) => decode(ConversationItemSchema, item, id, "history"));
   const callFields = hashOf(calls);
   session.functionCalls = callOrder.map((idBuffer) => {
-    const id = idBuffer.toString();
-    const call = decode(FunctionCallSchema, callFields.get(`b:${id}`) ?? Buffer.alloc(0));
+    const callId = idBuffer.toString();
+    const call = decode(FunctionCallSchema, callFields.get(`b:${callId}`) ?? Buffer.alloc(0), id, "function_call");
     // The first upsert's time, which later upserts of the same call keep.
-    call.createdAt = timestampFromDate(new Date(Number(callFields.get(`t:${id}`)?.toString() ?? "0")));
+    call.createdAt = timestampFromDate(new Date(Number(callFields.get(`t:${callId}`)?.toString() ?? "0")));
     return call;
   });
-  session.audioBuffer = audio.map((chunk) => decode(AudioChunkSchema, chunk));
+  session.audioBuffer = audio.map((chunk) => decode(AudioChunkSchema, chunk, id, "audio"));
   return session;
 }
 
 // A copy into a plain Uint8Array: messages must not keep Node's Buffer
 // prototype (it breaks equality with messages from other backends) or share
 // memory with the client's reply buffers.
-function decode<Desc extends DescMessage>(schema: Desc, bytes: Buffer): MessageShape<Desc> {
-  return fromBinary(schema, new Uint8Array(bytes));
+function decode<Desc extends DescMessage>(schema: Desc, bytes: Buffer, conversationId: string, part: StoredPart): MessageShape<Desc> {
+  return decodeStored(schema, new Uint8Array(bytes), conversationId, part);
 }
 
 function encode(bytes: Uint8Array): Buffer {

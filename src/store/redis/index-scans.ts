@@ -1,6 +1,7 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Session, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { isDataCorrupted } from "../../session/errors.js";
 import { isFullView, isListed } from "../../session/reads.js";
 import { expiryCutoffMs } from "../../session/record.js";
 import { countSessions, emptyStats } from "../../session/stats.js";
@@ -29,8 +30,9 @@ export async function listSessions(ctx: RedisContext, tenant: string, query: Lis
     const ids = await ctx.redis.zrangebylex(ctx.layout.tenant(tenant).ids, after === "" ? "-" : `(${after}`, "+", "LIMIT", 0, batch);
     const reads = new Round(ctx.redis, false);
     for (const id of ids) reads.add((c) => c.hgetallBuffer(ctx.layout.session(tenant, id).header));
-    for (const reply of await reads.run()) {
-      const header = headerFromHash(new Map(Object.entries(reply as Record<string, Buffer>)));
+    const replies = await reads.run();
+    for (const [i, reply] of replies.entries()) {
+      const header = readable(ctx, tenant, () => headerFromHash(new Map(Object.entries(reply as Record<string, Buffer>)), ids[i]!));
       const s = header?.record.session;
       if (!s || !isListed(s, query, now, ctx.rules)) continue;
       found.push(s);
@@ -44,11 +46,28 @@ export async function listSessions(ctx: RedisContext, tenant: string, query: Lis
   return { sessions: full ? await withChildren(ctx, tenant, page) : page, more: found.length > query.pageSize };
 }
 
-/** The page again as full sessions, each one snapshot; one deleted meanwhile drops out. */
+/** The page again as full sessions, each one snapshot; one deleted meanwhile, or with damaged children, drops out. */
 async function withChildren(ctx: RedisContext, tenant: string, page: Session[]): Promise<Session[]> {
   const reads = new Round(ctx.redis, false);
   for (const s of page) reads.add((c) => queueReadFull(c, ctx, tenant, s.conversationId));
-  return (await reads.run()).flatMap((reply) => parseFull(reply)?.session ?? []);
+  return (await reads.run()).flatMap((reply, i) => {
+    const id = page[i]!.conversationId;
+    return readable(ctx, tenant, () => parseFull(reply, id))?.session ?? [];
+  });
+}
+
+/**
+ * A session as a scan reads it, or undefined when it is damaged: one bad
+ * record is left out of a listing (and logged, once) rather than fail it.
+ */
+function readable<T>(ctx: RedisContext, tenant: string, read: () => T | undefined): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (!isDataCorrupted(err)) throw err;
+    ctx.corruption.report(tenant, err);
+    return undefined;
+  }
 }
 
 /**

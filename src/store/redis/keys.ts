@@ -36,6 +36,7 @@
  *   {p}tenant:{t}:counters         hash   failed_resumes, cleanup_count
  *   {p}global:{global}:live        zset   live token → last_activity ms: the max_sessions count
  *   {p}global:{global}:tenants     set    every tenant that ever created a session: the sweeper's list
+ *   {p}global:{global}:page-token-key string  32 random bytes that sign page tokens, set once by the first sidecar
  */
 
 /** The fields of a session's header hash. */
@@ -75,6 +76,7 @@ export interface TenantKeys {
 export interface GlobalKeys {
   live: string;
   tenants: string;
+  pageTokenKey: string;
 }
 
 /** Names of the fields of a tenant's counters hash. */
@@ -88,7 +90,11 @@ export class KeyLayout {
 
   constructor(private readonly prefix: string) {
     if (/[{}]/.test(prefix)) throw new Error(`the Redis key prefix ${JSON.stringify(prefix)} must not contain { or }: they would change which slot keys hash to`);
-    this.global = { live: `${prefix}global:{global}:live`, tenants: `${prefix}global:{global}:tenants` };
+    this.global = {
+      live: `${prefix}global:{global}:live`,
+      tenants: `${prefix}global:{global}:tenants`,
+      pageTokenKey: `${prefix}global:{global}:page-token-key`,
+    };
   }
 
   session(tenant: string, conversationId: string): SessionKeys {

@@ -1,9 +1,11 @@
+import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
+import { redactedUrl } from "../../config/config-values.js";
 import { type Session, SessionStatus, type SessionUpdate, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { Logger } from "../../logger.js";
 import { planCreate } from "../../session/create-plan.js";
-import { planDelete } from "../../session/delete-plan.js";
+import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
 import { notFound, Reason, SessionError } from "../../session/errors.js";
 import { isFullView, visibleRecord } from "../../session/reads.js";
@@ -16,11 +18,12 @@ import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, Store
 import { headerFromHash } from "./codec.js";
 import { connectRedis, storageError } from "./connection.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
-import { Counter, KeyLayout, sessionKeyList } from "./keys.js";
+import { Counter, HeaderField, KeyLayout, sessionKeyList } from "./keys.js";
 import { CONFLICT, SessionLocks, sessionLockKey, untilCommitted } from "./concurrency.js";
 import { commitHeader, insertSession } from "./session-commits.js";
 import { readFull, readHead, type RedisContext, Round } from "./session-io.js";
 import { updateInRounds } from "./update-rounds.js";
+import { CorruptionLog } from "../corruption-log.js";
 import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 
 export interface RedisStoreOptions {
@@ -65,8 +68,10 @@ export class RedisStore implements Store {
     layout: KeyLayout,
     rules: SessionRules,
     clock: Clock,
+    logger: Logger | undefined,
+    readonly pageTokenKey: Uint8Array,
   ) {
-    this.ctx = { redis, layout, rules, clock, heads: new SessionCache(CACHED_SESSIONS) };
+    this.ctx = { redis, layout, rules, clock, heads: new SessionCache(CACHED_SESSIONS), corruption: new CorruptionLog(logger) };
   }
 
   /** Connects, and resolves once Redis answers; rejects with an Error naming the server otherwise. */
@@ -74,7 +79,12 @@ export class RedisStore implements Store {
     const layout = new KeyLayout(options.keyPrefix);
     const logger = options.logger?.child({ module: "redis" });
     const redis = await connectRedis({ url: options.url, connectTimeoutMs: options.connectTimeoutMs, logger });
-    return new RedisStore(redis, layout, options.rules, options.clock);
+    try {
+      return new RedisStore(redis, layout, options.rules, options.clock, logger, await sharedPageTokenKey(redis, layout));
+    } catch (err) {
+      redis.disconnect();
+      throw new Error(`cannot read the page-token key from Redis at ${redactedUrl(options.url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
   }
 
   create(tenant: string, input: Session, ownerId: string): Promise<Session> {
@@ -89,11 +99,11 @@ export class RedisStore implements Store {
   }
 
   get(tenant: string, conversationId: string, view: SessionView): Promise<Session> {
-    return this.run(async () => {
+    return this.run(tenant, async () => {
       const now = this.ctx.clock.now();
       if (!isFullView(view, SessionView.FULL)) {
         const fields = await this.redis.hgetallBuffer(this.ctx.layout.session(tenant, conversationId).header);
-        return visibleRecord(conversationId, headerFromHash(new Map(Object.entries(fields)))?.record, now, this.ctx.rules).session;
+        return visibleRecord(conversationId, headerFromHash(new Map(Object.entries(fields)), conversationId)?.record, now, this.ctx.rules).session;
       }
       const full = await readFull(this.ctx, tenant, conversationId);
       visibleRecord(conversationId, full?.header.record, now, this.ctx.rules);
@@ -129,7 +139,7 @@ export class RedisStore implements Store {
   }
 
   validateResume(tenant: string, conversationId: string): Promise<ResumeVerdict> {
-    return this.run(async () => checkResume((await readHead(this.ctx, tenant, conversationId)).header?.record.session, this.ctx.clock.now(), this.ctx.rules));
+    return this.run(tenant, async () => checkResume((await readHead(this.ctx, tenant, conversationId)).header?.record.session, this.ctx.clock.now(), this.ctx.rules));
   }
 
   update(tenant: string, update: SessionUpdate): Promise<UpdateResult> {
@@ -138,7 +148,7 @@ export class RedisStore implements Store {
 
   updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
     const keys = items.map(({ tenant, update }) => sessionLockKey(tenant, update.conversationId));
-    return this.run(() => this.locks.exclusive(keys, () => updateInRounds(this.ctx, items)));
+    return this.run(undefined, () => this.locks.exclusive(keys, () => updateInRounds(this.ctx, items)));
   }
 
   end(tenant: string, request: EndRequest): Promise<Session> {
@@ -162,35 +172,48 @@ export class RedisStore implements Store {
     return this.write(tenant, conversationId, () =>
       untilCommitted(conversationId, async () => {
         const now = this.ctx.clock.now();
-        const { header } = await readHead(this.ctx, tenant, conversationId);
-        const record = planDelete(header?.record, conversationId, etag, now, this.ctx.rules);
-        const keys = sessionKeyList(this.ctx.layout.session(tenant, conversationId));
-        const [outcome] = await this.redis.ssRemove(...keys, "version", record.version);
+        const keys = this.ctx.layout.session(tenant, conversationId);
+        const version = await this.deletableVersion(tenant, conversationId, etag, now);
+        const [outcome, liveToken] = await this.redis.ssRemove(...sessionKeyList(keys), "version", version);
         if (outcome === 0) return CONFLICT;
         if (outcome === -1) throw notFound(conversationId);
         const index = this.ctx.layout.tenant(tenant);
         const after = new Round(this.redis, false);
         after.add((c) => c.ssUnindex(index.ids, index.activity, conversationId, now.getTime() + 1));
-        if (header!.liveToken !== "") after.add((c) => c.zrem(this.ctx.layout.global.live, header!.liveToken));
+        if (liveToken) after.add((c) => c.zrem(this.ctx.layout.global.live, liveToken));
         await after.run();
       }),
     );
   }
 
+  /** The version field a delete removes the session at, once planDelete (or deletesDespite, for a damaged header) allows it. */
+  private async deletableVersion(tenant: string, conversationId: string, etag: string, now: Date): Promise<string> {
+    try {
+      const { header } = await readHead(this.ctx, tenant, conversationId);
+      return String(planDelete(header?.record, conversationId, etag, now, this.ctx.rules).version);
+    } catch (err) {
+      if (!deletesDespite(err, etag)) throw err;
+      // Compared as stored, by the script: it may be as damaged as the rest of the header.
+      const version = await this.redis.hget(this.ctx.layout.session(tenant, conversationId).header, HeaderField.version);
+      if (version === null) throw notFound(conversationId);
+      return version;
+    }
+  }
+
   list(tenant: string, query: ListQuery): Promise<{ sessions: Session[]; more: boolean }> {
-    return this.run(() => listSessions(this.ctx, tenant, query));
+    return this.run(tenant, () => listSessions(this.ctx, tenant, query));
   }
 
   cleanup(request: CleanupRequest): Promise<number> {
-    return this.run(() => cleanup(this.ctx, request));
+    return this.run(request.tenant, () => cleanup(this.ctx, request));
   }
 
   stats(tenant: string): Promise<StoreStats> {
-    return this.run(() => tenantStats(this.ctx, tenant));
+    return this.run(tenant, () => tenantStats(this.ctx, tenant));
   }
 
   ping(): Promise<void> {
-    return this.run(async () => {
+    return this.run(undefined, async () => {
       await this.redis.ping();
     });
   }
@@ -209,7 +232,7 @@ export class RedisStore implements Store {
    * update reads the session afresh.
    */
   private write<T>(tenant: string, conversationId: string, work: () => Promise<T>): Promise<T> {
-    return this.run(() =>
+    return this.run(tenant, () =>
       this.locks.exclusive([sessionLockKey(tenant, conversationId)], () => {
         this.ctx.heads.delete(tenant, conversationId);
         return work();
@@ -217,15 +240,27 @@ export class RedisStore implements Store {
     );
   }
 
-  /** Runs a call, turning Redis failures into STORAGE_UNAVAILABLE (see storageError). */
-  private async run<T>(work: () => Promise<T>): Promise<T> {
+  /** Runs a call of the tenant's, turning Redis failures into STORAGE_UNAVAILABLE (see storageError) and logging damaged records. */
+  private async run<T>(tenant: string | undefined, work: () => Promise<T>): Promise<T> {
     if (this.closed) throw new SessionError(Reason.StorageUnavailable, "the session store is closed");
     try {
       return await work();
     } catch (err) {
+      if (tenant !== undefined) this.ctx.corruption.report(tenant, err);
       throw storageError(err, this.closed);
     }
   }
+}
+
+/**
+ * The page-token key every sidecar on this Redis shares: the first to start
+ * sets it (SET NX, so two starting at once agree on one), the rest read it.
+ */
+async function sharedPageTokenKey(redis: Redis, layout: KeyLayout): Promise<Uint8Array> {
+  await redis.set(layout.global.pageTokenKey, randomBytes(32), "NX");
+  const key = await redis.getBuffer(layout.global.pageTokenKey);
+  if (key === null || key.length < 32) throw new Error(`${layout.global.pageTokenKey} holds no key of 32 bytes; delete it to have a new one made`);
+  return new Uint8Array(key);
 }
 
 /** A FULL session's children, to carry over onto a newer header. */

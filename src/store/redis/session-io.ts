@@ -3,6 +3,7 @@ import type { ChainableCommander, Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
 import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../../session/rules.js";
+import type { CorruptionLog } from "../corruption-log.js";
 import type { SessionCache } from "../session-cache.js";
 import { type CommitPlan, commitArgs, headerFromHash, hashOf, type StoredHeader, withChildren } from "./codec.js";
 import { type KeyLayout, sessionKeyList } from "./keys.js";
@@ -22,6 +23,8 @@ export interface RedisContext {
   clock: Clock;
   /** The heads of the sessions this sidecar committed last (see update-rounds.ts). */
   heads: SessionCache<CachedHead>;
+  /** Where damaged records are logged, once each. */
+  corruption: CorruptionLog;
 }
 
 /**
@@ -53,20 +56,20 @@ export function queueReadHead(chain: ChainableCommander, ctx: RedisContext, tena
   chain.ssReadHeadBuffer(keys.header, keys.audioSizes, wantSizes);
 }
 
-export function parseHead(reply: unknown): HeadRead {
+export function parseHead(reply: unknown, id: string): HeadRead {
   const [header, sizes, count] = reply as [Buffer[], Buffer[], number];
-  return { header: headerFromHash(hashOf(header)), sizes: sizes.map((s) => Number(s.toString())), count: Number(count) };
+  return { header: headerFromHash(hashOf(header), id), sizes: sizes.map((s) => Number(s.toString())), count: Number(count) };
 }
 
 export async function readHead(ctx: RedisContext, tenant: string, id: string, wantSizes = 0): Promise<HeadRead> {
   const keys = ctx.layout.session(tenant, id);
-  return parseHead(await ctx.redis.ssReadHeadBuffer(keys.header, keys.audioSizes, wantSizes));
+  return parseHead(await ctx.redis.ssReadHeadBuffer(keys.header, keys.audioSizes, wantSizes), id);
 }
 
 /** The whole session, read as one snapshot; undefined when it does not exist. */
 export async function readFull(ctx: RedisContext, tenant: string, id: string): Promise<{ header: StoredHeader; session: Session } | undefined> {
   const keys = ctx.layout.session(tenant, id);
-  return parseFull(await ctx.redis.ssReadFullBuffer(keys.header, keys.history, keys.calls, keys.callOrder, keys.audio));
+  return parseFull(await ctx.redis.ssReadFullBuffer(keys.header, keys.history, keys.calls, keys.callOrder, keys.audio), id);
 }
 
 export function queueReadFull(chain: ChainableCommander, ctx: RedisContext, tenant: string, id: string): void {
@@ -74,9 +77,9 @@ export function queueReadFull(chain: ChainableCommander, ctx: RedisContext, tena
   chain.ssReadFullBuffer(keys.header, keys.history, keys.calls, keys.callOrder, keys.audio);
 }
 
-export function parseFull(reply: unknown): { header: StoredHeader; session: Session } | undefined {
+export function parseFull(reply: unknown, id: string): { header: StoredHeader; session: Session } | undefined {
   const [headerHash, history, callOrder, calls, audio] = reply as Buffer[][];
-  const header = headerFromHash(hashOf(headerHash ?? []));
+  const header = headerFromHash(hashOf(headerHash ?? []), id);
   if (!header) return undefined;
   // The record stays a header; the returned session is a copy that carries the children.
   const session = withChildren({ ...header.record.session }, history ?? [], callOrder ?? [], calls ?? [], audio ?? []);

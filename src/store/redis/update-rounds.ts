@@ -1,4 +1,4 @@
-import type { SessionError } from "../../session/errors.js";
+import { isDataCorrupted, type SessionError } from "../../session/errors.js";
 import { planUpdates, type SessionWrite, type UpdateResult } from "../../session/update-plan.js";
 import type { TenantUpdate } from "../store.js";
 import { placeResults, type SessionGroup, sessionGroups } from "../update-group.js";
@@ -57,9 +57,18 @@ async function round(ctx: RedisContext, sessions: Pending[], results: (UpdateRes
   const readFor = new Map<number, Pending>();
   for (const p of sessions) if (!p.known) readFor.set(reads.add((c) => queueReadHead(c, ctx, p.group.tenant, p.group.conversationId, -1)), p);
   const replies = await reads.run();
+  // A session whose header is damaged has every update refused as DATA_CORRUPTED; the others go on.
+  const damaged = new Set<Pending>();
   for (const [position, p] of readFor) {
-    const { header, sizes } = parseHead(replies[position]);
-    p.head = header && { header, sizes, indexedMs: 0 };
+    try {
+      const { header, sizes } = parseHead(replies[position], p.group.conversationId);
+      p.head = header && { header, sizes, indexedMs: 0 };
+    } catch (err) {
+      if (!isDataCorrupted(err)) throw err;
+      ctx.corruption.report(p.group.tenant, err);
+      placeResults(results, p.group, p.group.updates.map(() => err));
+      damaged.add(p);
+    }
     p.known = true;
   }
 
@@ -78,6 +87,7 @@ async function round(ctx: RedisContext, sessions: Pending[], results: (UpdateRes
     after = [];
   };
   for (const p of sessions) {
+    if (damaged.has(p)) continue;
     const { group, head } = p;
     const plan = planUpdates(group.conversationId, head?.header.record, group.updates, head?.sizes ?? [], now, ctx.rules);
     placeResults(results, group, plan.results);

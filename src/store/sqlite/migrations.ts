@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type Database from "better-sqlite3";
 
 /**
@@ -93,7 +94,26 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    description: "a secret shared by every sidecar on the file: the key that signs page tokens",
+    up(db) {
+      // Made once, with the file, so tokens stay valid across restarts and
+      // are forged by no one who cannot read the file.
+      db.exec(`
+        CREATE TABLE secrets (
+          name  TEXT PRIMARY KEY,
+          value BLOB NOT NULL
+        ) WITHOUT ROWID;
+      `);
+      db.prepare("INSERT INTO secrets (name, value) VALUES (?, ?)").run(Secret.pageTokenKey, randomBytes(32));
+    },
+  },
 ];
+
+/** Names of the rows in the secrets table. */
+export const Secret = {
+  pageTokenKey: "page_token_key",
+} as const;
 
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = migrations.length;

@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { type Timestamp, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type AudioChunk,
@@ -9,22 +9,25 @@ import {
   FunctionCallSchema,
   SessionSchema,
 } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { fastHeader, lastActivityMs, type SessionRecord } from "../../session/record.js";
+import { lastActivityMs, type SessionRecord } from "../../session/record.js";
+import { decodeStored, decodeStoredHeader, storedCount } from "../stored-records.js";
 import type { AudioRow, CallRow, HeaderParams, HeaderRow } from "./sql.js";
 
 /**
  * Conversion between the store's rows and protobuf messages. Messages are
  * kept as protobuf binary, the format the API already defines, so a field
  * added to the proto is stored without a migration; only what SQL filters,
- * sorts or counts on is copied into columns beside it.
+ * sorts or counts on is copied into columns beside it. A row that cannot be
+ * read back is DATA_CORRUPTED for its session (see stored-records.ts).
  */
 
 export function recordFromRow(row: HeaderRow): SessionRecord {
+  const id = row.conversation_id;
   return {
-    session: fastHeader(fromBinary(SessionSchema, row.header)),
-    version: row.version,
-    audioLastSeq: BigInt(row.audio_last_seq),
-    audioBytes: row.audio_bytes,
+    session: decodeStoredHeader(row.header, id, row.status),
+    version: storedCount(row.version, id, "version"),
+    audioLastSeq: BigInt(storedCount(row.audio_last_seq, id, "audio_last_seq")),
+    audioBytes: storedCount(row.audio_bytes, id, "audio_bytes"),
   };
 }
 
@@ -54,8 +57,8 @@ export function encodeHistoryItem(item: ConversationItem): Uint8Array {
   return toBinary(ConversationItemSchema, item);
 }
 
-export function historyItemFromRow(item: Uint8Array): ConversationItem {
-  return fromBinary(ConversationItemSchema, item);
+export function historyItemFromRow(item: Uint8Array, conversationId: string): ConversationItem {
+  return decodeStored(ConversationItemSchema, item, conversationId, "history");
 }
 
 export function encodeFunctionCall(call: FunctionCall): Uint8Array {
@@ -63,8 +66,8 @@ export function encodeFunctionCall(call: FunctionCall): Uint8Array {
 }
 
 /** created_at comes from its column: an upsert replaces the call but keeps the first created_at. */
-export function functionCallFromRow(row: CallRow): FunctionCall {
-  const call = fromBinary(FunctionCallSchema, row.call);
+export function functionCallFromRow(row: CallRow, conversationId: string): FunctionCall {
+  const call = decodeStored(FunctionCallSchema, row.call, conversationId, "function_call");
   call.createdAt = timestampFromDate(new Date(row.created_ms));
   return call;
 }

@@ -17,7 +17,7 @@ import {
   millisOf,
   recordFromRow,
 } from "./rows.js";
-import { Counter, type DeletedRow, type ListParams, prepareStatements, type Statements } from "./sql.js";
+import { Counter, type DeletedRow, type HeaderRow, type ListParams, prepareStatements, type Statements } from "./sql.js";
 
 /**
  * The store's tables as records and messages: each method is one or a few
@@ -34,6 +34,13 @@ export class SessionTables {
 
   ping(): void {
     this.sql.ping.get();
+  }
+
+  /** A secret made with the file (see migrations.ts); throws when the row is missing. */
+  secret(name: string): Uint8Array {
+    const value = this.sql.selectSecret.get(name);
+    if (value === undefined) throw new Error(`the session database has no secret ${JSON.stringify(name)}; it was damaged or edited by hand`);
+    return new Uint8Array(value);
   }
 
   /** The header of one session, expired or not; undefined when there is no row. */
@@ -60,9 +67,9 @@ export class SessionTables {
     if (write.dropStoredAudio > 0) this.sql.dropOldestAudio.run({ tenant, conversationId: id, count: write.dropStoredAudio });
   }
 
-  /** Deletes one session; its children go with it (ON DELETE CASCADE). */
-  remove(tenant: string, conversationId: string): void {
-    this.sql.deleteSession.run(tenant, conversationId);
+  /** Deletes one session; its children go with it (ON DELETE CASCADE). Returns the status column of the row deleted, if there was one. */
+  remove(tenant: string, conversationId: string): number | undefined {
+    return this.sql.deleteSession.get(tenant, conversationId);
   }
 
   /**
@@ -76,11 +83,12 @@ export class SessionTables {
 
   /** Fills in the session's history, function calls and audio, each in stored order. */
   withChildren(tenant: string, session: Session): Session {
-    const key = [tenant, session.conversationId] as const;
+    const id = session.conversationId;
+    const key = [tenant, id] as const;
     return {
       ...session,
-      conversationHistory: this.sql.selectHistory.all(...key).map(historyItemFromRow),
-      functionCalls: this.sql.selectCalls.all(...key).map(functionCallFromRow),
+      conversationHistory: this.sql.selectHistory.all(...key).map((item) => historyItemFromRow(item, id)),
+      functionCalls: this.sql.selectCalls.all(...key).map((row) => functionCallFromRow(row, id)),
       audioBuffer: this.sql.selectAudio.all(...key).map(audioChunkFromRow),
     };
   }
@@ -110,8 +118,9 @@ export class SessionTables {
     return this.sql.countLive.get(cutoffMs) ?? 0;
   }
 
-  listPage(params: ListParams): SessionRecord[] {
-    return this.sql.listPage.all(params).map(recordFromRow);
+  /** One page of header rows, in id order; each row decoded by the caller, so that a damaged one costs only itself. */
+  listPage(params: ListParams): HeaderRow[] {
+    return this.sql.listPage.all(params);
   }
 
   /** A tenant's counts over the sessions last active at or after cutoffMs, and its counters. */

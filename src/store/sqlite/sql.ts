@@ -9,6 +9,9 @@ import { nonEndedStatuses } from "../../session/reads.js";
 
 /** The header columns a write or read of one session needs. */
 export interface HeaderRow {
+  conversation_id: string;
+  /** The status column, which the header must agree with. */
+  status: number;
   version: number;
   audio_last_seq: number;
   audio_bytes: number;
@@ -70,7 +73,7 @@ type Key = [tenant: string, conversationId: string];
 // index is searched per status instead of scanned.
 const liveStatuses = nonEndedStatuses.join(", ");
 
-const headerColumns = "version, audio_last_seq, audio_bytes, header";
+const headerColumns = "conversation_id, status, version, audio_last_seq, audio_bytes, header";
 
 export function prepareStatements(db: Database.Database) {
   return {
@@ -91,7 +94,7 @@ export function prepareStatements(db: Database.Database) {
              audio_last_seq = @audioLastSeq, audio_bytes = @audioBytes, header = @header
        WHERE tenant = @tenant AND conversation_id = @conversationId`),
     // The children go with it through ON DELETE CASCADE.
-    deleteSession: db.prepare<Key>("DELETE FROM sessions WHERE tenant = ? AND conversation_id = ?"),
+    deleteSession: db.prepare<Key, number>("DELETE FROM sessions WHERE tenant = ? AND conversation_id = ? RETURNING status").pluck(),
     countLive: db
       .prepare<[cutoffMs: number], number>(`SELECT count(*) FROM sessions WHERE status IN (${liveStatuses}) AND last_activity_ms >= ?`)
       .pluck(),
@@ -149,6 +152,9 @@ export function prepareStatements(db: Database.Database) {
         "SELECT count(*) FROM sessions INDEXED BY sessions_by_activity WHERE tenant = ? AND last_activity_ms < ?",
       )
       .pluck(),
+
+    // --- secrets
+    selectSecret: db.prepare<[name: string], Buffer>("SELECT value FROM secrets WHERE name = ?").pluck(),
 
     // --- counters
     selectCounters: db.prepare<[tenant: string], { name: string; value: number }>("SELECT name, value FROM counters WHERE tenant = ?"),

@@ -2,19 +2,22 @@ import Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
 import { type Session, type SessionUpdate, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { Logger } from "../../logger.js";
-import { Reason, SessionError } from "../../session/errors.js";
+import { isDataCorrupted, Reason, SessionError } from "../../session/errors.js";
 import { isFullView, listedStatuses, visibleRecord } from "../../session/reads.js";
 import { expiryCutoffMs, randomInitialVersion } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import type { SessionRules } from "../../session/rules.js";
+import { CorruptionLog } from "../corruption-log.js";
 import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
+import { Secret } from "./migrations.js";
 import { openReader } from "./open-database.js";
+import { recordFromRow } from "./rows.js";
 import { SessionTables } from "./session-tables.js";
 import type { ResumeOutcome } from "./sqlite-writer.js";
 import { fromThreadSlot, type ThreadSlot } from "./thread-errors.js";
 import { WriterClient } from "./writer-client.js";
-import { packUpdates } from "./writer-protocol.js";
+import { packUpdates, type WriterMethod } from "./writer-protocol.js";
 
 export interface SqliteStoreOptions {
   /** The database file; created with its directory when missing. */
@@ -42,6 +45,8 @@ export class SqliteStore implements Store {
   readonly groupsInFlight = 2;
   private readonly tables: SessionTables;
   private readonly snapshot: <T>(read: () => T) => T;
+  private readonly corruption: CorruptionLog;
+  readonly pageTokenKey: Uint8Array;
   private closed = false;
   /** Incremented each time a group fails: groups sent before that carry the old epoch, and the writer refuses them. */
   private groupEpoch = 0;
@@ -51,8 +56,11 @@ export class SqliteStore implements Store {
     private readonly writer: WriterClient,
     private readonly rules: SessionRules,
     private readonly clock: Clock,
+    log: Logger | undefined,
   ) {
     this.tables = new SessionTables(db);
+    this.corruption = new CorruptionLog(log);
+    this.pageTokenKey = this.tables.secret(Secret.pageTokenKey);
     const read = db.transaction((work: () => unknown) => work()).deferred;
     this.snapshot = <T>(work: () => T) => read(work) as T;
   }
@@ -66,7 +74,13 @@ export class SqliteStore implements Store {
     const log = options.logger?.child({ module: "sqlite" });
     const writer = await WriterClient.start({ path: options.path, rules: options.rules }, log);
     try {
-      return new SqliteStore(openReader(options.path), writer, options.rules, options.clock);
+      const reader = openReader(options.path);
+      try {
+        return new SqliteStore(reader, writer, options.rules, options.clock, log);
+      } catch (err) {
+        reader.close();
+        throw err;
+      }
     } catch (err) {
       await writer.close();
       throw err;
@@ -78,7 +92,7 @@ export class SqliteStore implements Store {
   }
 
   async get(tenant: string, conversationId: string, view: SessionView): Promise<Session> {
-    return this.run(() =>
+    return this.run(tenant, () =>
       this.snapshot(() => {
         const { session } = visibleRecord(conversationId, this.tables.read(tenant, conversationId), this.clock.now(), this.rules);
         return isFullView(view, SessionView.FULL) ? this.tables.withChildren(tenant, session) : session;
@@ -102,7 +116,7 @@ export class SqliteStore implements Store {
   }
 
   async validateResume(tenant: string, conversationId: string): Promise<ResumeVerdict> {
-    return this.run(() => checkResume(this.tables.read(tenant, conversationId)?.session, this.clock.now(), this.rules));
+    return this.run(tenant, () => checkResume(this.tables.read(tenant, conversationId)?.session, this.clock.now(), this.rules));
   }
 
   update(tenant: string, update: SessionUpdate): Promise<UpdateResult> {
@@ -114,7 +128,9 @@ export class SqliteStore implements Store {
     try {
       const packed = packUpdates(items);
       const slots = await this.writeCall(() => this.writer.updateMany<ThreadSlot<UpdateResult>[]>(packed, this.clock.now(), this.groupEpoch));
-      return slots.map(fromThreadSlot);
+      const results = slots.map(fromThreadSlot);
+      this.corruption.reportSlots(items, results);
+      return results;
     } catch (err) {
       this.groupEpoch += 1;
       throw err;
@@ -129,21 +145,43 @@ export class SqliteStore implements Store {
     return this.write("delete", tenant, conversationId, etag, this.clock.now());
   }
 
+  /**
+   * A damaged session is left out of the page (and logged, once): one bad
+   * record must not take its tenant's listing down. Rows are read in pages
+   * of what is still missing plus one, again after the last row read when
+   * damaged ones were skipped, so the page is as full as it would be
+   * without them and `more` is true only when a readable session follows.
+   */
   async list(tenant: string, query: ListQuery): Promise<{ sessions: Session[]; more: boolean }> {
-    return this.run(() =>
+    return this.run(tenant, () =>
       this.snapshot(() => {
-        const records = this.tables.listPage({
+        const full = isFullView(query.view, SessionView.BASIC);
+        const found: Session[] = [];
+        const params = {
           tenant,
           after: query.after,
           cutoffMs: expiryCutoffMs(this.clock.now(), this.rules),
           statuses: JSON.stringify(listedStatuses(query.statuses)),
           bridgeType: query.bridgeType,
+          limit: 0,
+        };
+        for (;;) {
           // One more than asked tells whether another page follows.
-          limit: query.pageSize + 1,
-        });
-        const full = isFullView(query.view, SessionView.BASIC);
-        const sessions = records.slice(0, query.pageSize).map(({ session }) => (full ? this.tables.withChildren(tenant, session) : session));
-        return { sessions, more: records.length > query.pageSize };
+          params.limit = query.pageSize + 1 - found.length;
+          const rows = this.tables.listPage(params);
+          for (const row of rows) {
+            try {
+              const { session } = recordFromRow(row);
+              found.push(full && found.length < query.pageSize ? this.tables.withChildren(tenant, session) : session);
+            } catch (err) {
+              if (!isDataCorrupted(err)) throw err;
+              this.corruption.report(tenant, err);
+            }
+          }
+          if (rows.length < params.limit || found.length > query.pageSize) break;
+          params.after = rows.at(-1)!.conversation_id;
+        }
+        return { sessions: found.slice(0, query.pageSize), more: found.length > query.pageSize };
       }),
     );
   }
@@ -151,7 +189,7 @@ export class SqliteStore implements Store {
   async cleanup(request: CleanupRequest): Promise<number> {
     const cutoffMs = request.cutoff.getTime();
     const { tenant } = request;
-    if (request.dryRun) return this.run(() => this.tables.countInactive(tenant, cutoffMs));
+    if (request.dryRun) return this.run(tenant ?? "", () => this.tables.countInactive(tenant, cutoffMs));
     const batchSize = Math.max(1, request.batchSize);
     let deleted = 0;
     for (;;) {
@@ -163,11 +201,11 @@ export class SqliteStore implements Store {
   }
 
   async stats(tenant: string): Promise<StoreStats> {
-    return this.run(() => this.snapshot(() => this.tables.stats(tenant, expiryCutoffMs(this.clock.now(), this.rules))));
+    return this.run(tenant, () => this.snapshot(() => this.tables.stats(tenant, expiryCutoffMs(this.clock.now(), this.rules))));
   }
 
   async ping(): Promise<void> {
-    this.run(() => this.tables.ping());
+    this.run("", () => this.tables.ping());
     await this.writeCall(() => this.writer.ping());
   }
 
@@ -179,9 +217,14 @@ export class SqliteStore implements Store {
     await this.writer.close();
   }
 
-  /** A write on the writer thread; database failures come back as STORAGE_UNAVAILABLE. */
-  private write<T>(method: Parameters<WriterClient["call"]>[0], ...args: unknown[]): Promise<T> {
-    return this.writeCall(() => this.writer.call<T>(method, ...args));
+  /** A write of the tenant's on the writer thread; database failures come back as STORAGE_UNAVAILABLE, damaged records are logged. */
+  private async write<T>(method: WriterMethod, tenant: string | undefined, ...args: unknown[]): Promise<T> {
+    try {
+      return await this.writeCall(() => this.writer.call<T>(method, tenant, ...args));
+    } catch (err) {
+      if (tenant !== undefined) this.corruption.report(tenant, err);
+      throw err;
+    }
   }
 
   private async writeCall<T>(call: () => Promise<T>): Promise<T> {
@@ -193,12 +236,13 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Runs a synchronous read, turning database failures into STORAGE_UNAVAILABLE. */
-  private run<T>(work: () => T): T {
+  /** Runs a synchronous read of the tenant's, turning database failures into STORAGE_UNAVAILABLE and logging damaged records. */
+  private run<T>(tenant: string, work: () => T): T {
     if (this.closed) throw new SessionError(Reason.StorageUnavailable, "the session store is closed");
     try {
       return work();
     } catch (err) {
+      this.corruption.report(tenant, err);
       throw storageError(err);
     }
   }

@@ -1,9 +1,9 @@
 import type Database from "better-sqlite3";
 import { type Session, SessionStatus, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { checkCapacity, type CreatePlan, planCreate } from "../../session/create-plan.js";
-import { planDelete } from "../../session/delete-plan.js";
+import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
-import { Reason, SessionError } from "../../session/errors.js";
+import { isDataCorrupted, Reason, SessionError } from "../../session/errors.js";
 import { isFullView } from "../../session/reads.js";
 import { expiryCutoffMs, type SessionRecord, withChildren, withoutChildren } from "../../session/record.js";
 import { planResume } from "../../session/resume-plan.js";
@@ -116,13 +116,22 @@ export class SqliteWriter {
   /**
    * A group commit: each session's header is read once (or not at all, when
    * cached), its updates decided together, and its header, children and ring
-   * written once (see planUpdates). A refused update costs only its slot;
-   * anything else thrown (the database failing) rolls the whole group back.
+   * written once (see planUpdates). A refused update costs only its slot, and
+   * so does a session whose stored header is damaged: every update of it is
+   * refused as DATA_CORRUPTED and the others go on. Anything else thrown (the
+   * database failing) rolls the whole group back.
    */
   private updateGroup(items: readonly TenantUpdate[], now: Date): (UpdateResult | SessionError)[] {
     return decideGroups(items, ({ tenant, conversationId, updates }) => {
+      let record: SessionRecord | undefined;
+      try {
+        record = this.read(tenant, conversationId);
+      } catch (err) {
+        if (!isDataCorrupted(err)) throw err;
+        return { results: updates.map(() => err), write: undefined };
+      }
       const sizes = this.tables.audioSizes(tenant, conversationId);
-      const plan = planUpdates(conversationId, this.read(tenant, conversationId), updates, sizes, now, this.rules);
+      const plan = planUpdates(conversationId, record, updates, sizes, now, this.rules);
       if (plan.write) {
         this.tables.write(tenant, plan.write);
         this.headers.set(tenant, conversationId, plan.write.record);
@@ -141,8 +150,18 @@ export class SqliteWriter {
   }
 
   private deleteSession(tenant: string, conversationId: string, etag: string, now: Date): void {
-    const record = planDelete(this.read(tenant, conversationId), conversationId, etag, now, this.rules);
-    this.remove(tenant, record);
+    let stored: SessionRecord | undefined;
+    try {
+      stored = this.read(tenant, conversationId);
+    } catch (err) {
+      if (!deletesDespite(err, etag)) throw err;
+      // Its status is taken from the column: the header cannot be read.
+      const status = this.tables.remove(tenant, conversationId);
+      this.headers.delete(tenant, conversationId);
+      if (status !== undefined && status !== SessionStatus.ENDED) this.notEndedDelta -= 1;
+      return;
+    }
+    this.remove(tenant, planDelete(stored, conversationId, etag, now, this.rules));
   }
 
   private deleteInactive(tenant: string | undefined, cutoffMs: number, batchSize: number): number {

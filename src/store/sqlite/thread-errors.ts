@@ -9,12 +9,16 @@ import { type FieldViolation, type Reason, SessionError } from "../../session/er
  * it; anything else (a bug) as its message and stack, for the log.
  */
 export type ThreadError =
-  | { kind: "session"; reason: Reason; message: string; metadata: Record<string, string>; violations: FieldViolation[] }
+  | { kind: "session"; reason: Reason; message: string; metadata: Record<string, string>; violations: FieldViolation[]; cause: string | undefined }
   | { kind: "sqlite"; code: string; message: string }
   | { kind: "other"; message: string; stack: string | undefined };
 
 export function toThreadError(err: unknown): ThreadError {
-  if (err instanceof SessionError) return { kind: "session", reason: err.reason, message: err.message, metadata: err.metadata, violations: err.violations };
+  if (err instanceof SessionError) {
+    // The cause only as text, for the log (a damaged record's decode error).
+    const cause = err.cause instanceof Error ? err.cause.message : undefined;
+    return { kind: "session", reason: err.reason, message: err.message, metadata: err.metadata, violations: err.violations, cause };
+  }
   if (err instanceof Database.SqliteError) return { kind: "sqlite", code: err.code, message: err.message };
   return err instanceof Error ? { kind: "other", message: err.message, stack: err.stack } : { kind: "other", message: String(err), stack: undefined };
 }
@@ -23,7 +27,11 @@ export function toThreadError(err: unknown): ThreadError {
 export function fromThreadError(error: ThreadError): Error {
   switch (error.kind) {
     case "session":
-      return new SessionError(error.reason, error.message, { metadata: error.metadata, violations: error.violations });
+      return new SessionError(error.reason, error.message, {
+        metadata: error.metadata,
+        violations: error.violations,
+        ...(error.cause === undefined ? {} : { cause: new Error(error.cause) }),
+      });
     case "sqlite":
       return new Database.SqliteError(error.message, error.code);
     case "other": {
