@@ -1,4 +1,5 @@
 import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { type Session, SessionSchema } from "../gen/sessionstore/v1/session_store_pb.js";
 import { dataCorrupted, type StoredPart } from "../session/errors.js";
 import { isKnownStatus } from "../session/lifecycle.js";
@@ -16,6 +17,26 @@ import { fastHeader } from "../session/record.js";
 export function decodeStored<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, conversationId: string, part: StoredPart): MessageShape<Desc> {
   try {
     return fromBinary(schema, bytes);
+  } catch (err) {
+    throw dataCorrupted(conversationId, part, err);
+  }
+}
+
+/**
+ * A stored child sent on as it is, without decoding it (a long call's
+ * history in a FULL read): its fields' tags and lengths are walked, which
+ * costs a fraction of a decode and finds the damage that would make the
+ * client's decode fail on framing. What lies inside a field (text, nested
+ * messages) is not looked at.
+ */
+export function checkStoredFraming(bytes: Uint8Array, conversationId: string, part: StoredPart): void {
+  try {
+    const reader = new BinaryReader(bytes);
+    while (reader.pos < reader.len) {
+      const [number, wireType] = reader.tag();
+      reader.skip(wireType, number);
+    }
+    if (reader.pos !== reader.len) throw new Error("a field runs past the end of the record");
   } catch (err) {
     throw dataCorrupted(conversationId, part, err);
   }

@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { toBinary } from "@bufbuild/protobuf";
 import { type Session, SessionSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { concatFields } from "../../grpc/length-delimited.js";
+import { checkStoredFraming } from "../stored-records.js";
 import type { NewSession } from "../../session/create-plan.js";
 import type { SessionChildren, SessionRecord } from "../../session/record.js";
 import { countSessions, emptyStats } from "../../session/stats.js";
@@ -97,16 +98,21 @@ export class SessionTables {
    * withChildren, encoded: the history items go as they are stored (most of
    * a long call's bytes and all of its item count), after the rest of the
    * session. Fields may come in any order on the wire and a repeated field's
-   * elements keep theirs, so a decoder reads the same Session.
+   * elements keep theirs, so a decoder reads the same Session. Each item's
+   * framing is checked (checkStoredFraming), so damage that would break the
+   * client's decode is DATA_CORRUPTED here, as it is for withChildren.
    */
   encodedWithChildren(tenant: string, session: Session): Uint8Array {
-    const key = [tenant, session.conversationId] as const;
+    const id = session.conversationId;
+    const key = [tenant, id] as const;
     const rest = toBinary(SessionSchema, {
       ...session,
-      functionCalls: this.sql.selectCalls.all(...key).map(functionCallFromRow),
+      functionCalls: this.sql.selectCalls.all(...key).map((row) => functionCallFromRow(row, id)),
       audioBuffer: this.sql.selectAudio.all(...key).map(audioChunkFromRow),
     });
-    const history = concatFields(SessionSchema.field.conversationHistory.number, this.sql.selectHistory.all(...key));
+    const items = this.sql.selectHistory.all(...key);
+    for (const item of items) checkStoredFraming(item, id, "history");
+    const history = concatFields(SessionSchema.field.conversationHistory.number, items);
     const out = new Uint8Array(rest.length + history.length);
     out.set(rest);
     out.set(history, rest.length);

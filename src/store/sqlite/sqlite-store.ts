@@ -101,7 +101,7 @@ export class SqliteStore implements Store {
   }
 
   async getFullEncoded(tenant: string, conversationId: string): Promise<Uint8Array> {
-    return this.run(() =>
+    return this.run(tenant, () =>
       this.snapshot(() => {
         const { session } = visibleRecord(conversationId, this.tables.read(tenant, conversationId), this.clock.now(), this.rules);
         return this.tables.encodedWithChildren(tenant, session);
