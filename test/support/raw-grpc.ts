@@ -24,6 +24,12 @@ export interface RawStreamResult extends RawResult {
 
 const identity = (bytes: Buffer): Buffer => bytes;
 
+export interface RawCallOptions {
+  /** Sent as "authorization: Bearer <token>". */
+  token?: string;
+  timeoutMs?: number;
+}
+
 export class RawClient {
   private readonly client: grpc.Client;
 
@@ -33,7 +39,7 @@ export class RawClient {
   }
 
   /** A unary call of `method` (its name, e.g. "CreateSession") with the request's bytes. */
-  unary(method: string, request: Uint8Array, timeoutMs = 10_000): Promise<RawResult> {
+  unary(method: string, request: Uint8Array, options: RawCallOptions = {}): Promise<RawResult> {
     return new Promise((resolve) => {
       let response: Buffer | undefined;
       const call = this.client.makeUnaryRequest<Buffer, Buffer>(
@@ -41,8 +47,8 @@ export class RawClient {
         identity,
         identity,
         Buffer.from(request),
-        new grpc.Metadata(),
-        { deadline: Date.now() + timeoutMs },
+        metadataOf(options),
+        { deadline: Date.now() + (options.timeoutMs ?? 10_000) },
         (_err, value) => (response = value),
       );
       call.on("status", (status: grpc.StatusObject) => resolve({ ...resultOf(status), response }));
@@ -53,10 +59,10 @@ export class RawClient {
    * A streaming call of `method` that writes each message in turn, then
    * half-closes and collects what comes back until the status.
    */
-  stream(method: "StreamUpdates" | "StreamUpdateBatches", messages: readonly Uint8Array[], timeoutMs = 10_000): Promise<RawStreamResult> {
+  stream(method: "StreamUpdates" | "StreamUpdateBatches", messages: readonly Uint8Array[], options: RawCallOptions = {}): Promise<RawStreamResult> {
     return new Promise((resolve) => {
-      const call = this.client.makeBidiStreamRequest<Buffer, Buffer>(pathOf(method), identity, identity, new grpc.Metadata(), {
-        deadline: Date.now() + timeoutMs,
+      const call = this.client.makeBidiStreamRequest<Buffer, Buffer>(pathOf(method), identity, identity, metadataOf(options), {
+        deadline: Date.now() + (options.timeoutMs ?? 10_000),
       });
       const responses: Buffer[] = [];
       call.on("data", (data: Buffer) => responses.push(data));
@@ -70,6 +76,12 @@ export class RawClient {
   close(): void {
     this.client.close();
   }
+}
+
+function metadataOf(options: RawCallOptions): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (options.token) metadata.set("authorization", `Bearer ${options.token}`);
+  return metadata;
 }
 
 function pathOf(method: string): string {
