@@ -1,5 +1,15 @@
 import { type BinaryReadOptions, type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf";
 
+/** Levels a google.protobuf.Struct (metadata, audio_metadata, a history item's data) may nest in any request. */
+export const MAX_STRUCT_DEPTH = 30;
+
+/**
+ * The messages around the deepest Struct of any request: UpdateSessionRequest >
+ * SessionUpdate > Session > ConversationItem > data. Each Struct level below
+ * it is two messages deep, a Struct and the Value holding the next.
+ */
+const MESSAGES_ABOVE_DEEPEST_STRUCT = 4;
+
 /**
  * How the sidecar reads every message a client sent it, wherever it is read
  * (the server's decoders, the SQLite writer thread reading an update's bytes
@@ -9,15 +19,14 @@ import { type BinaryReadOptions, type DescMessage, fromBinary, type MessageShape
  * nothing the sidecar can check, so it is never stored, nor handed back to
  * other readers of the session.
  *
- * Nesting is limited so that no request can cost unbounded recursion: 64
- * messages deep holds a google.protobuf.Struct nested 30 levels wherever one
- * may appear (each level is a Struct and a Value, under at most four
- * messages of the request), which is far more than JSON-like metadata needs.
+ * Nesting is limited so that no request can cost unbounded recursion, to
+ * what MAX_STRUCT_DEPTH needs where a Struct sits deepest (64 messages):
+ * far more than JSON-like metadata needs.
  */
-export const REQUEST_READ_OPTIONS: Readonly<Partial<BinaryReadOptions>> = { readUnknownFields: false, recursionLimit: 64 };
-
-/** Struct levels every request may hold; documented, and what the limit above was chosen for. */
-export const MAX_STRUCT_DEPTH = 30;
+export const REQUEST_READ_OPTIONS: Readonly<Partial<BinaryReadOptions>> = {
+  readUnknownFields: false,
+  recursionLimit: MESSAGES_ABOVE_DEEPEST_STRUCT + 2 * MAX_STRUCT_DEPTH,
+};
 
 /** A request whose bytes are not a message of its type: what was being decoded, and what the decoder found. */
 export class UndecodableRequest {

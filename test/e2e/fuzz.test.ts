@@ -23,6 +23,7 @@ import {
   type UpdateAck,
 } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { concatFields } from "../../src/grpc/length-delimited.js";
+import { MAX_STRUCT_DEPTH } from "../../src/grpc/request-decoding.js";
 import { ServingStatus, watchHealth } from "../support/health-watch.js";
 import { RawClient, type RawResult } from "../support/raw-grpc.js";
 import { startSidecar, type Sidecar } from "../support/sidecar-process.js";
@@ -93,7 +94,7 @@ function validUpdate(r: Rand): Uint8Array {
 
 /** A request that reaches deep: a Struct nested close to, or past, what the sidecar accepts. */
 function deepCreate(r: Rand): Uint8Array {
-  const session = concatBytes(encode(SessionSchema, { conversationId: `fz-${r.int(40)}` }), lengthDelimited(SessionSchema.field.metadata.number, nestedStructBytes(20 + r.int(20))));
+  const session = concatBytes(encode(SessionSchema, { conversationId: `fz-${r.int(40)}` }), lengthDelimited(SessionSchema.field.metadata.number, nestedStructBytes(MAX_STRUCT_DEPTH - 10 + r.int(20))));
   return lengthDelimited(CreateSessionRequestSchema.field.session.number, session);
 }
 

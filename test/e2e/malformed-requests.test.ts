@@ -1,4 +1,4 @@
-import { create, type Message, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionStoreClient } from "../../src/client/index.js";
@@ -14,7 +14,7 @@ import {
   type Session,
 } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { concatFields } from "../../src/grpc/length-delimited.js";
-import { fromBinary } from "@bufbuild/protobuf";
+import { MAX_STRUCT_DEPTH } from "../../src/grpc/request-decoding.js";
 import { RawClient, type RawResult } from "../support/raw-grpc.js";
 import { startSidecar, type Sidecar } from "../support/sidecar-process.js";
 import { concatBytes, lengthDelimited, nestedStructBytes } from "../support/wire-bytes.js";
@@ -96,22 +96,33 @@ describe("malformed requests", () => {
         lengthDelimited(SessionSchema.field.metadata.number, nestedStructBytes(depth)),
       )));
 
-    it("accepts a Struct nested 30 levels, in metadata and in a history item's data", async () => {
-      expect((await raw.unary("CreateSession", createWithMetadata("deep-30", 30))).code).toBe(status.OK);
-      const { session } = await client.getSession({ conversationId: "deep-30" });
+    it(`accepts a Struct nested ${MAX_STRUCT_DEPTH} levels in metadata, and where a Struct sits deepest in any request`, async () => {
+      expect((await raw.unary("CreateSession", createWithMetadata("deep-max", MAX_STRUCT_DEPTH))).code).toBe(status.OK);
+      const { session } = await client.getSession({ conversationId: "deep-max" });
       // Structs are JSON objects in protobuf-es messages.
       let level: unknown = session!.metadata;
       let depth = 0;
       for (; typeof level === "object" && level !== null; level = (level as Record<string, unknown>).a) depth += 1;
-      expect(depth).toBe(30);
+      expect(depth).toBe(MAX_STRUCT_DEPTH);
 
-      const item = concatBytes(toBinary(ConversationItemSchema, create(ConversationItemSchema, { itemId: "deep" })), lengthDelimited(ConversationItemSchema.field.data.number, nestedStructBytes(30)));
-      const updateBytes = concatBytes(
-        toBinary(SessionUpdateSchema, create(SessionUpdateSchema, { conversationId: "deep-30" })),
+      // UpdateSessionRequest > SessionUpdate > Session > ConversationItem > data: decoded, then judged
+      // by the rules (a session in an update carries no history), not refused as undecodable.
+      const itemWith = (depth: number) =>
+        concatBytes(toBinary(ConversationItemSchema, create(ConversationItemSchema, { itemId: "deep" })), lengthDelimited(ConversationItemSchema.field.data.number, nestedStructBytes(depth)));
+      const item = itemWith(MAX_STRUCT_DEPTH);
+      const deepest = (depth: number) =>
+        lengthDelimited(UpdateSessionRequestSchema.field.update.number, concatBytes(
+          toBinary(SessionUpdateSchema, create(SessionUpdateSchema, { conversationId: "deep-max" })),
+          lengthDelimited(SessionUpdateSchema.field.session.number, lengthDelimited(SessionSchema.field.conversationHistory.number, itemWith(depth))),
+        ));
+      expect((await raw.unary("UpdateSession", deepest(MAX_STRUCT_DEPTH))).errorDetails.errorInfo?.reason).not.toBe("MALFORMED_REQUEST");
+      expectMalformed(await raw.unary("UpdateSession", deepest(MAX_STRUCT_DEPTH + 1)));
+
+      const appended = concatBytes(
+        toBinary(SessionUpdateSchema, create(SessionUpdateSchema, { conversationId: "deep-max" })),
         lengthDelimited(SessionUpdateSchema.field.appendHistory.number, item),
       );
-      const result = await raw.unary("UpdateSession", lengthDelimited(UpdateSessionRequestSchema.field.update.number, updateBytes));
-      expect(result.code).toBe(status.OK);
+      expect((await raw.unary("UpdateSession", lengthDelimited(UpdateSessionRequestSchema.field.update.number, appended))).code).toBe(status.OK);
     });
 
     it.each([50, 100_000])("refuses a Struct nested %i levels with MALFORMED_REQUEST, quickly, and stays responsive", async (depth) => {
