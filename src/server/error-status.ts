@@ -12,6 +12,8 @@ const ERROR_DOMAIN = "sessionstore";
 const codeOf: Record<Reason, GrpcCode> = {
   [Reason.InvalidArgument]: GrpcCode.INVALID_ARGUMENT,
   [Reason.InvalidPageToken]: GrpcCode.INVALID_ARGUMENT,
+  [Reason.MalformedRequest]: GrpcCode.INVALID_ARGUMENT,
+  [Reason.MessageTooLarge]: GrpcCode.RESOURCE_EXHAUSTED,
   [Reason.SessionNotFound]: GrpcCode.NOT_FOUND,
   [Reason.SessionExists]: GrpcCode.ALREADY_EXISTS,
   [Reason.MaxSessions]: GrpcCode.RESOURCE_EXHAUSTED,

@@ -8,8 +8,11 @@ import type { SessionRules } from "../session/rules.js";
 import type { Store } from "../store/store.js";
 import { tenantOf } from "./auth.js";
 import { toServiceError } from "./error-status.js";
+import { transportStatusInterceptor } from "./transport-statuses.js";
 import { EncodedMessage } from "../grpc/encoded-message.js";
 import { grpcServiceDefinition } from "../grpc/grpc-service.js";
+import { UndecodableRequest } from "../grpc/request-decoding.js";
+import { malformedRequest } from "../session/errors.js";
 import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "./group-commit.js";
 import { sessionStoreHandlers } from "./handlers.js";
 import { addReflection } from "./reflection.js";
@@ -22,7 +25,7 @@ export interface ServerOptions {
   store: Store;
   rules: SessionRules;
   logger: Logger;
-  /** Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED. */
+  /** Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED (MESSAGE_TOO_LARGE). */
   maxMessageBytes: number;
   /** Bearer token → tenant; empty turns auth off. */
   authTokens: ReadonlyMap<string, string>;
@@ -61,7 +64,10 @@ type UnaryHandler = (request: never, tenant: string) => Promise<MessageInitShape
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.logger.child({ module: "server" });
-  const server = new grpc.Server({ "grpc.max_receive_message_length": options.maxMessageBytes });
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": options.maxMessageBytes,
+    interceptors: [transportStatusInterceptor(options.maxMessageBytes, options.logger)],
+  });
   const handlers = sessionStoreHandlers({
     store: options.store,
     rules: options.rules,
@@ -97,7 +103,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     implementation[method.localName] = ((call: grpc.ServerUnaryCall<never, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       unary.inFlight += 1;
       Promise.resolve()
-        .then(() => handler(call.request, tenantOf(call.metadata, options.authTokens)))
+        .then(() => {
+          const tenant = tenantOf(call.metadata, options.authTokens);
+          const request: unknown = call.request;
+          if (request instanceof UndecodableRequest) throw malformedRequest(request.typeName, request.problem);
+          return handler(request as never, tenant);
+        })
         .then(
           (response) => callback(null, response instanceof EncodedMessage ? response : create(method.output, response)),
           (err: unknown) => {

@@ -1,7 +1,8 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { SessionUpdate, UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
-import { Reason, SessionError, shuttingDown, throwIfInvalid } from "../session/errors.js";
+import type { UndecodableRequest } from "../grpc/request-decoding.js";
+import { malformedRequest, Reason, SessionError, shuttingDown, throwIfInvalid } from "../session/errors.js";
 import { updateViolations } from "../session/validate.js";
 import type { UpdateResult } from "../store/store.js";
 import { asSessionError, rpcStatusOf, toServiceError } from "./error-status.js";
@@ -13,6 +14,8 @@ export interface ReceivedMessage {
   /** Each update's own bytes from the message, when the decoder kept them (a store may hand them on instead of copying the update). */
   encoded?: Uint8Array[];
   bytes: number;
+  /** The message could not be decoded (then `updates` is empty): the stream ends with its error. */
+  undecodable?: UndecodableRequest;
 }
 
 /**
@@ -47,7 +50,8 @@ interface Slot extends Submission {
 /** Why the stream is not reading; it reads again when none is left. */
 type Hold = "unacked" | "writes" | "committer";
 
-type State = "open" | "half-closed" | "draining" | "closed";
+/** "ending": reads no more, and ends the call with `endError` once what it read is acked. */
+type State = "open" | "half-closed" | "ending" | "closed";
 
 /**
  * One StreamUpdates or StreamUpdateBatches call. Updates go to the group
@@ -78,6 +82,10 @@ export class StreamUpdatesCall {
   private readonly shedFrom = new Map<string, { seq: bigint; error: SessionError }>();
   private readonly closed: Promise<void>;
   private markClosed!: () => void;
+  /** Messages read so far: the index a malformed one is named by. */
+  private frames = 0;
+  /** The status the call ends with in state "ending". */
+  private endError: SessionError | undefined;
 
   constructor(
     private readonly call: ServerDuplexStream<ReceivedMessage, unknown>,
@@ -108,17 +116,28 @@ export class StreamUpdatesCall {
    * its remaining acks and an OK instead.
    */
   drain(): Promise<void> {
-    if (this.state === "open") {
-      this.state = "draining";
-      this.call.pause();
-      this.finishIfDone();
-    }
+    if (this.state === "open") this.endAfterAcks(shuttingDown());
     return this.closed;
   }
 
-  private receive({ updates, encoded, bytes }: ReceivedMessage): void {
+  /** Stops reading, lets what was read commit and be acked, then ends the call with `error`. */
+  private endAfterAcks(error: SessionError): void {
+    this.state = "ending";
+    this.endError = error;
+    this.call.pause();
+    this.finishIfDone();
+  }
+
+  private receive({ updates, encoded, bytes, undecodable }: ReceivedMessage): void {
     // After a drain or a failure begins, updates are neither applied nor acked: the client resends them.
     if (this.state !== "open") return;
+    const frame = this.frames++;
+    // Bytes that are no message cannot be acked (whose update would the ack be?); everything
+    // before them still commits and is acked, then the status names the message.
+    if (undecodable) {
+      this.endAfterAcks(malformedRequest(undecodable.typeName, undecodable.problem, { frame, element: undecodable.element }));
+      return;
+    }
     // Without each update's bytes, a message's are shared out among its updates, for the limits that count bytes.
     const share = updates.length > 0 ? Math.floor(bytes / updates.length) : 0;
     updates.forEach((update, i) => {
@@ -216,8 +235,8 @@ export class StreamUpdatesCall {
     if (this.state === "half-closed") {
       this.state = "closed";
       this.call.end();
-    } else if (this.state === "draining") {
-      this.endWith(shuttingDown());
+    } else if (this.state === "ending") {
+      this.endWith(this.endError);
     }
   }
 

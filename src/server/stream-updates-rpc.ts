@@ -1,8 +1,8 @@
-import { fromBinary } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServerDuplexStream, ServiceDefinition } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { SessionUpdateSchema, StreamUpdateBatchesRequestSchema, type StreamUpdateBatchesResponse } from "../gen/sessionstore/v1/session_store_pb.js";
+import { type SessionUpdate, SessionUpdateSchema, StreamUpdateBatchesRequestSchema, type StreamUpdateBatchesResponse } from "../gen/sessionstore/v1/session_store_pb.js";
 import { splitFields } from "../grpc/length-delimited.js";
+import { decodeRequest, UndecodableRequest } from "../grpc/request-decoding.js";
 import { shuttingDown } from "../session/errors.js";
 import { tenantOf } from "./auth.js";
 import { toServiceError } from "./error-status.js";
@@ -91,15 +91,37 @@ export function measuredUpdates(definition: ServiceDefinition): ServiceDefinitio
     ...definition,
     streamUpdates: {
       ...single,
-      requestDeserialize: (bytes: Buffer): ReceivedMessage => ({ updates: [fromBinary(SessionUpdateSchema, bytes)], encoded: [bytes], bytes: bytes.length }),
+      requestDeserialize: (bytes: Buffer): ReceivedMessage => {
+        const update = decodeRequest(SessionUpdateSchema, bytes);
+        if (update instanceof UndecodableRequest) return { updates: [], bytes: bytes.length, undecodable: update };
+        return { updates: [update], encoded: [bytes], bytes: bytes.length };
+      },
     },
     streamUpdateBatches: {
       ...batches,
-      // StreamUpdateBatchesRequest is one repeated field: each update is decoded from its own bytes, which are kept.
-      requestDeserialize: (bytes: Buffer): ReceivedMessage => {
-        const encoded = splitFields(bytes, StreamUpdateBatchesRequestSchema.field.updates.number);
-        return { updates: encoded.map((update) => fromBinary(SessionUpdateSchema, update)), encoded, bytes: bytes.length };
-      },
+      requestDeserialize: decodeBatch,
     },
   };
+}
+
+/**
+ * StreamUpdateBatchesRequest is one repeated field: each update is decoded
+ * from its own bytes, which are kept. A message with any update that cannot
+ * be decoded is refused whole.
+ */
+function decodeBatch(bytes: Buffer): ReceivedMessage {
+  let encoded: Uint8Array[];
+  try {
+    encoded = splitFields(bytes, StreamUpdateBatchesRequestSchema.field.updates.number);
+  } catch (err) {
+    const problem = err instanceof Error ? err.message : String(err);
+    return { updates: [], bytes: bytes.length, undecodable: new UndecodableRequest(StreamUpdateBatchesRequestSchema.typeName, problem) };
+  }
+  const updates: SessionUpdate[] = [];
+  for (const [i, element] of encoded.entries()) {
+    const update = decodeRequest(SessionUpdateSchema, element, i);
+    if (update instanceof UndecodableRequest) return { updates: [], bytes: bytes.length, undecodable: update };
+    updates.push(update);
+  }
+  return { updates, encoded, bytes: bytes.length };
 }

@@ -6,6 +6,8 @@
 export const Reason = {
   InvalidArgument: "INVALID_ARGUMENT",
   InvalidPageToken: "INVALID_PAGE_TOKEN",
+  MalformedRequest: "MALFORMED_REQUEST",
+  MessageTooLarge: "MESSAGE_TOO_LARGE",
   SessionNotFound: "SESSION_NOT_FOUND",
   SessionExists: "SESSION_EXISTS",
   MaxSessions: "MAX_SESSIONS",
@@ -123,4 +125,38 @@ export function dataCorrupted(conversationId: string, part: StoredPart, cause: u
 
 export function isDataCorrupted(err: unknown): err is SessionError {
   return err instanceof SessionError && err.reason === Reason.DataCorrupted;
+}
+
+/** Where an undecodable message was, on an update stream: the message's index on the stream, and the update's in a batch. */
+export interface MessagePosition {
+  /** Index of the message on the stream, counting from 0. */
+  frame?: number;
+  /** Index of the update within a StreamUpdateBatches message, counting from 0. */
+  element?: number;
+}
+
+/**
+ * A request whose bytes are not a message of its type (truncated, a wrong
+ * wire type, invalid UTF-8 in a string, nested too deep): nothing of it is
+ * applied, and sending it again cannot succeed.
+ */
+export function malformedRequest(typeName: string, problem: string, at: MessagePosition = {}): SessionError {
+  const metadata: Record<string, string> = { message_type: typeName };
+  let what = `the request (${typeName})`;
+  if (at.frame !== undefined) {
+    metadata.frame_index = String(at.frame);
+    what = `message ${at.frame} of the stream (counting from 0; ${typeName})`;
+  }
+  if (at.element !== undefined) {
+    metadata.update_index = String(at.element);
+    what += `, update ${at.element} in it,`;
+  }
+  return new SessionError(Reason.MalformedRequest, `${what} could not be decoded: ${problem}`, { metadata });
+}
+
+/** A request larger than the sidecar accepts; grpc-js refused it before it was read, so none of it is applied. */
+export function messageTooLarge(maxMessageBytes: number, problem: string): SessionError {
+  return new SessionError(Reason.MessageTooLarge, `the request is larger than max_message_bytes (${maxMessageBytes} bytes): ${problem}`, {
+    metadata: { max_message_bytes: String(maxMessageBytes) },
+  });
 }

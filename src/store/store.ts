@@ -137,7 +137,11 @@ export interface Store {
 export interface TenantUpdate {
   tenant: string;
   update: SessionUpdate;
-  /** The same update as protobuf binary, when the caller has it (as received): a backend may use it rather than copy or encode the update. */
+  /**
+   * The same update as protobuf binary, when the caller has it (as received): a backend may use it rather than copy or encode
+   * the update. It may hold unknown fields that `update` was decoded without: a backend reads it with REQUEST_READ_OPTIONS,
+   * never stores it as it is.
+   */
   encoded?: Uint8Array | undefined;
 }
 

@@ -1,4 +1,5 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { REQUEST_READ_OPTIONS } from "../../grpc/request-decoding.js";
 import { SessionUpdateSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../../session/rules.js";
 import type { TenantUpdate } from "../store.js";
@@ -66,7 +67,8 @@ export function packUpdates(items: readonly TenantUpdate[]): PackedUpdates {
 export function unpackUpdates({ tenants, lengths, bytes }: PackedUpdates): TenantUpdate[] {
   let at = 0;
   return tenants.map((tenant, i) => {
-    const update = fromBinary(SessionUpdateSchema, bytes.subarray(at, at + lengths[i]!));
+    // Read as the server reads requests: the bytes as received may hold unknown fields, which are not stored.
+    const update = fromBinary(SessionUpdateSchema, bytes.subarray(at, at + lengths[i]!), REQUEST_READ_OPTIONS);
     at += lengths[i]!;
     return { tenant, update };
   });
