@@ -26,25 +26,27 @@ const KIB = 1024;
 /*
  * Why these sizes, for a sidecar serving 1,000 calls:
  *
- * - A FULL read (GetSession, ResumeSession) returns header + history + calls
- *   + audio ring in one message, and gRPC clients other than ours refuse
- *   responses over 4 MiB unless told otherwise. 2 MiB of history + 64 KiB of
- *   header + the 0.94 MiB ring is 3 MiB: the largest session the limits allow
- *   still resumes from any client on its defaults. It is also what one read
- *   may cost the sidecar (docs/BENCHMARKS.md, "Reading the largest session").
- * - 2 MiB of history is hours of conversation (a turn's text is a few hundred
- *   bytes) with room for tool results; 1,000 sessions at that size are 2 GiB,
- *   which the memory backend would hold in RAM, so a deployment that expects
- *   such calls uses SQLite or Redis.
+ * - A FULL read (GetSession, ResumeSession) is decoded, copied and encoded
+ *   on the event loop in one piece, and every other call and stream waits
+ *   meanwhile; updates that wait longer than --update-queue-timeout (500 ms)
+ *   are shed as OVERLOADED. Read at 2 MiB of short history items, the largest
+ *   session held the loop for 0.6-1.5 s (docs/BENCHMARKS.md, "Reading the
+ *   largest session"); at 1 MiB it is about half that, and a 2-hour call of
+ *   one 100-byte transcript line a second (720 KB, what the other benchmarks
+ *   model) still fits. Add the 64 KiB header and the 0.94 MiB ring and the
+ *   FULL response is 2 MiB: under the 4 MiB that gRPC clients other than ours
+ *   accept by default, so the largest session resumes from any of them.
+ * - 1,000 sessions at the limit are 1 GiB of history, which the memory
+ *   backend holds in RAM; SQLite and Redis hold it on disk or in Redis.
  * - 256 KiB for one item or call fits a large tool result (a document, a
- *   search page) while eight of them cannot fill the history alone.
+ *   search page), and four of them fill the history.
  * - 1,000 entries per write lets a bridge hand over a long conversation in
- *   one create; planning an update is linear in its entries, and at this
- *   count it stays well under a millisecond of the store's one writer.
- * - 64 KiB of header is far more than the ids and counters need (they are
- *   capped at 256 characters each) and leaves metadata and audio_metadata
- *   room for a bridge's own state; the header is read and written on every
- *   update, so it must stay small next to the ring and the history.
+ *   a few creates or updates, while bounding what one write makes the
+ *   store's single writer decode, measure and insert before the next.
+ * - 64 KiB of header is far more than the ids and counters need (each is
+ *   capped at 256 characters) and leaves metadata and audio_metadata room
+ *   for a bridge's own state; the header is read, encoded and written on
+ *   every update, so it must stay small next to the ring and the history.
  */
 export const defaultRules: SessionRules = {
   maxSessions: 1000,
@@ -53,7 +55,7 @@ export const defaultRules: SessionRules = {
   maxResumeAttempts: 10,
   // 30 s of 16 kHz 16-bit mono PCM.
   audioBufferMaxBytes: 960_000,
-  maxHistoryBytes: 2048 * KIB,
+  maxHistoryBytes: 1024 * KIB,
   maxItemsPerUpdate: 1000,
   maxItemBytes: 256 * KIB,
   maxHeaderBytes: 64 * KIB,

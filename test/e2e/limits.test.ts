@@ -191,7 +191,7 @@ describe("--help", () => {
   it("documents every limit with its default", async () => {
     const { stdout } = await runCli(["serve", "--help"]);
     for (const [flag, value] of [
-      ["--max-history-bytes", "2097152"],
+      ["--max-history-bytes", "1048576"],
       ["--max-items-per-update", "1000"],
       ["--max-item-bytes", "262144"],
       ["--max-header-bytes", "65536"],

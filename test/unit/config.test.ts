@@ -44,7 +44,7 @@ describe("loadConfig", () => {
       cleanupIntervalMs: 300_000,
       cleanupBatchSize: 100,
       audioBufferMaxBytes: 960_000,
-      maxHistoryBytes: 2_097_152,
+      maxHistoryBytes: 1_048_576,
       maxItemsPerUpdate: 1000,
       maxItemBytes: 262_144,
       maxHeaderBytes: 65_536,
