@@ -11,8 +11,9 @@
  *   - small: 100-byte transcript lines, the most items the bytes allow;
  *   - large: max_item_bytes function calls (tool results), the fewest.
  *
- * Run: npm run bench:full-read (builds first). Env: STORAGE (sqlite,
- * memory; default both), READS (20 per shape). Prints a Markdown table.
+ * Run: npm run bench:full-read (builds first). Env: STORAGE (any of sqlite,
+ * memory, redis — a redis-server of its own, as the tests start one;
+ * default all three), READS (20 per shape). Prints a Markdown table.
  */
 import { performance } from "node:perf_hooks";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -23,10 +24,11 @@ import { Health, HealthCheckRequestSchema } from "../src/gen/grpc/health/v1/heal
 import { ConversationItemSchema, FunctionCallSchema, SessionSchema } from "../src/gen/sessionstore/v1/session_store_pb.js";
 import { grpcServiceDefinition } from "../src/grpc/grpc-service.js";
 import { defaultRules } from "../src/session/rules.js";
+import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
 import { startSidecar } from "../test/support/sidecar-process.js";
 import { machineFacts, median, mib, quantile, rssBytes, sampleRss } from "./support/measure.js";
 
-const STORAGES = (process.env.STORAGE ?? "sqlite,memory").split(",");
+const STORAGES = (process.env.STORAGE ?? "sqlite,memory,redis").split(",");
 const READS = Number(process.env.READS ?? 20);
 const FRAME = new Uint8Array(3_200).fill(0x11);
 const LINE = "a transcript sentence of about sixty characters, as spoken!";
@@ -61,7 +63,8 @@ function bigMetadata(): { notes: string } {
 }
 
 async function run(storage: string, shape: "small" | "large"): Promise<string> {
-  const sidecar = await startSidecar({ args: ["--storage", storage, "--log-level", "info"] });
+  const redis: RedisServer | undefined = storage === "redis" ? await startRedisServer() : undefined;
+  const sidecar = await startSidecar({ args: ["--storage", storage, "--log-level", "info", ...(redis ? ["--redis-url", redis.url] : [])] });
   const client = new SessionStoreClient(sidecar.address, { retry: false, timeoutMs: 60_000 });
   const HealthClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Health), "Health");
   const health = new HealthClient(sidecar.address, grpc.credentials.createInsecure());
@@ -108,6 +111,7 @@ async function run(storage: string, shape: "small" | "large"): Promise<string> {
     health.close();
     client.close();
     await sidecar.stop();
+    await redis?.stop();
   }
 }
 
