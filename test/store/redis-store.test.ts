@@ -94,7 +94,8 @@ describe("Redis store, beyond the conformance suite", () => {
   });
 
   it("stores and reads back a session far larger than one Lua call's arguments", async () => {
-    const { a } = await twoSidecars();
+    // Writes larger than the default limits allow: the script's argument batching is under test.
+    const { a } = await twoSidecars({ maxItemsPerUpdate: 20_000 });
     const history = Array.from({ length: 12_000 }, (_, i) => ({ itemId: `h${i}` }));
     await createSession(a, "long-call", { conversationHistory: history });
     await a.update(TENANT, updateOf("long-call", { appendHistory: history.slice(0, 9_000) }));
