@@ -837,7 +837,8 @@ export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*
  */
 export type ListSessionsRequest = Message<"sessionstore.v1.ListSessionsRequest"> & {
   /**
-   * 1-1000; 0 means 100.
+   * 1-1000; 0 means 100, more than 1000 means 1000, negative is
+   * INVALID_ARGUMENT.
    *
    * @generated from field: int32 page_size = 1;
    */
@@ -910,7 +911,9 @@ export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@_
  */
 export type CleanupSessionsRequest = Message<"sessionstore.v1.CleanupSessionsRequest"> & {
   /**
-   * Default: the sidecar's max session age.
+   * Default: the sidecar's max session age. 0 to 315,576,000,000 seconds
+   * (the range of google.protobuf.Duration), nanos 0 to 999,999,999;
+   * anything else is INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.Duration max_age = 1;
    */

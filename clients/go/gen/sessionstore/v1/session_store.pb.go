@@ -1693,7 +1693,8 @@ func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
 
 type ListSessionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1-1000; 0 means 100.
+	// 1-1000; 0 means 100, more than 1000 means 1000, negative is
+	// INVALID_ARGUMENT.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token, with the same filters.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1828,7 +1829,9 @@ func (x *ListSessionsResponse) GetNextPageToken() string {
 
 type CleanupSessionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Default: the sidecar's max session age.
+	// Default: the sidecar's max session age. 0 to 315,576,000,000 seconds
+	// (the range of google.protobuf.Duration), nanos 0 to 999,999,999;
+	// anything else is INVALID_ARGUMENT.
 	MaxAge *durationpb.Duration `protobuf:"bytes,1,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
 	// Count what would be deleted without deleting it.
 	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
