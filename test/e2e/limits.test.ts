@@ -159,6 +159,38 @@ describe.each(["sqlite", "memory", "redis"] as const)("size limits set by flags,
   });
 });
 
+describe("numbers out of range", () => {
+  let sidecar: Sidecar;
+  let client: SessionStoreClient;
+  beforeAll(async () => {
+    sidecar = await startSidecar();
+    client = sidecar.client();
+    await client.createSession({ session: { conversationId: "n-1" } });
+  });
+  afterAll(async () => {
+    const { session } = await client.getSession({ conversationId: "n-1" });
+    expect([session?.currentTurn, session?.lastSeq, session?.status]).toEqual([0, 0n, 1]);
+    await sidecar.stop();
+  });
+
+  it.each([
+    ["UpdateSession seq", () => client.updateSession({ update: { conversationId: "n-1", seq: -1n } }), "update.seq", "is -1; must be 0 to 9223372036854775807"],
+    ["UpdateSession owner_epoch", () => client.updateSession({ update: { conversationId: "n-1", ownerEpoch: -5n } }), "update.owner_epoch", "is -5; must be 0 to 9223372036854775807"],
+    ["UpdateSession current_turn", () => client.updateSession({ update: { conversationId: "n-1", updateMask: { paths: ["current_turn"] }, session: { currentTurn: -1 } } }), "update.session.current_turn", "is -1; must be 0 to 2147483647"],
+    ["CreateSession error_count", () => client.createSession({ session: { conversationId: "n-2", errorCount: -2 } }), "session.error_count", "is -2; must be 0 to 2147483647"],
+    ["EndSession owner_epoch", () => client.endSession({ conversationId: "n-1", ownerEpoch: -1n }), "owner_epoch", "is -1; must be 0 to 9223372036854775807"],
+    ["ListSessions page_size", () => client.listSessions({ pageSize: -1 }), "page_size", "is -1; must be 0 to 2147483647 (0 means 100, over 1000 means 1000)"],
+  ])("refuses a negative %s, naming the field and its range", async (_name, call, field, description) => {
+    const { details } = await expectRpcError(call(), status.INVALID_ARGUMENT, "INVALID_ARGUMENT");
+    expect(details.badRequest?.fieldViolations.map((v) => ({ field: v.field, description: v.description }))).toEqual([{ field, description }]);
+  });
+
+  it("reads a page_size over 1000 as 1000", async () => {
+    const { sessions } = await client.listSessions({ pageSize: 2_000_000_000 });
+    expect(sessions.map((s) => s.conversationId)).toEqual(["n-1"]);
+  });
+});
+
 describe("--max-concurrent-streams", () => {
   let sidecar: Sidecar;
   beforeAll(async () => {
