@@ -30,8 +30,9 @@ const KIB = 1024;
  *   on the event loop in one piece, and every other call and stream waits
  *   meanwhile; updates that wait longer than --update-queue-timeout (500 ms)
  *   are shed as OVERLOADED. Read at 2 MiB of short history items, the largest
- *   session held the loop for 0.6-1.5 s (docs/BENCHMARKS.md, "Reading the
- *   largest session"); at 1 MiB it is about half that, and a 2-hour call of
+ *   session held the loop for up to 0.5 s on Redis on a quiet machine, and
+ *   longer on a loaded one (docs/BENCHMARKS.md, "Reading the largest
+ *   session"); at 1 MiB it is about half that, and a 2-hour call of
  *   one 100-byte transcript line a second (720 KB, what the other benchmarks
  *   model) still fits. Add the 64 KiB header and the 0.94 MiB ring and the
  *   FULL response is 2 MiB: under the 4 MiB that gRPC clients other than ours
