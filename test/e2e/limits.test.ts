@@ -1,9 +1,11 @@
 import { connect } from "node:http2";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import Database from "better-sqlite3";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionStoreClient } from "../../src/client/index.js";
 import {
+  SessionSchema,
   type StreamUpdateBatchesResponse,
   StreamUpdateBatchesRequestSchema,
   type UpdateAck,
@@ -156,6 +158,37 @@ describe.each(["sqlite", "memory", "redis"] as const)("size limits set by flags,
     expect(after?.historyBytes).toBe(before?.historyBytes);
     await expectRpcError(client.updateSession({ update: { conversationId: "h-1", appendHistory: [item("e")] } }), status.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED");
     await client.updateSession({ update: { conversationId: "h-1", appendHistory: [item("short", 10)] } });
+  });
+});
+
+describe("a session stored before history_bytes existed", () => {
+  it("counts from zero: its history stays, and the limit applies to what it is written from now on", async () => {
+    const dbPath = tempDbPath();
+    const args = ["--max-history-bytes", "1500"];
+    let sidecar = await startSidecar({ dbPath, args });
+    let client = sidecar.client();
+    await client.createSession({ session: { conversationId: "old-1", conversationHistory: [item("a"), item("b"), item("c")] } });
+    await sidecar.stop();
+    // What an older sidecar wrote: the same header without the counter.
+    const db = new Database(dbPath);
+    const row = db.prepare("SELECT header FROM sessions WHERE conversation_id = 'old-1'").get() as { header: Buffer };
+    const header = fromBinary(SessionSchema, new Uint8Array(row.header));
+    expect(header.historyBytes).toBeGreaterThan(1000n);
+    db.prepare("UPDATE sessions SET header = ? WHERE conversation_id = 'old-1'").run(Buffer.from(toBinary(SessionSchema, { ...header, historyBytes: 0n })));
+    db.close();
+
+    sidecar = await startSidecar({ dbPath, args });
+    client = sidecar.client();
+    try {
+      const { session: before } = await client.getSession({ conversationId: "old-1" });
+      expect([before?.historyBytes, before?.conversationHistory.length]).toEqual([0n, 3]);
+      await client.updateSession({ update: { conversationId: "old-1", appendHistory: [item("d"), item("e"), item("f")] } });
+      await expectRpcError(client.updateSession({ update: { conversationId: "old-1", appendHistory: [item("g")] } }), status.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED");
+      const { session: after } = await client.getSession({ conversationId: "old-1" });
+      expect(after?.conversationHistory.map((i) => i.itemId)).toEqual(["a", "b", "c", "d", "e", "f"]);
+    } finally {
+      await sidecar.stop();
+    }
   });
 });
 
