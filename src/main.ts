@@ -100,6 +100,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       rules,
       logger,
       maxMessageBytes: config.maxMessageBytes,
+      maxConcurrentStreams: config.maxConcurrentStreams,
       updateQueueTimeoutMs: config.updateQueueTimeoutMs,
       authTokens: config.authTokens,
       cleanupBatchSize: config.cleanupBatchSize,

@@ -42,7 +42,12 @@ export interface Config {
   cleanupIntervalMs: number;
   cleanupBatchSize: number;
   audioBufferMaxBytes: number;
+  maxHistoryBytes: number;
+  maxItemsPerUpdate: number;
+  maxItemBytes: number;
+  maxHeaderBytes: number;
   maxMessageBytes: number;
+  maxConcurrentStreams: number;
   updateQueueTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
@@ -121,9 +126,33 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
     flag: "audio-buffer-max-bytes", placeholder: "<bytes>", default: String(defaultRules.audioBufferMaxBytes),
     read: integer(1), help: "audio kept per session; the oldest chunks drop first (960000 = 30 s of 16 kHz PCM16)",
   },
+  // Why these defaults: src/session/rules.ts.
+  maxHistoryBytes: {
+    flag: "max-history-bytes", placeholder: "<bytes>", default: String(defaultRules.maxHistoryBytes), read: integer(1),
+    help: "encoded bytes of history items and function calls one session may be written in total (each upsert counts in full); more fails with RESOURCE_EXHAUSTED (LIMIT_EXCEEDED)",
+  },
+  maxItemsPerUpdate: {
+    flag: "max-items-per-update", placeholder: "<n>", default: String(defaultRules.maxItemsPerUpdate), read: integer(1),
+    help: "history items plus function calls one update (or create) may carry; more fails with INVALID_ARGUMENT",
+  },
+  maxItemBytes: {
+    flag: "max-item-bytes", placeholder: "<bytes>", default: String(defaultRules.maxItemBytes), read: integer(1),
+    help: "encoded bytes of one history item or function call; larger fails with INVALID_ARGUMENT",
+  },
+  maxHeaderBytes: {
+    flag: "max-header-bytes", placeholder: "<bytes>", default: String(defaultRules.maxHeaderBytes), read: integer(1),
+    help: "encoded bytes of a session's header (metadata, audio_metadata and every other field but history, calls and audio); a write leaving it larger fails with RESOURCE_EXHAUSTED (LIMIT_EXCEEDED)",
+  },
   maxMessageBytes: {
     flag: "max-message-bytes", placeholder: "<bytes>", default: "4194304", read: integer(1, INT32_MAX),
     help: "largest gRPC request accepted",
+  },
+  // One call in flight per call of a bridge serving 1,000; a client over it
+  // waits for a stream to close (HTTP/2 queues the request) rather than failing,
+  // and a runaway client cannot hold unbounded streams (grpc-js sets no limit).
+  maxConcurrentStreams: {
+    flag: "max-concurrent-streams", placeholder: "<n>", default: "1000", read: integer(1, INT32_MAX),
+    help: "concurrent calls (HTTP/2 streams) per client connection; a client waits for one to end before opening more",
   },
   updateQueueTimeoutMs: {
     flag: "update-queue-timeout", placeholder: "<duration>", default: "500ms", read: duration(0, TIMER_LIMIT_MS),
@@ -256,6 +285,10 @@ export function rulesOf(config: Config): SessionRules {
     maxResumeAgeMs: config.maxResumeAgeMs,
     maxResumeAttempts: config.maxResumeAttempts,
     audioBufferMaxBytes: config.audioBufferMaxBytes,
+    maxHistoryBytes: config.maxHistoryBytes,
+    maxItemsPerUpdate: config.maxItemsPerUpdate,
+    maxItemBytes: config.maxItemBytes,
+    maxHeaderBytes: config.maxHeaderBytes,
   };
 }
 

@@ -17,6 +17,7 @@ const codeOf: Record<Reason, GrpcCode> = {
   [Reason.SessionNotFound]: GrpcCode.NOT_FOUND,
   [Reason.SessionExists]: GrpcCode.ALREADY_EXISTS,
   [Reason.MaxSessions]: GrpcCode.RESOURCE_EXHAUSTED,
+  [Reason.LimitExceeded]: GrpcCode.RESOURCE_EXHAUSTED,
   [Reason.SessionEnded]: GrpcCode.FAILED_PRECONDITION,
   [Reason.ResumeWindowExpired]: GrpcCode.FAILED_PRECONDITION,
   [Reason.MaxResumesExceeded]: GrpcCode.FAILED_PRECONDITION,

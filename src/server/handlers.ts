@@ -1,5 +1,4 @@
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { Clock } from "../clock.js";
 import {
   CleanupSessionsResponseSchema,
@@ -31,7 +30,12 @@ import { isFullView } from "../session/reads.js";
 import type { SessionRules } from "../session/rules.js";
 import {
   conversationIdViolations,
+  durationMs,
+  durationViolations,
+  INT32_MAX,
+  INT64_MAX,
   MAX_NOTE_LENGTH,
+  rangeViolations,
   ownerIdViolations,
   sessionInputViolations,
   updateViolations,
@@ -106,7 +110,7 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
     async endSession(req: EndSessionRequest, tenant: string): Promise<Response<typeof EndSessionResponseSchema>> {
       const violations = conversationIdViolations(req.conversationId, "conversation_id");
       if (req.reason.length > MAX_NOTE_LENGTH) violations.push({ field: "reason", description: `at most ${MAX_NOTE_LENGTH} characters` });
-      if (req.ownerEpoch < 0n) violations.push({ field: "owner_epoch", description: "must not be negative" });
+      violations.push(...rangeViolations(req.ownerEpoch, "owner_epoch", INT64_MAX));
       throwIfInvalid(violations);
       return { session: await store.end(tenant, req) };
     },
@@ -119,7 +123,8 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
 
     async listSessions(req: ListSessionsRequest, tenant: string): Promise<Response<typeof ListSessionsResponseSchema>> {
       const violations: FieldViolation[] = [...viewViolations(req.view, "view")];
-      if (req.pageSize < 0) violations.push({ field: "page_size", description: "must not be negative" });
+      // Above the maximum a page is the maximum (AIP-158), so only a negative size is refused.
+      if (req.pageSize < 0) violations.push({ field: "page_size", description: `is ${req.pageSize}; must be 0 to ${INT32_MAX} (0 means ${DEFAULT_PAGE_SIZE}, over ${MAX_PAGE_SIZE} means ${MAX_PAGE_SIZE})` });
       req.statuses.forEach((s, i) => {
         if (!isKnownStatus(s)) violations.push({ field: `statuses[${i}]`, description: `unknown status ${s}` });
       });
@@ -136,8 +141,8 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
     },
 
     async cleanupSessions(req: CleanupSessionsRequest, tenant: string): Promise<Response<typeof CleanupSessionsResponseSchema>> {
+      if (req.maxAge) throwIfInvalid(durationViolations(req.maxAge, "max_age"));
       const maxAgeMs = req.maxAge ? durationMs(req.maxAge) : 0;
-      if (maxAgeMs < 0) throwIfInvalid([{ field: "max_age", description: "must not be negative" }]);
       const cutoff = new Date(deps.clock.now().getTime() - (maxAgeMs === 0 ? deps.rules.maxSessionAgeMs : maxAgeMs));
       const deleted = await store.cleanup({ tenant, cutoff, dryRun: req.dryRun, batchSize: deps.cleanupBatchSize });
       return { deletedCount: deleted };
@@ -155,9 +160,5 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
       };
     },
   };
-}
-
-function durationMs(d: Duration): number {
-  return Number(d.seconds) * 1000 + Math.trunc(d.nanos / 1e6);
 }
 

@@ -27,6 +27,8 @@ export interface ServerOptions {
   logger: Logger;
   /** Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED (MESSAGE_TOO_LARGE). */
   maxMessageBytes: number;
+  /** HTTP/2 streams (calls) a client connection may have open at once; unlimited when absent. */
+  maxConcurrentStreams?: number;
   /** Bearer token → tenant; empty turns auth off. */
   authTokens: ReadonlyMap<string, string>;
   cleanupBatchSize: number;
@@ -67,6 +69,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     interceptors: [transportStatusInterceptor(options.maxMessageBytes, options.logger)],
+    ...(options.maxConcurrentStreams === undefined ? {} : { "grpc.max_concurrent_streams": options.maxConcurrentStreams }),
   });
   const handlers = sessionStoreHandlers({
     store: options.store,

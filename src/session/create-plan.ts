@@ -3,6 +3,7 @@ import type { Session, SessionStatus } from "../gen/sessionstore/v1/session_stor
 import { numberAudio, trimRing } from "./audio-ring.js";
 import { maxSessionsReached, sessionExists } from "./errors.js";
 import { statusName } from "./lifecycle.js";
+import { checkHeaderBytes, checkHistoryBytes, entryBytes } from "./limits.js";
 import { headerOf, isExpired, type SessionChildren, type SessionRecord, touched } from "./record.js";
 import type { SessionRules } from "./rules.js";
 import { stampFunctionCalls, stampHistory } from "./update.js";
@@ -52,6 +53,9 @@ export function checkCapacity(live: number, rules: SessionRules): void {
  */
 export function newSession(input: Session, options: NewSessionOptions): NewSession {
   const { now, rules } = options;
+  const history = stampHistory(input.conversationHistory, now);
+  const functionCalls = stampFunctionCalls(input.functionCalls, now);
+  const historyBytes = entryBytes(history, functionCalls, CREATE_ENTRIES, rules);
   const session: Session = {
     ...headerOf(input),
     status: options.status,
@@ -61,16 +65,15 @@ export function newSession(input: Session, options: NewSessionOptions): NewSessi
     ownerId: options.ownerId,
     ownerEpoch: 1n,
     lastSeq: 0n,
+    historyBytes: BigInt(historyBytes),
   };
+  checkHistoryBytes({ ...session, historyBytes: 0n }, historyBytes, rules);
   const audio = numberAudio(input.audioBuffer, 0n, 0, now, rules);
   const trim = trimRing(audio.bytes, [], audio.chunks.map((c) => c.data.length), rules);
   const base: SessionRecord = { session, version: options.initialVersion - 1, audioLastSeq: audio.lastSeq, audioBytes: trim.bytes };
-  return {
-    record: touched(base, session, now),
-    children: {
-      history: stampHistory(input.conversationHistory, now),
-      functionCalls: stampFunctionCalls(input.functionCalls, now),
-      audio: audio.chunks.slice(trim.dropAdded),
-    },
-  };
+  const record = touched(base, session, now);
+  checkHeaderBytes(record.session, rules);
+  return { record, children: { history, functionCalls, audio: audio.chunks.slice(trim.dropAdded) } };
 }
+
+const CREATE_ENTRIES = { history: "conversation_history", calls: "function_calls" };

@@ -11,6 +11,7 @@ export const Reason = {
   SessionNotFound: "SESSION_NOT_FOUND",
   SessionExists: "SESSION_EXISTS",
   MaxSessions: "MAX_SESSIONS",
+  LimitExceeded: "LIMIT_EXCEEDED",
   SessionEnded: "SESSION_ENDED",
   ResumeWindowExpired: "RESUME_WINDOW_EXPIRED",
   MaxResumesExceeded: "MAX_RESUMES_EXCEEDED",

@@ -12,6 +12,7 @@ import {
 import { numberAudio } from "./audio-ring.js";
 import { Reason, SessionError } from "./errors.js";
 import { checkTransition, endedError } from "./lifecycle.js";
+import { checkHeaderBytes, checkHistoryBytes, entryBytes } from "./limits.js";
 import { type SessionChildren, type SessionRecord, touched } from "./record.js";
 import type { SessionRules } from "./rules.js";
 
@@ -79,6 +80,10 @@ export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: D
   const paths = update.updateMask?.paths ?? [];
   if (paths.includes("status") && update.session) checkTransition(s.conversationId, s.status, update.session.status);
   const audio = numberAudio(update.appendAudio, record.audioLastSeq, record.audioBytes, now, rules);
+  const history = stampHistory(update.appendHistory, now);
+  const functionCalls = stampFunctionCalls(update.upsertFunctionCalls, now);
+  const added = entryBytes(history, functionCalls, UPDATE_ENTRIES, rules);
+  checkHistoryBytes(s, added, rules);
 
   const next: Session = { ...s };
   if (update.session) {
@@ -91,12 +96,14 @@ export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: D
     }
   }
   if (update.seq > 0n) next.lastSeq = update.seq;
-  return {
-    applied: true,
-    record: touched({ ...record, audioLastSeq: audio.lastSeq, audioBytes: audio.bytes }, next, now),
-    children: { history: stampHistory(update.appendHistory, now), functionCalls: stampFunctionCalls(update.upsertFunctionCalls, now), audio: audio.chunks },
-  };
+  if (added > 0) next.historyBytes = s.historyBytes + BigInt(added);
+  const after = touched({ ...record, audioLastSeq: audio.lastSeq, audioBytes: audio.bytes }, next, now);
+  // Only a masked write changes what the header holds; appends move its counters by a few bytes at most.
+  if (paths.length > 0) checkHeaderBytes(after.session, rules);
+  return { applied: true, record: after, children: { history, functionCalls, audio: audio.chunks } };
 }
+
+const UPDATE_ENTRIES = { history: "append_history", calls: "upsert_function_calls" };
 
 /** Appended history items as stored: copies stamped with the time they were stored. */
 export function stampHistory(items: readonly ConversationItem[], now: Date): ConversationItem[] {

@@ -1,3 +1,4 @@
+import type { Duration } from "@bufbuild/protobuf/wkt";
 import type {
   ConversationItem,
   FunctionCall,
@@ -20,6 +21,41 @@ const CONVERSATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_NAME_LENGTH = 256;
 /** Free text that is not conversation content: last_error, end_reason. */
 export const MAX_NOTE_LENGTH = 4096;
+
+/*
+ * Numbers: every integer a request carries is checked against the range the
+ * sidecar can store and compute with exactly. int32 and int64 fields cannot
+ * exceed their type on the wire, so only their lower bound is a check here,
+ * but each violation names the whole range. A Duration is held to the range
+ * its own spec allows (±10,000 years), within which it converts to a safe
+ * JavaScript number of milliseconds, a cutoff that Date, a Redis score (a
+ * double) and an SQLite integer all hold exactly; nothing is clamped.
+ */
+export const INT32_MAX = 2_147_483_647;
+export const INT64_MAX = 2n ** 63n - 1n;
+/** The largest google.protobuf.Duration: 10,000 years of seconds. */
+export const MAX_DURATION_SECONDS = 315_576_000_000n;
+const MAX_NANOS = 999_999_999;
+
+/** A count or id that must lie in 0..max (int32 or int64). */
+export function rangeViolations(value: number | bigint, field: string, max: number | bigint): FieldViolation[] {
+  return value < 0 || value > max ? [{ field, description: `is ${value}; must be 0 to ${max}` }] : [];
+}
+
+/** A Duration that must not be negative nor beyond what google.protobuf.Duration allows. */
+export function durationViolations(d: Duration, field: string): FieldViolation[] {
+  const out: FieldViolation[] = [];
+  if (d.seconds < 0n || d.seconds > MAX_DURATION_SECONDS) {
+    out.push({ field: `${field}.seconds`, description: `is ${d.seconds}; must be 0 to ${MAX_DURATION_SECONDS} (10,000 years)` });
+  }
+  if (d.nanos < 0 || d.nanos > MAX_NANOS) out.push({ field: `${field}.nanos`, description: `is ${d.nanos}; must be 0 to ${MAX_NANOS}` });
+  return out;
+}
+
+/** A Duration that durationViolations accepted, in milliseconds (exact to the millisecond, never above 2^53). */
+export function durationMs(d: Duration): number {
+  return Number(d.seconds) * 1000 + Math.trunc(d.nanos / 1e6);
+}
 
 export function conversationIdViolations(id: string, field: string): FieldViolation[] {
   if (id === "") return [{ field, description: "is required" }];
@@ -61,8 +97,8 @@ function headerViolations(s: Session, prefix: string): FieldViolation[] {
       prefix,
     ),
     ...lengthViolations({ last_error: s.lastError }, MAX_NOTE_LENGTH, prefix),
-    ...(s.currentTurn < 0 ? [{ field: `${prefix}current_turn`, description: "must not be negative" }] : []),
-    ...(s.errorCount < 0 ? [{ field: `${prefix}error_count`, description: "must not be negative" }] : []),
+    ...rangeViolations(s.currentTurn, `${prefix}current_turn`, INT32_MAX),
+    ...rangeViolations(s.errorCount, `${prefix}error_count`, INT32_MAX),
   ];
 }
 
@@ -92,8 +128,8 @@ export function sessionInputViolations(s: Session | undefined, field: string, re
 
 export function updateViolations(u: SessionUpdate, prefix: string): FieldViolation[] {
   const out: FieldViolation[] = [...conversationIdViolations(u.conversationId, `${prefix}conversation_id`)];
-  if (u.ownerEpoch < 0n) out.push({ field: `${prefix}owner_epoch`, description: "must not be negative" });
-  if (u.seq < 0n) out.push({ field: `${prefix}seq`, description: "must not be negative" });
+  out.push(...rangeViolations(u.ownerEpoch, `${prefix}owner_epoch`, INT64_MAX));
+  out.push(...rangeViolations(u.seq, `${prefix}seq`, INT64_MAX));
   const paths = u.updateMask?.paths ?? [];
   for (const path of paths) {
     if (!isMutablePath(path)) {

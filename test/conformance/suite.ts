@@ -10,6 +10,7 @@ import { lifecycleTests } from "./lifecycle.js";
 import { limitTests } from "./limits.js";
 import { listTests } from "./list.js";
 import { resumeTests } from "./resume.js";
+import { sizeLimitTests } from "./size-limits.js";
 import { updateTests } from "./update.js";
 
 export type { StoreFactory } from "./helpers.js";
@@ -49,5 +50,6 @@ export function runConformance(
     listTests(context);
     expiryTests(context);
     limitTests(context);
+    sizeLimitTests(context);
   });
 }

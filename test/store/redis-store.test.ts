@@ -93,8 +93,27 @@ describe("Redis store, beyond the conformance suite", () => {
     expect(await raw.zcard(`${prefix}global:{global}:live`)).toBe(0);
   });
 
+  it("counts history bytes written by two sidecars, each with its own cache of heads, and refuses past the limit from either", async () => {
+    // Ids of one length, so every item is the same size.
+    const item = (id: string) => ({ itemId: id, text: "t".repeat(100) });
+    const { a: probe } = await twoSidecars();
+    await createSession(probe, "probe", { conversationHistory: [item("x0")] });
+    const size = Number((await getFull(probe, "probe")).historyBytes);
+    const { a, b } = await twoSidecars({ maxHistoryBytes: 4 * size });
+    await createSession(a, "call-1");
+    await a.update(TENANT, updateOf("call-1", { appendHistory: [item("a1")] }));
+    await b.update(TENANT, updateOf("call-1", { appendHistory: [item("b1")] }));
+    // a's cached head is now stale: the commit must see b's bytes, not its own count.
+    await a.update(TENANT, updateOf("call-1", { appendHistory: [item("a2")] }));
+    const results = await Promise.all([a, b].map((store, i) => store.update(TENANT, updateOf("call-1", { appendHistory: [item(`r${i}`)] })).catch((err: unknown) => err)));
+    expect(results.filter((r) => r instanceof SessionError).map((r) => (r as SessionError).reason)).toEqual([Reason.LimitExceeded]);
+    const full = await getFull(b, "call-1");
+    expect([full.conversationHistory.length, full.historyBytes]).toEqual([4, BigInt(4 * size)]);
+  });
+
   it("stores and reads back a session far larger than one Lua call's arguments", async () => {
-    const { a } = await twoSidecars();
+    // Writes larger than the default limits allow: the script's argument batching is under test.
+    const { a } = await twoSidecars({ maxItemsPerUpdate: 20_000 });
     const history = Array.from({ length: 12_000 }, (_, i) => ({ itemId: `h${i}` }));
     await createSession(a, "long-call", { conversationHistory: history });
     await a.update(TENANT, updateOf("long-call", { appendHistory: history.slice(0, 9_000) }));

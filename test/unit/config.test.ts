@@ -44,7 +44,12 @@ describe("loadConfig", () => {
       cleanupIntervalMs: 300_000,
       cleanupBatchSize: 100,
       audioBufferMaxBytes: 960_000,
+      maxHistoryBytes: 1_048_576,
+      maxItemsPerUpdate: 1000,
+      maxItemBytes: 262_144,
+      maxHeaderBytes: 65_536,
       maxMessageBytes: 4_194_304,
+      maxConcurrentStreams: 1000,
       updateQueueTimeoutMs: 500,
       shutdownGraceMs: 10_000,
       logLevel: "info",
@@ -236,7 +241,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(19);
+    expect(options).toHaveLength(24);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) </.exec(option.flags)?.[1] ?? "";
       expect(option.description).toContain(`env SESSIONSTORE_${flag.replace(/-/g, "_").toUpperCase()}`);

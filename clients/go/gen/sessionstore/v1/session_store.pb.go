@@ -430,7 +430,13 @@ type Session struct {
 	// Fencing token: 1 at creation, +1 on every resume.
 	OwnerEpoch int64 `protobuf:"varint,25,opt,name=owner_epoch,json=ownerEpoch,proto3" json:"owner_epoch,omitempty"`
 	// Highest update sequence number applied.
-	LastSeq       int64 `protobuf:"varint,26,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	LastSeq int64 `protobuf:"varint,26,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// Server-set: encoded bytes of every history item and function call written
+	// to the session, each upsert counted in full (so at least what is stored).
+	// Writes that would take it over the sidecar's max_history_bytes are
+	// refused with RESOURCE_EXHAUSTED (LIMIT_EXCEEDED). Sessions stored by a
+	// sidecar older than this field count from 0.
+	HistoryBytes  int64 `protobuf:"varint,27,opt,name=history_bytes,json=historyBytes,proto3" json:"history_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -643,6 +649,13 @@ func (x *Session) GetOwnerEpoch() int64 {
 func (x *Session) GetLastSeq() int64 {
 	if x != nil {
 		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *Session) GetHistoryBytes() int64 {
+	if x != nil {
+		return x.HistoryBytes
 	}
 	return 0
 }
@@ -1680,7 +1693,8 @@ func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
 
 type ListSessionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1-1000; 0 means 100.
+	// 1-1000; 0 means 100, more than 1000 means 1000, negative is
+	// INVALID_ARGUMENT.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token, with the same filters.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1815,7 +1829,9 @@ func (x *ListSessionsResponse) GetNextPageToken() string {
 
 type CleanupSessionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Default: the sidecar's max session age.
+	// Default: the sidecar's max session age. 0 to 315,576,000,000 seconds
+	// (the range of google.protobuf.Duration), nanos 0 to 999,999,999;
+	// anything else is INVALID_ARGUMENT.
 	MaxAge *durationpb.Duration `protobuf:"bytes,1,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
 	// Count what would be deleted without deleting it.
 	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
@@ -2115,7 +2131,7 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x129\n" +
 	"\n" +
-	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xef\b\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x94\t\n" +
 	"\aSession\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x1d\n" +
 	"\n" +
@@ -2150,7 +2166,8 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\bowner_id\x18\x18 \x01(\tR\aownerId\x12\x1f\n" +
 	"\vowner_epoch\x18\x19 \x01(\x03R\n" +
 	"ownerEpoch\x12\x19\n" +
-	"\blast_seq\x18\x1a \x01(\x03R\alastSeq\"\xcd\x03\n" +
+	"\blast_seq\x18\x1a \x01(\x03R\alastSeq\x12#\n" +
+	"\rhistory_bytes\x18\x1b \x01(\x03R\fhistoryBytes\"\xcd\x03\n" +
 	"\rSessionUpdate\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x1f\n" +
 	"\vowner_epoch\x18\x02 \x01(\x03R\n" +

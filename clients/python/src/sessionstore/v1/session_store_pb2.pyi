@@ -81,7 +81,7 @@ class AudioChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., seq: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("conversation_id", "session_id", "bridge_type", "bot_name", "caller", "media_format", "status", "created_at", "last_activity", "resumed_count", "conversation_history", "current_turn", "function_calls", "audio_buffer", "audio_metadata", "metadata", "openai_session_id", "openai_conversation_id", "active_response_id", "error_count", "last_error", "end_reason", "etag", "owner_id", "owner_epoch", "last_seq")
+    __slots__ = ("conversation_id", "session_id", "bridge_type", "bot_name", "caller", "media_format", "status", "created_at", "last_activity", "resumed_count", "conversation_history", "current_turn", "function_calls", "audio_buffer", "audio_metadata", "metadata", "openai_session_id", "openai_conversation_id", "active_response_id", "error_count", "last_error", "end_reason", "etag", "owner_id", "owner_epoch", "last_seq", "history_bytes")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     BRIDGE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,7 @@ class Session(_message.Message):
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     session_id: str
     bridge_type: str
@@ -134,7 +135,8 @@ class Session(_message.Message):
     owner_id: str
     owner_epoch: int
     last_seq: int
-    def __init__(self, conversation_id: _Optional[str] = ..., session_id: _Optional[str] = ..., bridge_type: _Optional[str] = ..., bot_name: _Optional[str] = ..., caller: _Optional[str] = ..., media_format: _Optional[str] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resumed_count: _Optional[int] = ..., conversation_history: _Optional[_Iterable[_Union[ConversationItem, _Mapping]]] = ..., current_turn: _Optional[int] = ..., function_calls: _Optional[_Iterable[_Union[FunctionCall, _Mapping]]] = ..., audio_buffer: _Optional[_Iterable[_Union[AudioChunk, _Mapping]]] = ..., audio_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., openai_session_id: _Optional[str] = ..., openai_conversation_id: _Optional[str] = ..., active_response_id: _Optional[str] = ..., error_count: _Optional[int] = ..., last_error: _Optional[str] = ..., end_reason: _Optional[str] = ..., etag: _Optional[str] = ..., owner_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., last_seq: _Optional[int] = ...) -> None: ...
+    history_bytes: int
+    def __init__(self, conversation_id: _Optional[str] = ..., session_id: _Optional[str] = ..., bridge_type: _Optional[str] = ..., bot_name: _Optional[str] = ..., caller: _Optional[str] = ..., media_format: _Optional[str] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resumed_count: _Optional[int] = ..., conversation_history: _Optional[_Iterable[_Union[ConversationItem, _Mapping]]] = ..., current_turn: _Optional[int] = ..., function_calls: _Optional[_Iterable[_Union[FunctionCall, _Mapping]]] = ..., audio_buffer: _Optional[_Iterable[_Union[AudioChunk, _Mapping]]] = ..., audio_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., openai_session_id: _Optional[str] = ..., openai_conversation_id: _Optional[str] = ..., active_response_id: _Optional[str] = ..., error_count: _Optional[int] = ..., last_error: _Optional[str] = ..., end_reason: _Optional[str] = ..., etag: _Optional[str] = ..., owner_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., last_seq: _Optional[int] = ..., history_bytes: _Optional[int] = ...) -> None: ...
 
 class SessionUpdate(_message.Message):
     __slots__ = ("conversation_id", "owner_epoch", "seq", "etag", "update_mask", "session", "append_history", "upsert_function_calls", "append_audio")
