@@ -142,12 +142,12 @@ async function openStore(config: Config, rules: SessionRules, logger: Logger): P
     });
   }
   const { SqliteStore } = await import("./store/sqlite/sqlite-store.js");
-  return SqliteStore.open({ path: config.sqlitePath, rules, clock: systemClock, logger });
+  return SqliteStore.open({ path: config.sqlitePath, synchronous: config.sqliteSynchronous, rules, clock: systemClock, logger });
 }
 
 /** Which store serves, and where, for the "listening" line: never a password. */
 function describeStorage(config: Config): Record<string, unknown> {
-  if (config.storage === "sqlite") return { storage: "sqlite", sqlitePath: config.sqlitePath };
+  if (config.storage === "sqlite") return { storage: "sqlite", sqlitePath: config.sqlitePath, sqliteSynchronous: config.sqliteSynchronous };
   if (config.storage === "redis") return { storage: "redis", redisUrl: redactedUrl(config.redisUrl), redisKeyPrefix: config.redisKeyPrefix };
   return { storage: config.storage };
 }

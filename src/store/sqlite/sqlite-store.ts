@@ -9,7 +9,7 @@ import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
-import { openReader } from "./open-database.js";
+import { openReader, type Synchronous } from "./open-database.js";
 import { SessionTables } from "./session-tables.js";
 import type { ResumeOutcome } from "./sqlite-writer.js";
 import { fromThreadSlot, type ThreadSlot } from "./thread-errors.js";
@@ -19,6 +19,8 @@ import { packUpdates } from "./writer-protocol.js";
 export interface SqliteStoreOptions {
   /** The database file; created with its directory when missing. */
   path: string;
+  /** When commits are fsynced; "normal" when absent. */
+  synchronous?: Synchronous;
   rules: SessionRules;
   clock: Clock;
   /** The parent logger; the store logs as module "sqlite". */
@@ -64,7 +66,7 @@ export class SqliteStore implements Store {
    */
   static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
     const log = options.logger?.child({ module: "sqlite" });
-    const writer = await WriterClient.start({ path: options.path, rules: options.rules }, log);
+    const writer = await WriterClient.start({ path: options.path, synchronous: options.synchronous ?? "normal", rules: options.rules }, log);
     try {
       return new SqliteStore(openReader(options.path), writer, options.rules, options.clock);
     } catch (err) {

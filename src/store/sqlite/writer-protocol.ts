@@ -2,6 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { SessionUpdateSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../../session/rules.js";
 import type { TenantUpdate } from "../store.js";
+import type { Synchronous } from "./open-database.js";
 import type { SqliteWriter } from "./sqlite-writer.js";
 import type { ThreadError } from "./thread-errors.js";
 
@@ -46,6 +47,7 @@ export interface WriterLog {
 
 export interface WriterData {
   path: string;
+  synchronous: Synchronous;
   rules: SessionRules;
 }
 

@@ -16,7 +16,7 @@ import { unpackUpdates, type WriterData, type WriterLog, type WriterReply, type 
  */
 
 const port = parentPort!;
-const { path, rules } = workerData as WriterData;
+const { path, synchronous, rules } = workerData as WriterData;
 
 const logger = {
   info: (obj: object, msg: string) => port.postMessage({ log: { level: "info", obj, msg } } satisfies WriterLog),
@@ -28,7 +28,7 @@ let writer: SqliteWriter | undefined;
 let lock: Database.Database | undefined;
 try {
   lock = holdWriterLock(path);
-  db = openDatabase(path, logger);
+  db = openDatabase(path, synchronous, logger);
   writer = new SqliteWriter(db, new SessionTables(db), rules);
   port.postMessage({ ready: true } satisfies WriterStart);
 } catch (err) {
