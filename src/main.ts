@@ -136,6 +136,7 @@ async function openStore(config: Config, rules: SessionRules, logger: Logger): P
       url: config.redisUrl,
       keyPrefix: config.redisKeyPrefix,
       connectTimeoutMs: config.redisConnectTimeoutMs,
+      requireDurable: config.redisRequireDurable,
       rules,
       clock: systemClock,
       logger,

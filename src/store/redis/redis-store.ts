@@ -14,7 +14,8 @@ import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { headerFromHash } from "./codec.js";
-import { connectRedis, storageError } from "./connection.js";
+import { connectRedis, describeServer, storageError } from "./connection.js";
+import { checkDurability } from "./durability.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
 import { Counter, KeyLayout, sessionKeyList } from "./keys.js";
 import { CONFLICT, SessionLocks, sessionLockKey, untilCommitted } from "./concurrency.js";
@@ -29,6 +30,8 @@ export interface RedisStoreOptions {
   /** Put before every key, so deployments can share one Redis. No braces. */
   keyPrefix: string;
   connectTimeoutMs: number;
+  /** Refuse to connect to a Redis that does not fsync every write before answering (or cannot say); otherwise that is only logged. */
+  requireDurable?: boolean;
   rules: SessionRules;
   clock: Clock;
   /** The parent logger; the store logs as module "redis". */
@@ -69,11 +72,21 @@ export class RedisStore implements Store {
     this.ctx = { redis, layout, rules, clock, heads: new SessionCache(CACHED_SESSIONS) };
   }
 
-  /** Connects, and resolves once Redis answers; rejects with an Error naming the server otherwise. */
+  /**
+   * Connects, and resolves once Redis answers and its persistence settings
+   * were checked (see checkDurability); rejects with an Error naming the
+   * server otherwise.
+   */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const layout = new KeyLayout(options.keyPrefix);
     const logger = options.logger?.child({ module: "redis" });
     const redis = await connectRedis({ url: options.url, connectTimeoutMs: options.connectTimeoutMs, logger });
+    try {
+      await checkDurability(redis, { require: options.requireDurable ?? false, where: describeServer(redis), logger });
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
     return new RedisStore(redis, layout, options.rules, options.clock);
   }
 
