@@ -10,6 +10,7 @@ import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { openReader, type Synchronous } from "./open-database.js";
+import { storageError } from "./sqlite-errors.js";
 import { SessionTables } from "./session-tables.js";
 import type { ResumeOutcome } from "./sqlite-writer.js";
 import { fromThreadSlot, type ThreadSlot } from "./thread-errors.js";
@@ -181,7 +182,7 @@ export class SqliteStore implements Store {
     await this.writer.close();
   }
 
-  /** A write on the writer thread; database failures come back as STORAGE_UNAVAILABLE. */
+  /** A write on the writer thread; database failures come back as STORAGE_UNAVAILABLE or STORAGE_FULL. */
   private write<T>(method: Parameters<WriterClient["call"]>[0], ...args: unknown[]): Promise<T> {
     return this.writeCall(() => this.writer.call<T>(method, ...args));
   }
@@ -195,7 +196,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Runs a synchronous read, turning database failures into STORAGE_UNAVAILABLE. */
+  /** Runs a synchronous read, turning database failures into STORAGE_UNAVAILABLE (see storageError). */
   private run<T>(work: () => T): T {
     if (this.closed) throw new SessionError(Reason.StorageUnavailable, "the session store is closed");
     try {
@@ -204,10 +205,4 @@ export class SqliteStore implements Store {
       throw storageError(err);
     }
   }
-}
-
-/** A database failure as clients see it: the code, never the message (it can quote SQL); the log gets the cause. */
-function storageError(err: unknown): unknown {
-  if (!(err instanceof Database.SqliteError)) return err;
-  return new SessionError(Reason.StorageUnavailable, `the session database failed (${err.code})`, { cause: err });
 }

@@ -30,7 +30,7 @@ export interface PackedUpdates {
 export type WriterRequest =
   | { id: number; method: WriterMethod; args: Parameters<SqliteWriter[WriterMethod]> }
   | { id: number; method: "updateMany"; args: [updates: PackedUpdates, now: Date, epoch: number] }
-  /** Answers at once: the thread is not stuck on a lock or a slow disk. */
+  /** Answers at once: the thread is not stuck on a lock or a slow disk; fails while the disk is full (checkDiskRoom). */
   | { id: number; method: "ping"; args: [] }
   /** Checkpoints the WAL into the main file and closes the connection. */
   | { id: number; method: "close"; args: [] };

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type Database from "better-sqlite3";
+import { checkDiskRoom } from "./disk-room.js";
 import { holdWriterLock, openDatabase } from "./open-database.js";
 import { SessionTables } from "./session-tables.js";
 import { SqliteWriter } from "./sqlite-writer.js";
@@ -49,6 +50,7 @@ port.on("message", (request: WriterRequest) => {
 function run(request: WriterRequest): unknown {
   switch (request.method) {
     case "ping":
+      if (writer!.diskFull) checkDiskRoom(path);
       return undefined;
     case "close":
       close();
