@@ -92,7 +92,7 @@ export function maxSessionsReached(live: number, maxSessions: number): SessionEr
  * which clients retry at once: nothing changes until someone acts.
  */
 export function storageFull(cause: unknown): SessionError {
-  return new SessionError(Reason.StorageFull, "the disk holding the session database is full: this write was not applied; writes succeed again once space is freed", { cause });
+  return new SessionError(Reason.StorageFull, "the disk holding the session database is full: no write is applied until space is freed, and this one was not", { cause });
 }
 
 /** Why an open update stream is ended while the sidecar stops: everything acknowledged on it is stored. */
