@@ -21,7 +21,8 @@
  * 250,500,1000,2000), DURATION_S (10), WARMUP_S (2), CALLS_PER_STREAM (250),
  * FRAME_MS (100; 20 for 20 ms audio frames, 50 appends a second per call),
  * DB_DIR (where the temp database goes; default the OS temp dir), STORAGE
- * (sqlite,redis; either alone to skip the other), NO_WRITE, PROFILE_DIR (when
+ * (sqlite,redis; either alone to skip the other), SQLITE_SYNCHRONOUS (normal
+ * or full: the SQLite sidecar's --sqlite-synchronous), NO_WRITE, PROFILE_DIR (when
  * set, every sidecar runs with node --cpu-prof and writes its profile there
  * on exit), SIDECAR_CPUS (e.g. "1": pins the sidecars, the ceiling and
  * redis-server to those CPUs with taskset, and this process to the others —
@@ -47,6 +48,7 @@ const FRAME_MS = Number(process.env.FRAME_MS ?? 100) as 20 | 100;
 const DB_DIR = process.env.DB_DIR ?? tmpdir();
 const STORAGE = (process.env.STORAGE ?? "sqlite,redis").split(",");
 const NO_WRITE = process.env.NO_WRITE === "1";
+const SQLITE_SYNCHRONOUS = process.env.SQLITE_SYNCHRONOUS;
 const NODE_ARGS = process.env.PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
 const SIDECAR_CPUS = process.env.SIDECAR_CPUS;
 const P99_LIMIT_MS = 50;
@@ -126,7 +128,8 @@ async function transportPhase(calls: number): Promise<Phase> {
 
 async function sqlitePhases(step: Step): Promise<void> {
   const dbPath = join(mkdtempSync(join(DB_DIR, "sessionstore-bench-")), "sessionstore.db");
-  const sidecar = await startSidecar({ dbPath, args: sidecarArgs(step.calls), nodeArgs: NODE_ARGS, cpus: SIDECAR_CPUS });
+  const synchronous = SQLITE_SYNCHRONOUS === undefined ? [] : ["--sqlite-synchronous", SQLITE_SYNCHRONOUS];
+  const sidecar = await startSidecar({ dbPath, args: [...sidecarArgs(step.calls), ...synchronous], nodeArgs: NODE_ARGS, cpus: SIDECAR_CPUS });
   const client = new SessionStoreClient(sidecar.address);
   try {
     if (NO_WRITE) {
@@ -229,7 +232,7 @@ function otherCpus(pinned: string): string {
 
 async function main(): Promise<void> {
   if (SIDECAR_CPUS !== undefined) execFileSync("taskset", ["-a", "-p", "-c", otherCpus(SIDECAR_CPUS), String(process.pid)]);
-  const env = `STEPS=${STEPS.join(",")} DURATION_S=${DURATION_MS / 1000} WARMUP_S=${WARMUP_MS / 1000} CALLS_PER_STREAM=${CALLS_PER_STREAM} FRAME_MS=${FRAME_MS} STORAGE=${STORAGE.join(",")}${NO_WRITE ? " NO_WRITE=1" : ""}${SIDECAR_CPUS === undefined ? "" : ` SIDECAR_CPUS=${SIDECAR_CPUS}`}`;
+  const env = `STEPS=${STEPS.join(",")} DURATION_S=${DURATION_MS / 1000} WARMUP_S=${WARMUP_MS / 1000} CALLS_PER_STREAM=${CALLS_PER_STREAM} FRAME_MS=${FRAME_MS} STORAGE=${STORAGE.join(",")}${SQLITE_SYNCHRONOUS === undefined ? "" : ` SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS}`}${NO_WRITE ? " NO_WRITE=1" : ""}${SIDECAR_CPUS === undefined ? "" : ` SIDECAR_CPUS=${SIDECAR_CPUS}`}`;
   console.log(`Command: \`${env} npm run bench:calls\`\n\n${machineFacts()}\n`);
   const steps: Step[] = [];
   for (const calls of STEPS) {

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { systemClock } from "./clock.js";
 import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "./config/config.js";
 import { redactedUrl } from "./config/config-values.js";
+import { EventLoopWatch } from "./server/event-loop-watch.js";
 import { HealthMonitor } from "./server/health-monitor.js";
 import { createLogger, type Logger } from "./logger.js";
 import { startServer } from "./server/server.js";
@@ -15,8 +16,17 @@ import { Sweeper } from "./store/sweeper.js";
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
-/** How often the health status is checked against the store. */
+/** How often readiness is checked against the store. */
 const HEALTH_PROBE_INTERVAL_MS = 1000;
+
+/**
+ * Liveness: the event loop blocked for longer than 2 s means every bridge's
+ * writes waited as long, far past any healthy commit (tens of ms); reported
+ * for 10 s after, one period of the documented livenessProbe, so that the
+ * next probe hears of it. A restart takes several failed probes in a row
+ * (failureThreshold), so only a loop that keeps stalling is restarted.
+ */
+const LIVENESS = { maxDelayMs: 2000, holdMs: 10_000, sampleMs: 500 };
 
 const SERVE_HELP_AFTER = `
 Settings come from, later winning: built-in defaults, the --config file (JSON or
@@ -123,23 +133,27 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       if (server.overloaded) throw new Error("updates have been refused as OVERLOADED for several seconds");
       await store.ping();
     },
-    report: (serving) => server.setServing(serving),
+    report: (ready) => server.setReady(ready),
     intervalMs: HEALTH_PROBE_INTERVAL_MS,
     logger,
   });
+  const liveness = new EventLoopWatch({ ...LIVENESS, report: (live) => server.setLive(live), logger });
   // Signal handlers go in before "listening" is announced: whoever waits for
   // that line may stop the sidecar at once, and must get a clean drain.
   stopOnSignals(log, async () => {
     // The monitor stops first so that no late probe turns SERVING on again.
     await health.stop();
-    // NOT_SERVING first, so probes and load balancers stop sending new calls while old ones finish.
-    server.setServing(false);
+    // Unready first, so probes and load balancers stop sending new calls while old ones finish.
+    // Liveness stays as it is: a draining sidecar is alive, and a restart would cut the drain short.
+    server.setReady(false);
     await server.shutdown(config.shutdownGraceMs);
     await sweeper.stop();
     await store.close();
+    liveness.stop();
   });
   sweeper.start();
   health.start();
+  liveness.start();
   log.info({ address: server.address, ...describeStorage(config) }, "listening");
 }
 
@@ -188,18 +202,19 @@ async function openStore(config: Config, rules: SessionRules, logger: Logger): P
       url: config.redisUrl,
       keyPrefix: config.redisKeyPrefix,
       connectTimeoutMs: config.redisConnectTimeoutMs,
+      requireDurable: config.redisRequireDurable,
       rules,
       clock: systemClock,
       logger,
     });
   }
   const { SqliteStore } = await import("./store/sqlite/sqlite-store.js");
-  return SqliteStore.open({ path: config.sqlitePath, rules, clock: systemClock, logger });
+  return SqliteStore.open({ path: config.sqlitePath, synchronous: config.sqliteSynchronous, rules, clock: systemClock, logger });
 }
 
 /** Which store serves, and where, for the "listening" line: never a password. */
 function describeStorage(config: Config): Record<string, unknown> {
-  if (config.storage === "sqlite") return { storage: "sqlite", sqlitePath: config.sqlitePath };
+  if (config.storage === "sqlite") return { storage: "sqlite", sqlitePath: config.sqlitePath, sqliteSynchronous: config.sqliteSynchronous };
   if (config.storage === "redis") return { storage: "redis", redisUrl: redactedUrl(config.redisUrl), redisKeyPrefix: config.redisKeyPrefix };
   return { storage: config.storage };
 }

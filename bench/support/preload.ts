@@ -21,7 +21,7 @@ export interface PreloadOptions {
 
 export function preload({ path, sessions, prefix, historyItems = 0, audioChunks = 0 }: PreloadOptions): void {
   const lock = holdWriterLock(path);
-  const db = openDatabase(path);
+  const db = openDatabase(path, "normal");
   const writer = new SqliteWriter(db, new SessionTables(db), { ...defaultRules, maxSessions: Number.MAX_SAFE_INTEGER });
   const now = new Date();
   const frame = new Uint8Array(3_200).fill(0x11);

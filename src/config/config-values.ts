@@ -15,6 +15,7 @@ export class Invalid extends Error {
 }
 
 export type StorageKind = "sqlite" | "memory" | "redis";
+export type SqliteSynchronous = "normal" | "full";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 // Node's setTimeout fires at once for delays over 2^31-1 ms (~24.8 days).
@@ -85,6 +86,24 @@ export function readStorage(value: unknown): StorageKind {
   const kind = nonEmpty(value).toLowerCase();
   if (kind === "sqlite" || kind === "memory" || kind === "redis") return kind;
   throw new Invalid(`must be sqlite, memory or redis, got ${show(value)}`);
+}
+
+export function readSqliteSynchronous(value: unknown): SqliteSynchronous {
+  const mode = nonEmpty(value).toLowerCase();
+  if (mode === "normal" || mode === "full") return mode;
+  throw new Invalid(`must be normal or full, got ${show(value)}`);
+}
+
+/**
+ * On or off: true/false, yes/no, on/off or 1/0 from a flag, env var or config
+ * file. A flag given without a value (commander passes true) means on.
+ */
+export function readSwitch(value: unknown): boolean {
+  if (typeof value === "boolean") return value;
+  const text = typeof value === "string" || typeof value === "number" ? String(value).trim().toLowerCase() : "";
+  if (["true", "yes", "on", "1"].includes(text)) return true;
+  if (["false", "no", "off", "0"].includes(text)) return false;
+  throw new Invalid(`must be true or false, got ${show(value)}`);
 }
 
 /**

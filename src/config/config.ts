@@ -15,14 +15,17 @@ import {
   readKeyPrefix,
   readPath,
   readRedisUrl,
+  readSqliteSynchronous,
   readStorage,
+  readSwitch,
+  type SqliteSynchronous,
   type StorageKind,
   TIMER_LIMIT_MS,
 } from "./config-values.js";
 import { formatDuration } from "./duration.js";
 import { defaultRules, type SessionRules } from "../session/rules.js";
 
-export type { LogLevel, StorageKind };
+export type { LogLevel, SqliteSynchronous, StorageKind };
 
 /** Everything the sidecar is told at start; see FIELDS for each one's flag, env name and default. */
 export interface Config {
@@ -31,10 +34,14 @@ export interface Config {
   storage: StorageKind;
   /** Absolute: resolved against the working directory. */
   sqlitePath: string;
+  /** When a commit is fsynced: at checkpoints (normal) or on every commit (full). */
+  sqliteSynchronous: SqliteSynchronous;
   /** redis:// or rediss:// (TLS); may carry a password, so never log it as it is. */
   redisUrl: string;
   redisKeyPrefix: string;
   redisConnectTimeoutMs: number;
+  /** Refuse to start on a Redis whose acknowledged writes would not survive its crash. */
+  redisRequireDurable: boolean;
   maxSessions: number;
   maxSessionAgeMs: number;
   maxResumeAgeMs: number;
@@ -86,6 +93,10 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
     flag: "sqlite-path", placeholder: "<file>", default: "./data/sessionstore.db", read: readPath,
     help: "SQLite database file, relative to the working directory; created when missing",
   },
+  sqliteSynchronous: {
+    flag: "sqlite-synchronous", placeholder: "<mode>", default: "normal", read: readSqliteSynchronous,
+    help: "when SQLite fsyncs: normal (an acknowledged write survives the sidecar being killed; the last ones may be lost on power loss or a kernel crash) or full (fsync on every commit: survives power loss too)",
+  },
   redisUrl: {
     flag: "redis-url", placeholder: "<url>", default: "redis://127.0.0.1:6379", read: readRedisUrl,
     help: "Redis for --storage redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS",
@@ -97,6 +108,10 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   redisConnectTimeoutMs: {
     flag: "redis-connect-timeout", placeholder: "<duration>", default: "5s", read: duration(1, TIMER_LIMIT_MS),
     help: "how long connecting to Redis, and each Redis command, may take before the call fails as UNAVAILABLE",
+  },
+  redisRequireDurable: {
+    flag: "redis-require-durable", placeholder: "[bool]", default: "false", read: readSwitch,
+    help: "refuse to start unless Redis reports appendonly yes and appendfsync always (otherwise a warning is logged)",
   },
   maxSessions: {
     flag: "max-sessions", placeholder: "<n>", default: String(defaultRules.maxSessions), read: integer(1),

@@ -26,6 +26,8 @@ const codeOf: Record<Reason, GrpcCode> = {
   [Reason.EtagMismatch]: GrpcCode.ABORTED,
   [Reason.Unauthenticated]: GrpcCode.UNAUTHENTICATED,
   [Reason.StorageUnavailable]: GrpcCode.UNAVAILABLE,
+  // gRPC's own definition of RESOURCE_EXHAUSTED names "the entire file system is out of space".
+  [Reason.StorageFull]: GrpcCode.RESOURCE_EXHAUSTED,
   [Reason.ShuttingDown]: GrpcCode.UNAVAILABLE,
   [Reason.Overloaded]: GrpcCode.UNAVAILABLE,
   [Reason.DataCorrupted]: GrpcCode.DATA_LOSS,
@@ -49,7 +51,7 @@ const preconditionType: Partial<Record<Reason, string>> = {
  */
 export function asSessionError(err: unknown, log: Logger): SessionError {
   if (err instanceof SessionError) {
-    if (err.reason === Reason.Internal || err.reason === Reason.StorageUnavailable) log.error({ err, cause: err.cause }, err.message);
+    if (err.reason === Reason.Internal || err.reason === Reason.StorageUnavailable || err.reason === Reason.StorageFull) log.error({ err, cause: err.cause }, err.message);
     return err;
   }
   log.error({ err }, "internal error");

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 export interface HealthMonitorOptions {
   /** Asks whether the storage can serve: resolves when it can, rejects when it cannot. */
   probe: () => Promise<void>;
-  /** Told the new answer each time it changes (the health service's SERVING / NOT_SERVING). */
+  /** Told the new answer each time it changes (readiness: SERVING / NOT_SERVING). */
   report: (serving: boolean) => void;
   /** Pause between the end of one probe and the start of the next. */
   intervalMs: number;
@@ -12,7 +12,8 @@ export interface HealthMonitorOptions {
 }
 
 /**
- * Keeps the gRPC health status in step with the storage behind it. A
+ * Keeps readiness (the gRPC health status of the whole server and of
+ * SessionStoreService) in step with the storage behind it. A
  * sidecar whose store is unreachable (Redis down) cannot serve a single call,
  * so Kubernetes probes and load balancers should hear NOT_SERVING and stop
  * sending it calls; when the store answers again, SERVING comes back by
@@ -77,9 +78,9 @@ export class HealthMonitor {
     );
     if (this.stopped || serving === this.serving) return;
     this.serving = serving;
-    if (serving) this.log.info("storage answers again; health is SERVING");
+    if (serving) this.log.info("storage answers again; readiness is SERVING");
     // The message says why; the stack of a failed ping would say nothing more, every time.
-    else this.log.warn({ reason: error instanceof Error ? error.message : String(error) }, "storage cannot serve; health is NOT_SERVING until it answers again");
+    else this.log.warn({ reason: error instanceof Error ? error.message : String(error) }, "storage cannot serve; readiness is NOT_SERVING until it answers again (liveness stays SERVING)");
     this.options.report(serving);
   }
 }

@@ -41,11 +41,26 @@ export interface ServerOptions {
   streamUpdates?: StreamUpdatesLimits;
 }
 
+/**
+ * The grpc.health.v1 names the sidecar answers for. Readiness ("can this
+ * sidecar take calls": storage answers, not overloaded, not draining) is
+ * the whole server's status "" and SessionStoreService's, because "" is what
+ * load balancers and gRPC clients' own health checking ask when they decide
+ * where calls go. Liveness ("is the process alive, should the kubelet
+ * restart it") is a name of its own, asked only by a livenessProbe that
+ * names it: a Redis outage makes every sidecar unready, and restarting them
+ * all would fix nothing.
+ */
+export const READINESS_SERVICES = ["", SessionStoreService.typeName] as const;
+export const LIVENESS_SERVICE = "liveness";
+
 export interface RunningServer {
   /** The address actually bound: host:port with the real port, or the unix path. */
   address: string;
-  /** What the health service reports, for the whole server and for SessionStoreService. */
-  setServing(serving: boolean): void;
+  /** Readiness, as the health service reports it for READINESS_SERVICES. */
+  setReady(ready: boolean): void;
+  /** Liveness, as the health service reports it for LIVENESS_SERVICE. */
+  setLive(live: boolean): void;
   /** True while updates have been refused as OVERLOADED for a while without a pause (readiness turns NOT_SERVING). */
   readonly overloaded: boolean;
   /**
@@ -132,7 +147,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   server.addService(measuredUpdates(grpcServiceDefinition(SessionStoreService)), implementation);
 
-  const health = new HealthImplementation({ "": "SERVING", [SessionStoreService.typeName]: "SERVING" });
+  const health = new HealthImplementation({
+    ...Object.fromEntries(READINESS_SERVICES.map((name) => [name, "SERVING"])),
+    [LIVENESS_SERVICE]: "SERVING",
+  });
   health.addToServer(server);
   addReflection(server);
 
@@ -145,10 +163,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     get overloaded() {
       return committer.overloaded;
     },
-    setServing(serving) {
-      const status = serving ? "SERVING" : "NOT_SERVING";
-      health.setStatus("", status);
-      health.setStatus(SessionStoreService.typeName, status);
+    setReady(ready) {
+      for (const name of READINESS_SERVICES) health.setStatus(name, ready ? "SERVING" : "NOT_SERVING");
+    },
+    setLive(live) {
+      health.setStatus(LIVENESS_SERVICE, live ? "SERVING" : "NOT_SERVING");
     },
     async shutdown(graceMs) {
       await new Promise<void>((resolve) => {

@@ -20,6 +20,7 @@ export const Reason = {
   EtagMismatch: "ETAG_MISMATCH",
   Unauthenticated: "UNAUTHENTICATED",
   StorageUnavailable: "STORAGE_UNAVAILABLE",
+  StorageFull: "STORAGE_FULL",
   ShuttingDown: "SHUTTING_DOWN",
   Overloaded: "OVERLOADED",
   DataCorrupted: "DATA_CORRUPTED",
@@ -87,6 +88,15 @@ export function maxSessionsReached(live: number, maxSessions: number): SessionEr
     `the store already holds ${live} live sessions, its limit; end or delete sessions, or raise max_sessions`,
     { metadata: { max_sessions: String(maxSessions) } },
   );
+}
+
+/**
+ * The disk under the database has no room for a write: it was not applied,
+ * and writes succeed again once an operator frees space. Not UNAVAILABLE,
+ * which clients retry at once: nothing changes until someone acts.
+ */
+export function storageFull(cause: unknown): SessionError {
+  return new SessionError(Reason.StorageFull, "the disk holding the session database is full: no write is applied until space is freed, and this one was not", { cause });
 }
 
 /** Why an open update stream is ended while the sidecar stops: everything acknowledged on it is stored. */

@@ -10,17 +10,23 @@ describe("a Redis outage", () => {
   let redis: RedisServer | undefined;
   let sidecar: Sidecar | undefined;
   let health: HealthWatch | undefined;
+  let service: HealthWatch | undefined;
+  let liveness: HealthWatch | undefined;
 
   afterAll(async () => {
     health?.close();
+    service?.close();
+    liveness?.close();
     await sidecar?.stop();
     await redis?.stop();
   });
 
-  it("fails calls fast and clearly, turns health NOT_SERVING, then recovers with every acknowledged write", async () => {
+  it("fails calls fast and clearly, turns readiness (not liveness) NOT_SERVING, then recovers with every acknowledged write", async () => {
     redis = await startRedisServer();
     sidecar = await startSidecar({ args: ["--storage", "redis", "--redis-url", redis.url] });
     health = watchHealth(sidecar.address);
+    service = watchHealth(sidecar.address, "sessionstore.v1.SessionStoreService");
+    liveness = watchHealth(sidecar.address, "liveness");
     await health.until(ServingStatus.SERVING);
     // Shorter than the sidecar's Redis timeout (5 s): a call that waited for Redis
     // instead of failing at once would end DEADLINE_EXCEEDED, not UNAVAILABLE.
@@ -58,11 +64,16 @@ describe("a Redis outage", () => {
     await expectRpcError(client.getSession({ conversationId: "outage-call" }), GrpcCode.UNAVAILABLE, "STORAGE_UNAVAILABLE");
     await expectRpcError(client.createSession({ session: { conversationId: "new-call" } }), GrpcCode.UNAVAILABLE, "STORAGE_UNAVAILABLE");
     await health.until(ServingStatus.NOT_SERVING);
+    await service.until(ServingStatus.NOT_SERVING);
     expect(sidecar.logs.some((l) => l.msg.startsWith("lost the connection to Redis"))).toBe(true);
+    // Unready, but alive: a kubelet must not restart a sidecar whose Redis is down.
+    expect(liveness.seen).toEqual([ServingStatus.SERVING]);
 
     await redis.restart();
     await health.until(ServingStatus.SERVING);
+    await service.until(ServingStatus.SERVING);
     expect(health.seen.slice(-2)).toEqual([ServingStatus.NOT_SERVING, ServingStatus.SERVING]);
+    expect(liveness.seen).toEqual([ServingStatus.SERVING]);
 
     const { session } = await client.getSession({ conversationId: "outage-call" });
     const stored = new Set(session!.conversationHistory.map((h) => h.itemId));

@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { Health, HealthCheckRequestSchema } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { grpcServiceDefinition } from "../../src/grpc/grpc-service.js";
-import { startSidecar, tempDbPath } from "../support/sidecar-process.js";
+import { type Sidecar, startSidecar, tempDbPath } from "../support/sidecar-process.js";
 
 const HealthClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Health), "Health");
 
@@ -68,5 +68,20 @@ describe("SQLite: one writer, off the event loop", () => {
     const next = await startSidecar({ dbPath });
     expect((await next.client().getSession({ conversationId: "still-serving" })).session?.conversationId).toBe("still-serving");
     await next.stop();
+  });
+
+  it("opens the file with the --sqlite-synchronous mode asked for, NORMAL unless told FULL, and says which", async () => {
+    const opened = (sidecar: Sidecar) => sidecar.logs.find((l) => l.module === "sqlite" && l.msg.endsWith("session database"));
+    const dbPath = tempDbPath();
+    const normal = await startSidecar({ dbPath });
+    expect(opened(normal)?.synchronous).toBe("normal");
+    await normal.client().createSession({ session: { conversationId: "before" } });
+    await normal.stop();
+    const full = await startSidecar({ dbPath, env: { SESSIONSTORE_SQLITE_SYNCHRONOUS: "full" } });
+    expect(opened(full)?.synchronous).toBe("full");
+    expect(full.logs.find((l) => l.msg === "listening")?.sqliteSynchronous).toBe("full");
+    await full.client().createSession({ session: { conversationId: "after" } });
+    expect((await full.client().getSession({ conversationId: "before" })).session?.conversationId).toBe("before");
+    await full.stop();
   });
 });

@@ -25,10 +25,10 @@ export interface HealthWatch {
 
 const HealthClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Health), "Health");
 
-/** Watches the whole server's status (service ""). */
-export function watchHealth(address: string): HealthWatch {
+/** Watches one service's status: the whole server's (readiness) when none is named. */
+export function watchHealth(address: string, service = ""): HealthWatch {
   const client = new HealthClient(address, grpc.credentials.createInsecure());
-  const call = (client as unknown as { watch(request: object): grpc.ClientReadableStream<HealthCheckResponse> }).watch(create(HealthCheckRequestSchema, { service: "" }));
+  const call = (client as unknown as { watch(request: object): grpc.ClientReadableStream<HealthCheckResponse> }).watch(create(HealthCheckRequestSchema, { service }));
   const seen: ServingStatus[] = [];
   let waiters: Array<() => void> = [];
   let ended: Error | undefined;

@@ -9,8 +9,9 @@ import { toolPath } from "./tools.js";
 /**
  * A real redis-server for tests: loopback only, on a free port, its data in a
  * temp dir, with every write fsynced to the append-only file before Redis
- * answers it (what the sidecar's "acknowledged means durable" needs). It can
- * be killed like a crashed server and restarted on the same port and data.
+ * answers it (what the sidecar's "acknowledged means durable" needs) unless
+ * told otherwise. It can be killed like a crashed server and restarted on
+ * the same port and data.
  */
 export interface RedisServer {
   port: number;
@@ -32,17 +33,25 @@ export interface RedisServerOptions {
   tls?: boolean;
   /** Require this password (AUTH) from every client. */
   password?: string;
+  /** Persistence other than the durable default (appendonly yes, appendfsync always). */
+  appendonly?: "yes" | "no";
+  appendfsync?: "always" | "everysec" | "no";
+  /** Disable CONFIG, as managed Redis services often do. */
+  withoutConfigCommand?: boolean;
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), "sessionstore-redis-"));
   const port = await freePort();
   const tlsArgs = options.tls ? makeCertificates(dir) : [];
-  const portArgs = [
+  const serverArgs = [
     ...(options.tls ? ["--port", "0", "--tls-port", String(port), ...tlsArgs] : ["--port", String(port)]),
     ...(options.password !== undefined ? ["--requirepass", options.password] : []),
+    "--appendonly", options.appendonly ?? "yes",
+    "--appendfsync", options.appendfsync ?? "always",
+    ...(options.withoutConfigCommand ? ["--rename-command", "CONFIG", ""] : []),
   ];
-  let proc: ChildProcess | undefined = await launch(portArgs, dir);
+  let proc: ChildProcess | undefined = await launch(serverArgs, dir);
 
   const kill = async (signal: NodeJS.Signals): Promise<void> => {
     const running = proc;
@@ -61,7 +70,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     kill: () => kill("SIGKILL"),
     async restart() {
       await kill("SIGKILL");
-      proc = await launch(portArgs, dir);
+      proc = await launch(serverArgs, dir);
     },
     async stop() {
       await kill("SIGTERM");
@@ -71,13 +80,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 }
 
 /** Runs redis-server and resolves once its log says it is ready (after loading the AOF, on a restart). */
-function launch(portArgs: string[], dir: string): Promise<ChildProcess> {
+function launch(serverArgs: string[], dir: string): Promise<ChildProcess> {
   const args = [
-    ...portArgs,
+    ...serverArgs,
     "--bind", "127.0.0.1",
     "--dir", dir,
-    "--appendonly", "yes",
-    "--appendfsync", "always",
     // The AOF is the durability under test; RDB snapshots would only add noise.
     "--save", "",
     "--logfile", "",

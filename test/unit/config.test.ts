@@ -34,9 +34,11 @@ describe("loadConfig", () => {
       listen: "127.0.0.1:50051",
       storage: "sqlite",
       sqlitePath: join(dir, "data/sessionstore.db"),
+      sqliteSynchronous: "normal",
       redisUrl: "redis://127.0.0.1:6379",
       redisKeyPrefix: "sessionstore:",
       redisConnectTimeoutMs: 5000,
+      redisRequireDurable: false,
       maxSessions: 1000,
       maxSessionAgeMs: 24 * 3_600_000,
       maxResumeAgeMs: 24 * 3_600_000,
@@ -189,6 +191,19 @@ describe("validation", () => {
     });
   });
 
+  it("takes the durability settings from a flag given alone, the environment or a file, and refuses other values", () => {
+    expect(loadConfig({ argv: { redisRequireDurable: true }, env: { SESSIONSTORE_SQLITE_SYNCHRONOUS: "FULL" }, cwd: dir })).toMatchObject({
+      redisRequireDurable: true,
+      sqliteSynchronous: "full",
+    });
+    expect(loadConfig({ env: { SESSIONSTORE_REDIS_REQUIRE_DURABLE: "no" }, cwd: dir }).redisRequireDurable).toBe(false);
+    const yaml = file("durable.yaml", "redisRequireDurable: true\nsqlite-synchronous: normal\n");
+    expect(loadConfig({ argv: { config: yaml }, env: {}, cwd: dir })).toMatchObject({ redisRequireDurable: true, sqliteSynchronous: "normal" });
+    const message = problemsOf({ argv: { sqliteSynchronous: "extra" }, env: { SESSIONSTORE_REDIS_REQUIRE_DURABLE: "maybe" }, cwd: dir }).message;
+    expect(message).toContain('sqlite-synchronous (from --sqlite-synchronous) must be normal or full, got "extra"');
+    expect(message).toContain('redis-require-durable (from SESSIONSTORE_REDIS_REQUIRE_DURABLE) must be true or false, got "maybe"');
+  });
+
   it("never repeats a Redis URL, which may hold a password, in its errors", () => {
     const message = problemsOf({ argv: { redisUrl: "redis://:s3cret@cache:6379/db" }, env: {}, cwd: dir }).message;
     expect(message).toContain("redis-url (from --redis-url) may end only in a database number");
@@ -241,9 +256,10 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(24);
+    expect(options).toHaveLength(26);
     for (const option of options.slice(1)) {
-      const flag = /^--([a-z-]+) </.exec(option.flags)?.[1] ?? "";
+      const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
+      expect(flag).not.toBe("");
       expect(option.description).toContain(`env SESSIONSTORE_${flag.replace(/-/g, "_").toUpperCase()}`);
       expect(option.description).toMatch(/\(default: [^;]+; env /);
     }

@@ -77,7 +77,7 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
 }
 
 /** Where the client connects, as ioredis parsed the URL: never the password. */
-function describeServer(redis: Redis): string {
+export function describeServer(redis: Redis): string {
   const { host, port, db, tls } = redis.options;
   return `${tls ? "rediss" : "redis"}://${host}:${port}/${db ?? 0}`;
 }

@@ -16,7 +16,8 @@ import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { headerFromHash } from "./codec.js";
-import { connectRedis, storageError } from "./connection.js";
+import { connectRedis, describeServer, storageError } from "./connection.js";
+import { checkDurability } from "./durability.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
 import { Counter, HeaderField, KeyLayout, sessionKeyList } from "./keys.js";
 import { CONFLICT, SessionLocks, sessionLockKey, untilCommitted } from "./concurrency.js";
@@ -32,6 +33,8 @@ export interface RedisStoreOptions {
   /** Put before every key, so deployments can share one Redis. No braces. */
   keyPrefix: string;
   connectTimeoutMs: number;
+  /** Refuse to connect to a Redis that does not fsync every write before answering (or cannot say); otherwise that is only logged. */
+  requireDurable?: boolean;
   rules: SessionRules;
   clock: Clock;
   /** The parent logger; the store logs as module "redis". */
@@ -74,11 +77,21 @@ export class RedisStore implements Store {
     this.ctx = { redis, layout, rules, clock, heads: new SessionCache(CACHED_SESSIONS), corruption: new CorruptionLog(logger) };
   }
 
-  /** Connects, and resolves once Redis answers; rejects with an Error naming the server otherwise. */
+  /**
+   * Connects, and resolves once Redis answers and its persistence settings
+   * were checked (see checkDurability); rejects with an Error naming the
+   * server otherwise.
+   */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const layout = new KeyLayout(options.keyPrefix);
     const logger = options.logger?.child({ module: "redis" });
     const redis = await connectRedis({ url: options.url, connectTimeoutMs: options.connectTimeoutMs, logger });
+    try {
+      await checkDurability(redis, { require: options.requireDurable ?? false, where: describeServer(redis), logger });
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
     try {
       return new RedisStore(redis, layout, options.rules, options.clock, logger, await sharedPageTokenKey(redis, layout));
     } catch (err) {

@@ -9,6 +9,15 @@ const BUSY_TIMEOUT_MS = 5000;
 /** The page size of databases this build creates. */
 const PAGE_SIZE = 16_384;
 
+/**
+ * When the writing connection fsyncs. In WAL mode a commit is written to the
+ * WAL before it returns either way, so it survives the sidecar being killed;
+ * "normal" fsyncs only at checkpoints, so power loss or a kernel crash can
+ * lose the last commits (never corrupt the file), while "full" fsyncs the WAL
+ * on every commit, so an acknowledged write survives those too.
+ */
+export type Synchronous = "normal" | "full";
+
 /** Where opening the database reports what it did; the writer thread forwards these to the store's logger. */
 export interface OpenLogger {
   info(obj: object, msg: string): void;
@@ -23,7 +32,7 @@ export interface OpenLogger {
  * connection before anything opens it for writing, because even the WAL
  * switch or a checkpoint on close would rewrite it.
  */
-export function openDatabase(path: string, logger?: OpenLogger): Database.Database {
+export function openDatabase(path: string, synchronous: Synchronous, logger?: OpenLogger): Database.Database {
   makeDirectory(path);
   if (existsSync(path)) inspectDatabase(path);
 
@@ -34,10 +43,10 @@ export function openDatabase(path: string, logger?: OpenLogger): Database.Databa
     throw new Error(`${path} cannot be opened: ${messageOf(err)}`, { cause: err });
   }
   try {
-    configure(db, path, logger);
+    configure(db, path, synchronous, logger);
     const found = migrate(db, path);
     logger?.info(
-      { path, schemaVersion: SCHEMA_VERSION, ...(found < SCHEMA_VERSION ? { migratedFrom: found } : {}) },
+      { path, schemaVersion: SCHEMA_VERSION, synchronous, ...(found < SCHEMA_VERSION ? { migratedFrom: found } : {}) },
       found === 0 ? "created session database" : "opened session database",
     );
     return db;
@@ -98,7 +107,7 @@ function makeDirectory(path: string): void {
   }
 }
 
-function configure(db: Database.Database, path: string, logger?: OpenLogger): void {
+function configure(db: Database.Database, path: string, synchronous: Synchronous, logger?: OpenLogger): void {
   // Applies only to a file with no tables yet. A 100 ms audio chunk (3,200
   // bytes) fills most of a 4 KiB page alone; 16 KiB pages hold five, so a
   // group commit writes a quarter of the WAL frames, and the writer spent
@@ -107,11 +116,8 @@ function configure(db: Database.Database, path: string, logger?: OpenLogger): vo
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   const mode = db.pragma("journal_mode = WAL", { simple: true });
   if (mode !== "wal" && !db.memory) logger?.warn({ path, journalMode: mode }, "the filesystem refused WAL mode; writes will be slower");
-  // In WAL mode NORMAL syncs at checkpoints rather than on every commit. A
-  // committed transaction is already in the WAL file when commit returns, so
-  // it survives the process being killed at any point; only an OS crash or
-  // power loss can lose the last few commits, and never corrupts the file.
-  db.pragma("synchronous = NORMAL");
+  // See Synchronous for what each mode promises; BENCHMARKS.md has what FULL costs.
+  db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
   db.pragma("foreign_keys = ON");
 }
 

@@ -11,8 +11,9 @@ import { CorruptionLog } from "../corruption-log.js";
 import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { Secret } from "./migrations.js";
-import { openReader } from "./open-database.js";
+import { openReader, type Synchronous } from "./open-database.js";
 import { recordFromRow } from "./rows.js";
+import { storageError } from "./sqlite-errors.js";
 import { SessionTables } from "./session-tables.js";
 import type { ResumeOutcome } from "./sqlite-writer.js";
 import { fromThreadSlot, type ThreadSlot } from "./thread-errors.js";
@@ -22,6 +23,8 @@ import { packUpdates, type WriterMethod } from "./writer-protocol.js";
 export interface SqliteStoreOptions {
   /** The database file; created with its directory when missing. */
   path: string;
+  /** When commits are fsynced; "normal" when absent. */
+  synchronous?: Synchronous;
   rules: SessionRules;
   clock: Clock;
   /** The parent logger; the store logs as module "sqlite". */
@@ -72,7 +75,7 @@ export class SqliteStore implements Store {
    */
   static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
     const log = options.logger?.child({ module: "sqlite" });
-    const writer = await WriterClient.start({ path: options.path, rules: options.rules }, log);
+    const writer = await WriterClient.start({ path: options.path, synchronous: options.synchronous ?? "normal", rules: options.rules }, log);
     try {
       const reader = openReader(options.path);
       try {
@@ -217,7 +220,7 @@ export class SqliteStore implements Store {
     await this.writer.close();
   }
 
-  /** A write of the tenant's on the writer thread; database failures come back as STORAGE_UNAVAILABLE, damaged records are logged. */
+  /** A write of the tenant's on the writer thread; database failures come back as STORAGE_UNAVAILABLE or STORAGE_FULL, damaged records are logged. */
   private async write<T>(method: WriterMethod, tenant: string | undefined, ...args: unknown[]): Promise<T> {
     try {
       return await this.writeCall(() => this.writer.call<T>(method, tenant, ...args));
@@ -236,7 +239,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Runs a synchronous read of the tenant's, turning database failures into STORAGE_UNAVAILABLE and logging damaged records. */
+  /** Runs a synchronous read of the tenant's, turning database failures into STORAGE_UNAVAILABLE (see storageError) and logging damaged records. */
   private run<T>(tenant: string, work: () => T): T {
     if (this.closed) throw new SessionError(Reason.StorageUnavailable, "the session store is closed");
     try {
@@ -246,10 +249,4 @@ export class SqliteStore implements Store {
       throw storageError(err);
     }
   }
-}
-
-/** A database failure as clients see it: the code, never the message (it can quote SQL); the log gets the cause. */
-function storageError(err: unknown): unknown {
-  if (!(err instanceof Database.SqliteError)) return err;
-  return new SessionError(Reason.StorageUnavailable, `the session database failed (${err.code})`, { cause: err });
 }

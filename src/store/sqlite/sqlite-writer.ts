@@ -13,6 +13,7 @@ import type { EndRequest, ResumeRequest, TenantUpdate, UpdateResult } from "../s
 import { decideGroups } from "../update-group.js";
 import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 import type { SessionTables } from "./session-tables.js";
+import { isDiskFull } from "./sqlite-errors.js";
 import { Counter } from "./sql.js";
 
 /** What a resume transaction returns: a refusal is a value, so the failed-resume count it writes commits with it. */
@@ -52,6 +53,8 @@ export class SqliteWriter {
   private notEndedDelta = 0;
   /** The epoch of the last group that failed: groups of that epoch were sent before the store saw it, and are refused. */
   private failedEpoch = -1;
+  /** The last transaction failed for want of disk space (SQLITE_FULL); any commit clears it. */
+  private lastFailedFull = false;
 
   constructor(
     db: Database.Database,
@@ -66,10 +69,12 @@ export class SqliteWriter {
         try {
           const result = run(...args);
           this.notEnded += this.notEndedDelta;
+          this.lastFailedFull = false;
           return result;
         } catch (err) {
           // Rolled back: what the cache learnt in the transaction may never have been stored.
           this.headers.clear();
+          if (isDiskFull(err)) this.lastFailedFull = true;
           throw err;
         }
       };
@@ -89,6 +94,11 @@ export class SqliteWriter {
     this.end = immediate(this.endSession.bind(this));
     this.delete = immediate(this.deleteSession.bind(this));
     this.cleanupBatch = immediate(this.deleteInactive.bind(this));
+  }
+
+  /** True from a write that failed for want of disk space (SQLITE_FULL) until the next commit. */
+  get diskFull(): boolean {
+    return this.lastFailedFull;
   }
 
   private createSession(tenant: string, input: Session, ownerId: string, now: Date, initialVersion: number): Session {

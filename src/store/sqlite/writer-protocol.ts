@@ -3,6 +3,7 @@ import { REQUEST_READ_OPTIONS } from "../../grpc/request-decoding.js";
 import { SessionUpdateSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../../session/rules.js";
 import type { TenantUpdate } from "../store.js";
+import type { Synchronous } from "./open-database.js";
 import type { SqliteWriter } from "./sqlite-writer.js";
 import type { ThreadError } from "./thread-errors.js";
 
@@ -30,7 +31,7 @@ export interface PackedUpdates {
 export type WriterRequest =
   | { id: number; method: WriterMethod; args: Parameters<SqliteWriter[WriterMethod]> }
   | { id: number; method: "updateMany"; args: [updates: PackedUpdates, now: Date, epoch: number] }
-  /** Answers at once: the thread is not stuck on a lock or a slow disk. */
+  /** Answers at once: the thread is not stuck on a lock or a slow disk; fails while the disk is full (checkDiskRoom). */
   | { id: number; method: "ping"; args: [] }
   /** Checkpoints the WAL into the main file and closes the connection. */
   | { id: number; method: "close"; args: [] };
@@ -47,6 +48,7 @@ export interface WriterLog {
 
 export interface WriterData {
   path: string;
+  synchronous: Synchronous;
   rules: SessionRules;
 }
 

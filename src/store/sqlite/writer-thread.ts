@@ -1,5 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type Database from "better-sqlite3";
+import { checkDiskRoom } from "./disk-room.js";
 import { holdWriterLock, openDatabase } from "./open-database.js";
 import { SessionTables } from "./session-tables.js";
 import { SqliteWriter } from "./sqlite-writer.js";
@@ -16,7 +17,7 @@ import { unpackUpdates, type WriterData, type WriterLog, type WriterReply, type 
  */
 
 const port = parentPort!;
-const { path, rules } = workerData as WriterData;
+const { path, synchronous, rules } = workerData as WriterData;
 
 const logger = {
   info: (obj: object, msg: string) => port.postMessage({ log: { level: "info", obj, msg } } satisfies WriterLog),
@@ -28,7 +29,7 @@ let writer: SqliteWriter | undefined;
 let lock: Database.Database | undefined;
 try {
   lock = holdWriterLock(path);
-  db = openDatabase(path, logger);
+  db = openDatabase(path, synchronous, logger);
   writer = new SqliteWriter(db, new SessionTables(db), rules);
   port.postMessage({ ready: true } satisfies WriterStart);
 } catch (err) {
@@ -49,6 +50,7 @@ port.on("message", (request: WriterRequest) => {
 function run(request: WriterRequest): unknown {
   switch (request.method) {
     case "ping":
+      if (writer!.diskFull) checkDiskRoom(path);
       return undefined;
     case "close":
       close();
