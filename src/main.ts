@@ -84,12 +84,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function serveCommand(flags: Record<string, unknown>): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig({ argv: flags, env: process.env, cwd: process.cwd() });
-  } catch (err) {
-    return failStart(err);
-  }
+  const config = configOf(flags);
   const logger = createLogger(config.logLevel);
   const log = logger.child({ module: "main" });
   const rules = rulesOf(config);
@@ -158,12 +153,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
 }
 
 async function checkCommand(flags: Record<string, unknown>): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig({ argv: flags, env: process.env, cwd: process.cwd() });
-  } catch (err) {
-    return failStart(err);
-  }
+  const config = configOf(flags);
   // Imported here for the same reason as the stores (see openStore).
   const { checkDatabase, NotCheckable } = await import("./store/sqlite/check-database.js");
   let report: ReturnType<typeof checkDatabase>;
@@ -249,6 +239,15 @@ function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
  * what to do, and a stack trace would only bury them; anything else is a bug,
  * so its stack is printed too.
  */
+/** The settings from the command's flags, the environment and the config file; exits with a usage error when they are wrong. */
+function configOf(flags: Record<string, unknown>): Config {
+  try {
+    return loadConfig({ argv: flags, env: process.env, cwd: process.cwd() });
+  } catch (err) {
+    return failStart(err);
+  }
+}
+
 function failStart(err: unknown, context?: string): never {
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`sessionstore: ${context === undefined ? "" : `${context}: `}${message}\n`);

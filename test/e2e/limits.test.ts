@@ -150,15 +150,18 @@ describe.each(["sqlite", "memory", "redis"] as const)("size limits set by flags,
     await client.getSession({ conversationId: "old-1" });
   });
 
-  it.skipIf(storage === "memory")("keeps each session's history bytes across a restart, and the limit with them", async () => {
-    const { session: before } = await client.getSession({ conversationId: "h-1" });
-    await sidecar.stop();
-    await start();
-    const { session: after } = await client.getSession({ conversationId: "h-1" });
-    expect(after?.historyBytes).toBe(before?.historyBytes);
-    await expectRpcError(client.updateSession({ update: { conversationId: "h-1", appendHistory: [item("e")] } }), status.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED");
-    await client.updateSession({ update: { conversationId: "h-1", appendHistory: [item("short", 10)] } });
-  });
+  // The memory store keeps nothing across a restart, so there is nothing to check there.
+  if (storage !== "memory") {
+    it("keeps each session's history bytes across a restart, and the limit with them", async () => {
+      const { session: before } = await client.getSession({ conversationId: "h-1" });
+      await sidecar.stop();
+      await start();
+      const { session: after } = await client.getSession({ conversationId: "h-1" });
+      expect(after?.historyBytes).toBe(before?.historyBytes);
+      await expectRpcError(client.updateSession({ update: { conversationId: "h-1", appendHistory: [item("e")] } }), status.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED");
+      await client.updateSession({ update: { conversationId: "h-1", appendHistory: [item("short", 10)] } });
+    });
+  }
 });
 
 describe("a session stored before history_bytes existed", () => {
