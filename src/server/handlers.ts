@@ -23,8 +23,7 @@ import {
   type ValidateResumeRequest,
 } from "../gen/sessionstore/v1/session_store_pb.js";
 import { type FieldViolation, throwIfInvalid } from "../session/errors.js";
-import { EncodedMessage } from "../grpc/encoded-message.js";
-import { concatFields } from "../grpc/length-delimited.js";
+import { type EncodedMessage, withEncodedField } from "../grpc/encoded-message.js";
 import { isKnownStatus } from "../session/lifecycle.js";
 import { isFullView } from "../session/reads.js";
 import type { SessionRules } from "../session/rules.js";
@@ -75,25 +74,25 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
       throwIfInvalid([...conversationIdViolations(req.conversationId, "conversation_id"), ...viewViolations(req.view, "view")]);
       if (store.getFullEncoded && isFullView(req.view, SessionView.FULL)) {
         const session = await store.getFullEncoded(tenant, req.conversationId);
-        return new EncodedMessage(concatFields(GetSessionResponseSchema.field.session.number, [session]));
+        return withEncodedField(GetSessionResponseSchema, {}, GetSessionResponseSchema.field.session.number, session);
       }
       return { session: await store.get(tenant, req.conversationId, req.view) };
     },
 
-    async resumeSession(req: ResumeSessionRequest, tenant: string): Promise<Response<typeof ResumeSessionResponseSchema>> {
+    async resumeSession(req: ResumeSessionRequest, tenant: string): Promise<Response<typeof ResumeSessionResponseSchema> | EncodedMessage> {
       throwIfInvalid([
         ...conversationIdViolations(req.conversationId, "conversation_id"),
         ...ownerIdViolations(req.ownerId, "owner_id"),
         ...sessionInputViolations(req.session, "session", false),
         ...viewViolations(req.view, "view"),
       ]);
-      return store.resume(tenant, {
-        conversationId: req.conversationId,
-        ownerId: req.ownerId,
-        createIfMissing: req.createIfMissing,
-        initial: req.session,
-        view: req.view,
-      });
+      const request = { conversationId: req.conversationId, ownerId: req.ownerId, createIfMissing: req.createIfMissing, initial: req.session, view: req.view };
+      // A bridge resumes in the FULL view to put the call back together: a long call's history goes as stored.
+      if (store.resumeEncoded && isFullView(req.view, SessionView.FULL)) {
+        const { session, created } = await store.resumeEncoded(tenant, request);
+        return withEncodedField(ResumeSessionResponseSchema, { created }, ResumeSessionResponseSchema.field.session.number, session);
+      }
+      return store.resume(tenant, request);
     },
 
     async validateResume(req: ValidateResumeRequest, tenant: string): Promise<Response<typeof ValidateResumeResponseSchema>> {

@@ -55,6 +55,9 @@ export interface Store {
    */
   resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }>;
 
+  /** resume, with the session in the request's view encoded (see getFullEncoded, and why). Same rules and errors as resume. */
+  resumeEncoded?(tenant: string, request: ResumeRequest): Promise<{ session: Uint8Array; created: boolean }>;
+
   /** The resume rules' verdict, read-only. */
   validateResume(tenant: string, conversationId: string): Promise<ResumeVerdict>;
 

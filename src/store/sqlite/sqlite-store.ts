@@ -112,8 +112,16 @@ export class SqliteStore implements Store {
     );
   }
 
-  async resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }> {
-    const outcome = fromThreadSlot(await this.write<ThreadSlot<Exclude<ResumeOutcome, SessionError>>>("resume", tenant, request, this.clock.now(), randomInitialVersion()));
+  resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }> {
+    return this.resumeAs<Session>("resume", tenant, request);
+  }
+
+  resumeEncoded(tenant: string, request: ResumeRequest): Promise<{ session: Uint8Array; created: boolean }> {
+    return this.resumeAs<Uint8Array>("resumeEncoded", tenant, request);
+  }
+
+  private async resumeAs<S>(method: "resume" | "resumeEncoded", tenant: string, request: ResumeRequest): Promise<{ session: S; created: boolean }> {
+    const outcome = fromThreadSlot(await this.write<ThreadSlot<Exclude<ResumeOutcome<S>, SessionError>>>(method, tenant, request, this.clock.now(), randomInitialVersion()));
     if (outcome instanceof SessionError) throw outcome;
     return outcome;
   }

@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
-import { type Session, SessionStatus, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { type Session, SessionSchema, SessionStatus, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { checkCapacity, type CreatePlan, planCreate } from "../../session/create-plan.js";
 import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
@@ -16,8 +17,12 @@ import type { SessionTables } from "./session-tables.js";
 import { isDiskFull } from "./sqlite-errors.js";
 import { Counter } from "./sql.js";
 
-/** What a resume transaction returns: a refusal is a value, so the failed-resume count it writes commits with it. */
-export type ResumeOutcome = { session: Session; created: boolean } | SessionError;
+/**
+ * What a resume transaction returns: a refusal is a value, so the
+ * failed-resume count it writes commits with it. The session comes as a
+ * message, or encoded (resumeEncoded).
+ */
+export type ResumeOutcome<S = Session> = { session: S; created: boolean } | SessionError;
 
 /**
  * Every write of the SQLite store, each one IMMEDIATE transaction: read the
@@ -40,6 +45,8 @@ export type ResumeOutcome = { session: Session; created: boolean } | SessionErro
 export class SqliteWriter {
   readonly create: (tenant: string, input: Session, ownerId: string, now: Date, initialVersion: number) => Session;
   readonly resume: (tenant: string, request: ResumeRequest, now: Date, initialVersion: number) => ResumeOutcome;
+  /** resume, with the session encoded: in the FULL view a long call's history goes as stored (SessionTables.encodedWithChildren). */
+  readonly resumeEncoded: (tenant: string, request: ResumeRequest, now: Date, initialVersion: number) => ResumeOutcome<Uint8Array>;
   readonly updateMany: (items: readonly TenantUpdate[], now: Date, epoch: number) => (UpdateResult | SessionError)[];
   readonly end: (tenant: string, request: EndRequest, now: Date) => Session;
   readonly delete: (tenant: string, conversationId: string, etag: string, now: Date) => void;
@@ -80,7 +87,14 @@ export class SqliteWriter {
       };
     };
     this.create = immediate(this.createSession.bind(this));
-    this.resume = immediate(this.resumeSession.bind(this));
+    this.resume = immediate((tenant: string, request: ResumeRequest, now: Date, initialVersion: number) =>
+      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) => (readChildren ? this.tables.withChildren(tenant, session) : session)),
+    );
+    this.resumeEncoded = immediate((tenant: string, request: ResumeRequest, now: Date, initialVersion: number) =>
+      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) =>
+        readChildren ? this.tables.encodedWithChildren(tenant, session) : toBinary(SessionSchema, session),
+      ),
+    );
     const updateGroup = immediate(this.updateGroup.bind(this));
     this.updateMany = (items, now, epoch) => {
       if (epoch <= this.failedEpoch) throw new SessionError(Reason.StorageUnavailable, "an earlier group of updates failed; this one was not applied: retry");
@@ -106,20 +120,31 @@ export class SqliteWriter {
     return this.insert(tenant, plan, now);
   }
 
-  private resumeSession(tenant: string, request: ResumeRequest, now: Date, initialVersion: number): ResumeOutcome {
+  /**
+   * `present` gives the session as the caller wants it; readChildren says
+   * whether the view asks for children that are only in the tables (a
+   * created session already holds its own).
+   */
+  private resumeSession<S>(
+    tenant: string,
+    request: ResumeRequest,
+    now: Date,
+    initialVersion: number,
+    present: (session: Session, readChildren: boolean) => S,
+  ): ResumeOutcome<S> {
     const plan = planResume(this.read(tenant, request.conversationId), request, { now, rules: this.rules, initialVersion });
     const full = isFullView(request.view, SessionView.FULL);
     switch (plan.kind) {
       case "create": {
         const session = this.insert(tenant, plan.create, now);
-        return { session: full ? session : withoutChildren(session), created: true };
+        return { session: present(full ? session : withoutChildren(session), false), created: true };
       }
       case "refuse":
         this.tables.addToCounter(tenant, Counter.failedResumes, 1);
         return plan.error;
       case "resume":
         this.save(tenant, plan.record);
-        return { session: full ? this.tables.withChildren(tenant, plan.record.session) : plan.record.session, created: false };
+        return { session: present(plan.record.session, full), created: false };
     }
   }
 

@@ -59,6 +59,8 @@ function run(request: WriterRequest): unknown {
       return writer!.updateMany(unpackUpdates(request.args[0]), request.args[1], request.args[2]).map(toThreadSlot);
     case "resume":
       return toThreadSlot(writer!.resume(...(request.args as Parameters<SqliteWriter["resume"]>)));
+    case "resumeEncoded":
+      return toThreadSlot(writer!.resumeEncoded(...(request.args as Parameters<SqliteWriter["resumeEncoded"]>)));
     default:
       return (writer![request.method] as (...args: unknown[]) => unknown)(...(request.args as unknown[]));
   }
