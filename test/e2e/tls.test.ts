@@ -123,6 +123,8 @@ describe("mTLS with --tls-client-ca", () => {
     await withRightCertificate.createSession({ session: { conversationId: "mtls-call" } });
     expect((await withRightCertificate.getSession({ conversationId: "mtls-call" })).session?.conversationId).toBe("mtls-call");
 
+    expect(() => client(tlsAddress, { tls: { ca: serverCa.cert, cert: right.cert } })).toThrow("tls.cert and tls.key go together");
+
     const curlWithout = await grpcurl(["-cacert", serverCa.certFile, tlsAddress, "list"]);
     expect(curlWithout.exitCode).not.toBe(0);
     const curlWith = await grpcurl(["-cacert", serverCa.certFile, "-cert", right.certFile, "-key", right.keyFile, tlsAddress, "grpc.health.v1.Health/Check"]);
