@@ -3,9 +3,11 @@
 # `npm test` passes on a fresh machine.
 #   grpcurl: the README's operator recipes are run against a real sidecar;
 #     built with go install into .tools/bin.
+#   grpc-health-probe: the Kubernetes manifest's exec probes are run against a
+#     real sidecar (plaintext and TLS); built with go install into .tools/bin.
 #   redis-server: the Redis backend's conformance suite and end-to-end tests
 #     start a real one on a free loopback port (test/support/redis-server.ts);
-#   openssl: makes the certificates of the Redis TLS test.
+#   openssl: makes the certificates of the TLS tests (the sidecar's listener, Redis).
 #   Both are installed with apt-get, as root (or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,13 @@ if ! command -v grpcurl >/dev/null 2>&1 && [ ! -x .tools/bin/grpcurl ]; then
   command -v go >/dev/null 2>&1 || { echo "ensure-test-tools: grpcurl is missing and Go is not installed to build it" >&2; exit 1; }
   echo "ensure-test-tools: installing grpcurl with go install" >&2
   GOBIN="$PWD/.tools/bin" go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
+fi
+
+if ! command -v grpc-health-probe >/dev/null 2>&1 && [ ! -x .tools/bin/grpc-health-probe ]; then
+  command -v go >/dev/null 2>&1 || { echo "ensure-test-tools: grpc-health-probe is missing and Go is not installed to build it" >&2; exit 1; }
+  echo "ensure-test-tools: installing grpc-health-probe with go install" >&2
+  # The version deploy/Dockerfile puts in the image.
+  GOBIN="$PWD/.tools/bin" go install github.com/grpc-ecosystem/grpc-health-probe@v0.4.63
 fi
 
 missing=()

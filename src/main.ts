@@ -7,6 +7,7 @@ import { EventLoopWatch } from "./server/event-loop-watch.js";
 import { HealthMonitor } from "./server/health-monitor.js";
 import { createLogger, type Logger } from "./logger.js";
 import { startServer } from "./server/server.js";
+import { RotatingTlsCredentials } from "./server/tls-credentials.js";
 import { SessionError } from "./session/errors.js";
 import type { SessionRules } from "./session/rules.js";
 import type { Store } from "./store/store.js";
@@ -97,10 +98,19 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     return failStart(err, `cannot open the ${config.storage} store`);
   }
 
+  let tls: RotatingTlsCredentials | undefined;
+  try {
+    tls = config.tlsListen === "" ? undefined : tlsCredentialsOf(config, logger);
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    return failStart(err, "cannot load the TLS certificate");
+  }
+
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({
       listen: config.listen,
+      ...(tls === undefined ? {} : { tls: { listen: config.tlsListen, credentials: tls } }),
       store,
       rules,
       logger,
@@ -111,8 +121,9 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       cleanupBatchSize: config.cleanupBatchSize,
     });
   } catch (err) {
+    tls?.close();
     await store.close().catch(() => undefined);
-    return failStart(err, `cannot listen on ${config.listen}`);
+    return failStart(err);
   }
 
   const sweeper = new Sweeper(store, {
@@ -145,11 +156,17 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     await sweeper.stop();
     await store.close();
     liveness.stop();
+    tls?.close();
   });
   sweeper.start();
   health.start();
   liveness.start();
-  log.info({ address: server.address, ...describeStorage(config) }, "listening");
+  log.info({ address: server.address, ...(server.tlsAddress === undefined ? {} : { tlsAddress: server.tlsAddress }), ...describeStorage(config) }, "listening");
+}
+
+function tlsCredentialsOf(config: Config, logger: Logger): RotatingTlsCredentials {
+  const files = { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa };
+  return new RotatingTlsCredentials(files, config.tlsReloadIntervalMs, logger);
 }
 
 async function checkCommand(flags: Record<string, unknown>): Promise<void> {

@@ -3,6 +3,7 @@ export {
   SessionStoreClient,
   type CallOptions,
   type SessionStoreClientOptions,
+  type ClientTlsOptions,
   type UpdateBatchStreamCall,
   type UpdateStreamCall,
 } from "./session-store-client.js";

@@ -20,12 +20,27 @@ export interface SessionStoreClientOptions {
    * when); `false` turns them off. Default: 5 attempts, 50 ms doubling to 2 s.
    */
   retry?: RetryOptions | false;
-  /** Defaults to plaintext, as a sidecar on loopback or a unix socket is reached. */
+  /**
+   * TLS to a sidecar's --tls-listen address: the CA that signed its
+   * certificate, and for mTLS this client's certificate and key (PEM). Without
+   * it (and without `credentials`) the client speaks plaintext, as a sidecar on
+   * loopback or a unix socket is reached.
+   */
+  tls?: ClientTlsOptions;
+  /** Any other channel credentials; wins over `tls`. */
   credentials?: grpc.ChannelCredentials;
   /** Largest response accepted; FULL sessions with long histories can exceed gRPC's 4 MiB default. */
   maxReceiveMessageBytes?: number;
   /** Extra grpc-js channel options; they win over the ones this client sets. */
   channelOptions?: grpc.ChannelOptions;
+}
+
+export interface ClientTlsOptions {
+  /** PEM CA certificates the sidecar's certificate must chain to; the system roots when absent. */
+  ca?: Buffer | string;
+  /** PEM client certificate (chain) and its private key, for a sidecar that requires client certificates. */
+  cert?: Buffer | string;
+  key?: Buffer | string;
 }
 
 export interface CallOptions {
@@ -50,6 +65,13 @@ type UnaryMethodName = { [K in keyof Service]: Service[K] extends DescMethodUnar
 type Request<K extends UnaryMethodName> = MessageInitShape<Service[K]["input"]>;
 type Response<K extends UnaryMethodName> = MessageShape<Service[K]["output"]>;
 
+function channelCredentials(tls: ClientTlsOptions | undefined): grpc.ChannelCredentials {
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new Error("tls.cert and tls.key go together: a client certificate needs its key");
+  const pem = (value: Buffer | string | undefined) => (value === undefined ? null : Buffer.from(value));
+  return grpc.credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+}
+
 const GenericClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(SessionStoreService), "SessionStoreService");
 
 /**
@@ -66,7 +88,7 @@ export class SessionStoreClient {
   private readonly retry: RetryPolicy;
 
   constructor(address: string, options: SessionStoreClientOptions = {}) {
-    this.client = new GenericClient(address, options.credentials ?? grpc.credentials.createInsecure(), {
+    this.client = new GenericClient(address, options.credentials ?? channelCredentials(options.tls), {
       "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
       // grpc-js waits up to 2 minutes between reconnects by default, and calls
       // fail at once while it waits; a sidecar on loopback that restarts is

@@ -43,6 +43,11 @@ export function readPath(value: unknown, cwd: string): string {
   return path.resolve(cwd, nonEmpty(value));
 }
 
+/** A file that may be left unset: empty stays "" (off), anything else is resolved against the working directory. */
+export function readOptionalPath(value: unknown, cwd: string): string {
+  return value === "" ? "" : readPath(value, cwd);
+}
+
 export function integer(min: 0 | 1, max = Number.MAX_SAFE_INTEGER): (value: unknown) => number {
   return (value) => {
     const n = typeof value === "number" ? value : typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
@@ -80,6 +85,11 @@ export function readListen(value: unknown): string {
     throw new Invalid(`must be host:port, [ipv6]:port or unix:/path, got ${show(value)}`);
   }
   return text;
+}
+
+/** A second listener, off when empty. */
+export function readOptionalListen(value: unknown): string {
+  return value === "" ? "" : readListen(value);
 }
 
 export function readStorage(value: unknown): StorageKind {

@@ -11,6 +11,8 @@ import {
   type LogLevel,
   readAuthTokens,
   readListen,
+  readOptionalListen,
+  readOptionalPath,
   readLogLevel,
   readKeyPrefix,
   readPath,
@@ -31,6 +33,15 @@ export type { LogLevel, SqliteSynchronous, StorageKind };
 export interface Config {
   /** host:port (port 0 picks a free one), [v6]:port, or unix:/path. */
   listen: string;
+  /** A second address, served with TLS; "" for none. */
+  tlsListen: string;
+  /** PEM certificate chain and private key of --tls-listen; absolute, or "" when TLS is off. */
+  tlsCert: string;
+  tlsKey: string;
+  /** PEM CA bundle that client certificates must chain to (mTLS); "" accepts clients without one. */
+  tlsClientCa: string;
+  /** How often the three files above are read again, so that rotated certificates take effect. */
+  tlsReloadIntervalMs: number;
   storage: StorageKind;
   /** Absolute: resolved against the working directory. */
   sqlitePath: string;
@@ -84,6 +95,26 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   listen: {
     flag: "listen", placeholder: "<address>", default: "127.0.0.1:50051", read: readListen,
     help: "gRPC address: host:port (port 0 picks a free one), [ipv6]:port or unix:/path",
+  },
+  tlsListen: {
+    flag: "tls-listen", placeholder: "<address>", default: "", read: readOptionalListen,
+    help: "a second gRPC address, served with TLS (needs --tls-cert and --tls-key), e.g. the pod address while --listen stays on loopback; empty for none",
+  },
+  tlsCert: {
+    flag: "tls-cert", placeholder: "<file>", default: "", read: readOptionalPath,
+    help: "PEM certificate (chain) of --tls-listen; re-read when it changes",
+  },
+  tlsKey: {
+    flag: "tls-key", placeholder: "<file>", default: "", read: readOptionalPath,
+    help: "PEM private key of --tls-cert; re-read when it changes",
+  },
+  tlsClientCa: {
+    flag: "tls-client-ca", placeholder: "<file>", default: "", read: readOptionalPath,
+    help: "PEM CA certificates: --tls-listen then requires a client certificate signed by one of them (mTLS); re-read when it changes",
+  },
+  tlsReloadIntervalMs: {
+    flag: "tls-reload-interval", placeholder: "<duration>", default: "5s", read: duration(1, TIMER_LIMIT_MS),
+    help: "how often the TLS files are read again; a changed, valid certificate is used for new connections, open ones keep theirs",
   },
   storage: {
     flag: "storage", placeholder: "<kind>", default: "sqlite", read: readStorage,
@@ -241,8 +272,29 @@ function validate(chosen: Chosen, cwd: string, problems: string[]): Config {
       problems.push(err.sentence ? `${err.message} (from ${source})` : `${flag} (from ${source}) ${err.message}`);
     }
   }
+  if (problems.length === 0) problems.push(...tlsProblems(config as Config, chosen));
   if (problems.length > 0) throw new ConfigError(problems);
   return config as Config;
+}
+
+/** The TLS settings only make sense together: a listener with a certificate and its key. */
+function tlsProblems(config: Config, chosen: Chosen): string[] {
+  const from = (key: keyof Config) => `--${FIELDS[key].flag} (from ${chosen.get(key)?.source ?? "default"})`;
+  const problems: string[] = [];
+  if (config.tlsListen !== "") {
+    for (const key of ["tlsCert", "tlsKey"] as const) {
+      if (config[key] === "") problems.push(`${from("tlsListen")} needs --${FIELDS[key].flag} too`);
+    }
+  } else {
+    for (const key of ["tlsCert", "tlsKey", "tlsClientCa"] as const) {
+      if (config[key] !== "") problems.push(`${from(key)} is set but --tls-listen is not: no listener would use it`);
+    }
+  }
+  // Port 0 picks a free port for each, so the same text is two addresses then.
+  if (config.tlsListen !== "" && config.tlsListen === config.listen && !config.listen.endsWith(":0")) {
+    problems.push(`${from("tlsListen")} must differ from --listen: one address cannot serve both plaintext and TLS`);
+  }
+  return problems;
 }
 
 function readConfigFile(file: string, pathSource: string, chosen: Chosen, problems: string[]): void {

@@ -22,6 +22,12 @@ import { defaultStreamUpdatesLimits, type StreamUpdatesLimits } from "./stream-u
 export interface ServerOptions {
   /** host:port (port 0 picks a free one), [v6]:port, or unix:/path. */
   listen: string;
+  /**
+   * A second address served with TLS: the pod's address, say, while `listen`
+   * stays plaintext on loopback for the bridge. Both serve the same services,
+   * health and reflection included.
+   */
+  tls?: { listen: string; credentials: grpc.ServerCredentials };
   store: Store;
   rules: SessionRules;
   logger: Logger;
@@ -57,6 +63,8 @@ export const LIVENESS_SERVICE = "liveness";
 export interface RunningServer {
   /** The address actually bound: host:port with the real port, or the unix path. */
   address: string;
+  /** The TLS listener's bound address, when there is one. */
+  tlsAddress?: string;
   /** Readiness, as the health service reports it for READINESS_SERVICES. */
   setReady(ready: boolean): void;
   /** Liveness, as the health service reports it for LIVENESS_SERVICE. */
@@ -154,12 +162,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   health.addToServer(server);
   addReflection(server);
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(options.listen, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
+  // Rejects saying which address failed, there being two.
+  const bind = (address: string, credentials: grpc.ServerCredentials, name: string) =>
+    new Promise<string>((resolve, reject) => {
+      server.bindAsync(address, credentials, (err, port) =>
+        err ? reject(new Error(`cannot listen on ${address} (${name}): ${err.message}`)) : resolve(boundAddress(address, port)),
+      );
+    });
+  const address = await bind(options.listen, grpc.ServerCredentials.createInsecure(), "--listen");
+  let tlsAddress: string | undefined;
+  try {
+    tlsAddress = options.tls === undefined ? undefined : await bind(options.tls.listen, options.tls.credentials, "--tls-listen");
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
 
   return {
-    address: boundAddress(options.listen, port),
+    address,
+    ...(tlsAddress === undefined ? {} : { tlsAddress }),
     get overloaded() {
       return committer.overloaded;
     },

@@ -32,6 +32,11 @@ describe("loadConfig", () => {
     const config = loadConfig({ env: {}, cwd: dir });
     expect(config).toEqual<Config>({
       listen: "127.0.0.1:50051",
+      tlsListen: "",
+      tlsCert: "",
+      tlsKey: "",
+      tlsClientCa: "",
+      tlsReloadIntervalMs: 5000,
       storage: "sqlite",
       sqlitePath: join(dir, "data/sessionstore.db"),
       sqliteSynchronous: "normal",
@@ -252,11 +257,40 @@ describe("validation", () => {
   });
 });
 
+describe("TLS settings", () => {
+  it("takes a TLS listener with its files from flags, env or a file, paths resolved against the working directory", () => {
+    const config = loadConfig({
+      argv: { tlsListen: "0.0.0.0:50052", tlsCert: "certs/tls.crt" },
+      env: { SESSIONSTORE_TLS_KEY: "certs/tls.key" },
+      cwd: dir,
+    });
+    expect(config).toMatchObject({ tlsListen: "0.0.0.0:50052", tlsCert: join(dir, "certs/tls.crt"), tlsKey: join(dir, "certs/tls.key"), tlsClientCa: "" });
+    const fromFile = loadConfig({ argv: { config: file("c.yaml", "tlsListen: 0.0.0.0:50052\ntls-cert: /c\ntls-key: /k\ntlsClientCa: /ca\ntlsReloadInterval: 1s\n") }, env: {}, cwd: dir });
+    expect(fromFile).toMatchObject({ tlsCert: "/c", tlsKey: "/k", tlsClientCa: "/ca", tlsReloadIntervalMs: 1000 });
+  });
+
+  it("refuses a TLS listener without its certificate and key, and files no listener would use", () => {
+    const listenerAlone = problemsOf({ argv: { tlsListen: "0.0.0.0:50052" }, env: {}, cwd: dir });
+    expect(listenerAlone.problems).toEqual([
+      "--tls-listen (from --tls-listen) needs --tls-cert too",
+      "--tls-listen (from --tls-listen) needs --tls-key too",
+    ]);
+    const filesAlone = problemsOf({ argv: { tlsCert: "/c" }, env: { SESSIONSTORE_TLS_CLIENT_CA: "/ca" }, cwd: dir });
+    expect(filesAlone.problems).toEqual([
+      "--tls-cert (from --tls-cert) is set but --tls-listen is not: no listener would use it",
+      "--tls-client-ca (from SESSIONSTORE_TLS_CLIENT_CA) is set but --tls-listen is not: no listener would use it",
+    ]);
+    const same = problemsOf({ argv: { listen: "0.0.0.0:50051", tlsListen: "0.0.0.0:50051", tlsCert: "/c", tlsKey: "/k" }, env: {}, cwd: dir });
+    expect(same.problems).toEqual(["--tls-listen (from --tls-listen) must differ from --listen: one address cannot serve both plaintext and TLS"]);
+    expect(problemsOf({ argv: { tlsListen: "nowhere" }, env: {}, cwd: dir }).message).toContain("tls-listen (from --tls-listen) must be host:port");
+  });
+});
+
 describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(26);
+    expect(options).toHaveLength(31);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
       expect(flag).not.toBe("");

@@ -28,6 +28,8 @@ class Sidecar:
         self.db_path = str(pathlib.Path(tempfile.mkdtemp(prefix="sessionstore-py-")) / "sessionstore.db")
         self.listen = "127.0.0.1:0"
         self.address = ""
+        # The --tls-listen address, when the args ask for one.
+        self.tls_address = ""
         self.logs: List[dict] = []
         self._proc: Optional[subprocess.Popen] = None
         self.start()
@@ -55,6 +57,7 @@ class Sidecar:
                 entry = {"msg": f"unparsed stdout: {line}"}
             self.logs.append(entry)
             if entry.get("msg") == "listening":
+                self.tls_address = entry.get("tlsAddress", "")
                 listening.put(entry["address"])
         listening.put("")  # exited; unblocks start() if it never listened
 

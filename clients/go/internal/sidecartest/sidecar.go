@@ -31,13 +31,15 @@ func Bin() string {
 // sidecar restart.
 type Sidecar struct {
 	Address string
-	DBPath  string
-	args    []string
-	listen  string
-	cmd     *exec.Cmd
-	stderr  strings.Builder
-	exited  chan struct{}
-	mu      sync.Mutex
+	// TLSAddress is the --tls-listen address, when the flags ask for one.
+	TLSAddress string
+	DBPath     string
+	args       []string
+	listen     string
+	cmd        *exec.Cmd
+	stderr     strings.Builder
+	exited     chan struct{}
+	mu         sync.Mutex
 }
 
 // Start runs `sessionstore serve` with extra flags and waits for its "listening" log line.
@@ -66,15 +68,15 @@ func (s *Sidecar) Start() error {
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
-	listening := make(chan string, 1)
+	listening := make(chan [2]string, 1)
 	// Keep reading for the sidecar's whole life: a full stdout pipe would block it.
 	go func() {
 		lines := bufio.NewScanner(stdout)
 		lines.Buffer(make([]byte, 1<<20), 1<<20)
 		for lines.Scan() {
-			var entry struct{ Msg, Address string }
+			var entry struct{ Msg, Address, TLSAddress string }
 			if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Msg == "listening" {
-				listening <- entry.Address
+				listening <- [2]string{entry.Address, entry.TLSAddress}
 			}
 		}
 		close(listening)
@@ -82,12 +84,12 @@ func (s *Sidecar) Start() error {
 	s.exited = make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	select {
-	case address, ok := <-listening:
+	case addresses, ok := <-listening:
 		if !ok {
 			<-s.exited
 			return fmt.Errorf("sidecar exited before listening: %s", s.Stderr())
 		}
-		s.Address, s.listen = address, address
+		s.Address, s.listen, s.TLSAddress = addresses[0], addresses[0], addresses[1]
 		return nil
 	case <-time.After(30 * time.Second):
 		_ = s.cmd.Process.Kill()

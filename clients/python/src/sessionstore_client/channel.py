@@ -18,11 +18,32 @@ DEFAULT_OPTIONS: Tuple[Tuple[str, Any], ...] = (
 )
 
 
-def open_channel(address: str, *, token: Optional[str] = None, options: Sequence[Tuple[str, Any]] = ()) -> grpc.Channel:
-    """A plaintext channel to a sidecar (it listens on loopback or a unix socket:
-    `unix:/path`), sending `authorization: Bearer <token>` when a token is given.
-    Later options win over DEFAULT_OPTIONS."""
-    channel = grpc.insecure_channel(address, options=[*DEFAULT_OPTIONS, *options])
+def open_channel(
+    address: str,
+    *,
+    token: Optional[str] = None,
+    options: Sequence[Tuple[str, Any]] = (),
+    tls: bool = False,
+    ca: Optional[bytes] = None,
+    cert: Optional[bytes] = None,
+    key: Optional[bytes] = None,
+) -> grpc.Channel:
+    """A channel to a sidecar, sending `authorization: Bearer <token>` when a token is given.
+    Later options win over DEFAULT_OPTIONS.
+
+    Plaintext by default, as a sidecar on loopback or a unix socket (`unix:/path`) is
+    reached. TLS, for its --tls-listen address, when `tls` is true or any of `ca` (PEM
+    CA certificates its certificate must chain to; the system roots when absent),
+    `cert` and `key` (PEM client certificate and its key, for a sidecar that requires
+    client certificates) is given."""
+    if (cert is None) != (key is None):
+        raise ValueError("cert and key go together: a client certificate needs its key")
+    all_options = [*DEFAULT_OPTIONS, *options]
+    if tls or ca is not None or cert is not None:
+        credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+        channel = grpc.secure_channel(address, credentials, options=all_options)
+    else:
+        channel = grpc.insecure_channel(address, options=all_options)
     if token:
         channel = grpc.intercept_channel(channel, _BearerToken(token))
     return channel
@@ -41,7 +62,8 @@ class _BearerToken(
     grpc.StreamUnaryClientInterceptor,
     grpc.StreamStreamClientInterceptor,
 ):
-    """Adds the token as metadata: gRPC's CallCredentials refuse plaintext channels."""
+    """Adds the token as metadata, the same way on plaintext and TLS channels: gRPC's
+    CallCredentials refuse plaintext ones."""
 
     def __init__(self, token: str) -> None:
         self._header = ("authorization", f"Bearer {token}")
