@@ -26,6 +26,7 @@ def test_fixture(case):
 
 def test_numbers_in_the_stored_session_stay_integers_on_the_wire():
     """Struct holds every number as a double; the API's integer fields must not get 4096.0."""
-    session = json_format.ParseDict({"metadata": {"realtime_session": {"max_output_tokens": 4096, "audio": {"output": {"speed": 1.25}}}}}, ss.pb.Session())
+    stored = {"max_output_tokens": 4096, "audio": {"output": {"speed": 1.25}}}
+    session = json_format.ParseDict({"metadata": {"realtime_session": stored}}, ss.pb.Session())
     (update,) = ss.realtime_restore(session).events
     assert json.dumps(update["session"], sort_keys=True) == '{"audio": {"output": {"speed": 1.25}}, "max_output_tokens": 4096}'

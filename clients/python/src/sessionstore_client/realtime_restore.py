@@ -137,7 +137,9 @@ def _message_unit(item: pb.ConversationItem) -> Optional[_Unit]:
 
 def _call_unit(call: pb.FunctionCall, item_id: str) -> _Unit:
     """A call and, when it has a result, its output: kept or dropped together."""
-    items: List[Event] = [{"id": item_id, "type": "function_call", "call_id": call.call_id, "name": call.function_name, "arguments": call.arguments}]
+    items: List[Event] = [
+        {"id": item_id, "type": "function_call", "call_id": call.call_id, "name": call.function_name, "arguments": call.arguments}
+    ]
     if call.result != "":
         items.append({"type": "function_call_output", "call_id": call.call_id, "output": call.result})
     return _Unit(items=items, chars=len(call.function_name) + len(call.arguments) + len(call.result), call=call)
