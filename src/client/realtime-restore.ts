@@ -12,7 +12,8 @@ import type { ConversationItem, FunctionCall, Session } from "../gen/sessionstor
  *
  * Event shapes follow the OpenAI Realtime API reference (GA), "conversation.item.create": a
  * message's content parts are `input_text` for user and system messages and `output_text` for
- * assistant messages (the beta API's `text` is not accepted for assistant items by GA models);
+ * assistant messages (RealtimeConversationItemMessageAssistant in OpenAI's OpenAPI document:
+ * `output_text` or `output_audio`; the beta interface called it `text`);
  * function calls are `function_call` items (call_id, name, arguments) answered by
  * `function_call_output` items (call_id, output). Item ids are at most 32 characters there.
  */

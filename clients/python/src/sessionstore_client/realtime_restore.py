@@ -9,7 +9,8 @@ docs/REALTIME-RESTORE.md explains what is mapped and why.
 
 Event shapes follow the OpenAI Realtime API reference (GA), "conversation.item.create":
 user and system message content is `input_text`, assistant message content `output_text`
-(GA models refuse the beta API's `text` there); a call is a `function_call` item (call_id,
+(RealtimeConversationItemMessageAssistant in OpenAI's OpenAPI document: `output_text` or
+`output_audio`; the beta interface called it `text`); a call is a `function_call` item (call_id,
 name, arguments) answered by a `function_call_output` item (call_id, output). Item ids are
 at most 32 characters.
 """
