@@ -7,7 +7,7 @@
 `pb` is the generated module of messages and enums (sessionstore.v1.session_store_pb2);
 the stub is grpcio's. What the raw stubs make awkward is here: reading an error's
 ErrorInfo (error_info, error_reason) and RetryInfo (retry_info), and an update stream
-helper (UpdateStream, which batches writes into StreamUpdateBatches as Batching says), and
+helper (UpdateStream, which batches writes into StreamUpdateBatches as Batching says); and
 realtime_restore, the OpenAI Realtime events that replay a stored conversation into a new
 model session.
 """
