@@ -20,5 +20,14 @@ export { UpdateError, type LocalFailure } from "./update-error.js";
 export type { Batching } from "./update-batcher.js";
 export { Backoff, backoffDelay, type BackoffOptions } from "./backoff.js";
 export type { RetryInfo, RetryOptions } from "./retry.js";
+export {
+  REALTIME_SESSION_KEY,
+  realtimeRestore,
+  type RealtimeClientEvent,
+  type RealtimeContentPart,
+  type RealtimeItem,
+  type RealtimeRestore,
+  type RestoreBudget,
+} from "./realtime-restore.js";
 export { errorDetailsOf, errorReasonOf, rpcStatusOf, statusDetailsOf, type ErrorDetails } from "./error-details.js";
 export * from "../gen/sessionstore/v1/session_store_pb.js";

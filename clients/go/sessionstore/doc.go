@@ -6,5 +6,7 @@
 // google.rpc.ErrorInfo of a refusal (ErrorInfo, Reason), and UpdateStream, an
 // update stream helper that batches writes into StreamUpdateBatches, numbers
 // each session's writes, replays the unacknowledged ones after a reconnect,
-// resends those the sidecar shed as OVERLOADED, and reports fencing.
+// resends those the sidecar shed as OVERLOADED, and reports fencing; and
+// RealtimeRestoreOf, the OpenAI Realtime client events that replay a stored
+// conversation into a new model session.
 package sessionstore
