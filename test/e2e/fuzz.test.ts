@@ -275,7 +275,8 @@ describe("fuzz", () => {
       for (let i = next++; i < calls.length; i = next++) {
         const call = calls[i]!;
         byMethod.set(call.method, (byMethod.get(call.method) ?? 0) + call.messages.length);
-        const options = { token: call.token, timeoutMs: 20_000 };
+        // Long enough for a loaded machine: a call cut off by it (a client-side DEADLINE_EXCEEDED, without ErrorInfo) means the sidecar hung on it.
+        const options = { token: call.token, timeoutMs: 60_000 };
         if (call.method === "StreamUpdates" || call.method === "StreamUpdateBatches") {
           const result = await raw.stream(call.method, call.messages, options);
           const problem = statusProblem(result);
