@@ -92,6 +92,14 @@ export function readOptionalListen(value: unknown): string {
   return value === "" ? "" : readListen(value);
 }
 
+/** The metrics HTTP address: host:port or [ipv6]:port, or empty for no metrics endpoint. */
+export function readMetricsListen(value: unknown): string {
+  if (value === undefined || (typeof value === "string" && value.trim() === "")) return "";
+  const text = readListen(value);
+  if (text.startsWith("unix:")) throw new Invalid(`must be host:port or [ipv6]:port (or empty for off), got ${show(value)}`);
+  return text;
+}
+
 export function readStorage(value: unknown): StorageKind {
   const kind = nonEmpty(value).toLowerCase();
   if (kind === "sqlite" || kind === "memory" || kind === "redis") return kind;

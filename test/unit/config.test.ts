@@ -37,6 +37,7 @@ describe("loadConfig", () => {
       tlsKey: "",
       tlsClientCa: "",
       tlsReloadIntervalMs: 5000,
+      metricsListen: "",
       storage: "sqlite",
       sqlitePath: join(dir, "data/sessionstore.db"),
       sqliteSynchronous: "normal",
@@ -290,7 +291,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(31);
+    expect(options).toHaveLength(32);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
       expect(flag).not.toBe("");
