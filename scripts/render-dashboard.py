@@ -74,7 +74,7 @@ def main():
     panels = dashboard["panels"]
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
     fig = plt.figure(figsize=(16, rows * 0.42), dpi=100)
-    grid = fig.add_gridspec(rows, GRID_COLUMNS, hspace=1.6, wspace=2.5)
+    grid = fig.add_gridspec(rows, GRID_COLUMNS, hspace=1.6, wspace=2.5, top=0.96, bottom=0.03, left=0.05, right=0.98)
     step = max(1, math.ceil((args.end - args.start) / 300))
     for panel in panels:
         pos = panel["gridPos"]
@@ -104,7 +104,7 @@ def main():
         else:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="gray")
     start = datetime.fromtimestamp(args.start, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    fig.suptitle(f"{dashboard['title']} dashboard: panels queried from a real Prometheus, run starting {start}", fontsize=13, x=0.01, ha="left")
+    fig.suptitle(f"{dashboard['title']} dashboard: panels queried from a real Prometheus, run starting {start}", fontsize=13, x=0.05, y=0.985, ha="left")
     fig.savefig(args.out, bbox_inches="tight")
 
 
