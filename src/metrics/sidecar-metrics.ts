@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { GrpcServerMetrics } from "./grpc-server-metrics.js";
+import { TallyHistogram } from "./tally-histogram.js";
 import { Reason, SessionError } from "../session/errors.js";
 import type { UpdateResult } from "../store/store.js";
 
@@ -29,7 +30,9 @@ const STORAGE_REASONS: ReadonlySet<string> = new Set([Reason.StorageUnavailable,
  * call would grow the series without end.
  *
  * The update path runs thousands of times a second, so what it records is
- * tallied per committed group and added to the counters once per group.
+ * tallied per committed group in plain numbers, and its histograms are
+ * TallyHistograms: prom-client's own work (hashing label sets) happens per
+ * group at most, and for applied and duplicate counts only at scrape time.
  */
 export class SidecarMetrics {
   readonly registry = new Registry();
@@ -50,33 +53,43 @@ export class SidecarMetrics {
     registers: [this.registry],
   });
 
-  private readonly ackSeconds = new Histogram({
-    name: "sessionstore_update_ack_duration_seconds",
-    help: "Time from reading an update off a StreamUpdates or StreamUpdateBatches stream to writing its ack.",
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  // Observed once per update: a TallyHistogram, as cheap as a few additions.
+  private readonly ackSeconds = new TallyHistogram(
+    "sessionstore_update_ack_duration_seconds",
+    "Time from reading an update off a StreamUpdates or StreamUpdateBatches stream to writing its ack.",
+    LATENCY_BUCKETS,
+    this.registry,
+  );
+
+  /** Applied and duplicate updates since the last scrape, added to `updates` when scraped. */
+  private readonly pending = { applied: 0, duplicate: 0 };
 
   private readonly updates = new Counter({
     name: "sessionstore_updates_total",
     help: "Streamed updates by result: applied, duplicate (seq already applied) or refused, with the ErrorInfo reason when refused.",
     labelNames: ["result", "reason"] as const,
     registers: [this.registry],
+    collect: () => {
+      if (this.pending.applied > 0) this.updates.inc({ result: "applied", reason: "" }, this.pending.applied);
+      if (this.pending.duplicate > 0) this.updates.inc({ result: "duplicate", reason: "" }, this.pending.duplicate);
+      this.pending.applied = 0;
+      this.pending.duplicate = 0;
+    },
   });
 
-  private readonly groupSize = new Histogram({
-    name: "sessionstore_commit_group_updates",
-    help: "Updates committed together in one group commit.",
-    buckets: GROUP_SIZE_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly groupSize = new TallyHistogram(
+    "sessionstore_commit_group_updates",
+    "Updates committed together in one group commit.",
+    GROUP_SIZE_BUCKETS,
+    this.registry,
+  );
 
-  private readonly queueWait = new Histogram({
-    name: "sessionstore_update_queue_wait_seconds",
-    help: "How long the oldest update of each group waited in the commit queue before its group was formed.",
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly queueWait = new TallyHistogram(
+    "sessionstore_update_queue_wait_seconds",
+    "How long the oldest update of each group waited in the commit queue before its group was formed.",
+    LATENCY_BUCKETS,
+    this.registry,
+  );
 
   private readonly shed = new Counter({
     name: "sessionstore_updates_shed_total",
@@ -150,8 +163,8 @@ export class SidecarMetrics {
       else if (result.applied) applied += 1;
       else duplicate += 1;
     }
-    if (applied > 0) this.updates.inc({ result: "applied", reason: "" }, applied);
-    if (duplicate > 0) this.updates.inc({ result: "duplicate", reason: "" }, duplicate);
+    this.pending.applied += applied;
+    this.pending.duplicate += duplicate;
     if (refused) this.updatesRefused(refused);
   }
 

@@ -102,6 +102,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     rules: options.rules,
     clock: options.clock ?? systemClock,
     cleanupBatchSize: options.cleanupBatchSize,
+    metrics: options.metrics,
   }) as unknown as Record<string, UnaryHandler>;
 
   const committer = new GroupCommitter(
@@ -132,10 +133,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (method.methodKind !== "unary") continue;
     const handler = handlers[method.localName];
     if (!handler) throw new Error(`no handler for ${method.name}`);
-    const isResume = method.localName === SessionStoreService.method.resumeSession.localName;
     implementation[method.localName] = ((call: grpc.ServerUnaryCall<never, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       unary.inFlight += 1;
-      const startedAt = performance.now();
       Promise.resolve()
         .then(() => {
           const tenant = tenantOf(call.metadata, options.authTokens);
@@ -144,16 +143,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           return handler(request as never, tenant);
         })
         .then(
-          (response) => {
-            if (isResume) options.metrics?.resume((performance.now() - startedAt) / 1000, response as { created: boolean });
-            callback(null, response instanceof EncodedMessage ? response : create(method.output, response));
-          },
+          (response) => callback(null, response instanceof EncodedMessage ? response : create(method.output, response)),
           (err: unknown) => {
             // Failures that are no SessionError are internal ones: grpc_server_handled_total counts them by code.
-            if (options.metrics && err instanceof SessionError) {
-              if (isResume) options.metrics.resume((performance.now() - startedAt) / 1000, err);
-              options.metrics.callFailed(method.name, err);
-            }
+            if (err instanceof SessionError) options.metrics?.callFailed(method.name, err);
             const error = toServiceError(err, log);
             log.debug({ rpc: method.name, code: error.code, message: error.details }, "call failed");
             callback(error);
