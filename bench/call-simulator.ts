@@ -27,7 +27,10 @@
  * on exit), SIDECAR_CPUS (e.g. "1": pins the sidecars, the ceiling and
  * redis-server to those CPUs with taskset, and this process to the others —
  * a smaller machine whose capacity the load generator can exceed, for the
- * overload steps). Prints Markdown for docs/BENCHMARKS.md.
+ * overload steps), METRICS (1: the SQLite and Redis sidecars serve
+ * --metrics-listen and are scraped once a second during each phase, as a
+ * Prometheus would, to price metrics against a run without). Prints
+ * Markdown for docs/BENCHMARKS.md.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -51,6 +54,9 @@ const NO_WRITE = process.env.NO_WRITE === "1";
 const SQLITE_SYNCHRONOUS = process.env.SQLITE_SYNCHRONOUS;
 const NODE_ARGS = process.env.PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
 const SIDECAR_CPUS = process.env.SIDECAR_CPUS;
+const METRICS = process.env.METRICS === "1";
+/** Prometheus's scrape interval in the measured runs with METRICS=1 (the README's example config uses 15 s; 1 s is the harder case). */
+const SCRAPE_MS = 1000;
 const P99_LIMIT_MS = 50;
 /** Far beyond any seq the load sends, so that every update of the no-write phase is a duplicate. */
 const FAR_AHEAD = 1n << 40n;
@@ -85,12 +91,42 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
   }));
 }
 
-async function measured(pid: number, run: () => Promise<CallLoadResult>, extra: () => string = () => ""): Promise<Phase> {
+async function measured(pid: number, run: () => Promise<CallLoadResult>, extra: () => string = () => "", metricsUrl?: string): Promise<Phase> {
   const rss = sampleRss(pid);
   const cpuBefore = cpuMs(pid);
   const started = Date.now();
-  const load = await run();
-  return { load, rss: rss.stop(), serverCpu: (cpuMs(pid) - cpuBefore) / (Date.now() - started), extra: extra() };
+  const scraper = metricsUrl === undefined ? undefined : scrapeEverySecond(metricsUrl);
+  try {
+    const load = await run();
+    return { load, rss: rss.stop(), serverCpu: (cpuMs(pid) - cpuBefore) / (Date.now() - started), extra: extra() };
+  } finally {
+    const scrapes = await scraper?.stop();
+    if (scrapes !== undefined) console.error(`scraped ${metricsUrl} ${scrapes} times`);
+  }
+}
+
+/** Fetches /metrics every SCRAPE_MS, as Prometheus does, until stopped; stop resolves with the number of good scrapes. */
+function scrapeEverySecond(url: string): { stop(): Promise<number> } {
+  let scrapes = 0;
+  let failure: unknown;
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = fetch(url)
+      .then(async (res) => {
+        if (!res.ok) throw new Error(`scrape of ${url} answered ${res.status}`);
+        await res.text();
+        scrapes += 1;
+      })
+      .catch((err: unknown) => void (failure ??= err));
+  }, SCRAPE_MS);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+      if (failure !== undefined) throw failure;
+      return scrapes;
+    },
+  };
 }
 
 /** N sessions to write to, created through `client`; `lastSeq` far ahead makes every write a duplicate. */
@@ -138,7 +174,7 @@ async function sqlitePhases(step: Step): Promise<void> {
     }
     if (STORAGE.includes("sqlite")) {
       const sessions = await sessionsFor(client, "call", step.calls);
-      step.sqlite = await measured(sidecar.pid, () => runCallLoad({ ...loadOptions, address: sidecar.address, sessions }), () => `${mib(databaseBytes(sidecar.dbPath))} MiB`);
+      step.sqlite = await measured(sidecar.pid, () => runCallLoad({ ...loadOptions, address: sidecar.address, sessions }), () => `${mib(databaseBytes(sidecar.dbPath))} MiB`, sidecar.metricsUrl);
     }
   } finally {
     client.close();
@@ -168,7 +204,7 @@ async function redisPhase(step: Step): Promise<void> {
     const started = Date.now();
     step.redis = await measured(sidecar.pid, () => runCallLoad({ ...loadOptions, address: sidecar.address, sessions }), () =>
       `${mib(redisRss.stop())} MiB / ${pct((cpuMs(redisPid) - redisCpu) / (Date.now() - started))}`,
-    );
+    sidecar.metricsUrl);
   } finally {
     client.close();
     await sidecar.stop("SIGTERM");
@@ -178,7 +214,7 @@ async function redisPhase(step: Step): Promise<void> {
 }
 
 function sidecarArgs(calls: number): string[] {
-  return ["--log-level", "info", "--max-sessions", String(2 * calls + 10)];
+  return ["--log-level", "info", "--max-sessions", String(2 * calls + 10), ...(METRICS ? ["--metrics-listen", "127.0.0.1:0"] : [])];
 }
 
 const ms = (v: number) => v.toFixed(1);
@@ -232,7 +268,7 @@ function otherCpus(pinned: string): string {
 
 async function main(): Promise<void> {
   if (SIDECAR_CPUS !== undefined) execFileSync("taskset", ["-a", "-p", "-c", otherCpus(SIDECAR_CPUS), String(process.pid)]);
-  const env = `STEPS=${STEPS.join(",")} DURATION_S=${DURATION_MS / 1000} WARMUP_S=${WARMUP_MS / 1000} CALLS_PER_STREAM=${CALLS_PER_STREAM} FRAME_MS=${FRAME_MS} STORAGE=${STORAGE.join(",")}${SQLITE_SYNCHRONOUS === undefined ? "" : ` SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS}`}${NO_WRITE ? " NO_WRITE=1" : ""}${SIDECAR_CPUS === undefined ? "" : ` SIDECAR_CPUS=${SIDECAR_CPUS}`}`;
+  const env = `STEPS=${STEPS.join(",")} DURATION_S=${DURATION_MS / 1000} WARMUP_S=${WARMUP_MS / 1000} CALLS_PER_STREAM=${CALLS_PER_STREAM} FRAME_MS=${FRAME_MS} STORAGE=${STORAGE.join(",")}${SQLITE_SYNCHRONOUS === undefined ? "" : ` SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS}`}${NO_WRITE ? " NO_WRITE=1" : ""}${SIDECAR_CPUS === undefined ? "" : ` SIDECAR_CPUS=${SIDECAR_CPUS}`}${METRICS ? " METRICS=1" : ""}`;
   console.log(`Command: \`${env} npm run bench:calls\`\n\n${machineFacts()}\n`);
   const steps: Step[] = [];
   for (const calls of STEPS) {

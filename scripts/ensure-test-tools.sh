@@ -8,7 +8,9 @@
 #   redis-server: the Redis backend's conformance suite and end-to-end tests
 #     start a real one on a free loopback port (test/support/redis-server.ts);
 #   openssl: makes the certificates of the TLS tests (the sidecar's listener, Redis).
-#   Both are installed with apt-get, as root (or through sudo).
+#   prometheus: the metrics test starts a real Prometheus scraping a sidecar,
+#     and runs promtool (same package) on the scrape and the alert rules.
+#   These are installed with apt-get, as root (or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools/bin
@@ -29,6 +31,7 @@ fi
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
 if [ "${#missing[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null 2>&1 || { echo "ensure-test-tools: ${missing[*]} missing and apt-get is not available to install them" >&2; exit 1; }
   as_root=()

@@ -6,8 +6,12 @@ import { redactedUrl } from "./config/config-values.js";
 import { EventLoopWatch } from "./server/event-loop-watch.js";
 import { HealthMonitor } from "./server/health-monitor.js";
 import { createLogger, type Logger } from "./logger.js";
+import { DEFAULT_TENANT } from "./server/auth.js";
 import { startServer } from "./server/server.js";
 import { RotatingTlsCredentials } from "./server/tls-credentials.js";
+import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics-server.js";
+import { SidecarMetrics } from "./metrics/sidecar-metrics.js";
+import { addStoreGauges } from "./metrics/store-gauges.js";
 import { SessionError } from "./session/errors.js";
 import type { SessionRules } from "./session/rules.js";
 import type { Store } from "./store/store.js";
@@ -106,6 +110,16 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     return failStart(err, "cannot load the TLS certificate");
   }
 
+  const metrics = config.metricsListen === "" ? undefined : new SidecarMetrics();
+  if (metrics) {
+    addStoreGauges(metrics.registry, {
+      store,
+      tenants: config.authTokens.size === 0 ? [DEFAULT_TENANT] : [...config.authTokens.values()],
+      sqlitePath: config.storage === "sqlite" ? config.sqlitePath : undefined,
+      redisConnected: "connected" in store ? () => (store as { connected: boolean }).connected : undefined,
+    });
+  }
+
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({
@@ -119,11 +133,24 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       updateQueueTimeoutMs: config.updateQueueTimeoutMs,
       authTokens: config.authTokens,
       cleanupBatchSize: config.cleanupBatchSize,
+      metrics,
     });
   } catch (err) {
     tls?.close();
     await store.close().catch(() => undefined);
     return failStart(err);
+  }
+
+  let metricsServer: RunningMetricsServer | undefined;
+  if (metrics) {
+    try {
+      metricsServer = await startMetricsServer(config.metricsListen, metrics.registry, logger);
+    } catch (err) {
+      await server.shutdown(0);
+      tls?.close();
+      await store.close().catch(() => undefined);
+      return failStart(err, `cannot serve metrics on ${config.metricsListen}`);
+    }
   }
 
   const sweeper = new Sweeper(store, {
@@ -132,12 +159,19 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     maxSessionAgeMs: config.maxSessionAgeMs,
     clock: systemClock,
     logger,
+    metrics,
   });
   const health = new HealthMonitor({
     // Overloaded for long, the sidecar asks to be sent no new calls; the calls it has keep writing.
     probe: async () => {
       if (server.overloaded) throw new Error("updates have been refused as OVERLOADED for several seconds");
-      await store.ping();
+      await store.ping().then(
+        () => metrics?.storageProbed(true),
+        (err: unknown) => {
+          metrics?.storageProbed(false);
+          throw err;
+        },
+      );
     },
     report: (ready) => server.setReady(ready),
     intervalMs: HEALTH_PROBE_INTERVAL_MS,
@@ -153,6 +187,8 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     // Liveness stays as it is: a draining sidecar is alive, and a restart would cut the drain short.
     server.setReady(false);
     await server.shutdown(config.shutdownGraceMs);
+    // Metrics stay up through the drain, so its last seconds are scraped too.
+    await metricsServer?.close();
     await sweeper.stop();
     await store.close();
     liveness.stop();
@@ -161,7 +197,15 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
   sweeper.start();
   health.start();
   liveness.start();
-  log.info({ address: server.address, ...(server.tlsAddress === undefined ? {} : { tlsAddress: server.tlsAddress }), ...describeStorage(config) }, "listening");
+  log.info(
+    {
+      address: server.address,
+      ...(server.tlsAddress === undefined ? {} : { tlsAddress: server.tlsAddress }),
+      ...(metricsServer ? { metrics: `http://${metricsServer.address}/metrics` } : {}),
+      ...describeStorage(config),
+    },
+    "listening",
+  );
 }
 
 function tlsCredentialsOf(config: Config, logger: Logger): RotatingTlsCredentials {

@@ -92,6 +92,21 @@ export function readOptionalListen(value: unknown): string {
   return value === "" ? "" : readListen(value);
 }
 
+/** The metrics HTTP address: host:port or [ipv6]:port, or empty for no metrics endpoint. */
+export function readMetricsListen(value: unknown): string {
+  if (value === undefined || (typeof value === "string" && value.trim() === "")) return "";
+  // Prometheus scrapes over TCP, so unix sockets, which --listen takes, are refused here.
+  const text = typeof value === "string" ? value.trim() : "";
+  if (!text.startsWith("unix:")) {
+    try {
+      return readListen(text);
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err;
+    }
+  }
+  throw new Invalid(`must be host:port or [ipv6]:port (or empty for off), got ${show(value)}`);
+}
+
 export function readStorage(value: unknown): StorageKind {
   const kind = nonEmpty(value).toLowerCase();
   if (kind === "sqlite" || kind === "memory" || kind === "redis") return kind;

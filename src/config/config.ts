@@ -13,6 +13,7 @@ import {
   readListen,
   readOptionalListen,
   readOptionalPath,
+  readMetricsListen,
   readLogLevel,
   readKeyPrefix,
   readPath,
@@ -42,6 +43,8 @@ export interface Config {
   tlsClientCa: string;
   /** How often the three files above are read again, so that rotated certificates take effect. */
   tlsReloadIntervalMs: number;
+  /** host:port of the Prometheus /metrics endpoint (port 0 picks a free one); empty: no endpoint. */
+  metricsListen: string;
   storage: StorageKind;
   /** Absolute: resolved against the working directory. */
   sqlitePath: string;
@@ -115,6 +118,10 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   tlsReloadIntervalMs: {
     flag: "tls-reload-interval", placeholder: "<duration>", default: "5s", read: duration(1, TIMER_LIMIT_MS),
     help: "how often the TLS files are read again; a changed, valid certificate is used for new connections, open ones keep theirs",
+  },
+  metricsListen: {
+    flag: "metrics-listen", placeholder: "<address>", default: "", read: readMetricsListen,
+    help: "serve Prometheus metrics over HTTP at /metrics on host:port or [ipv6]:port (port 0 picks a free one); empty (the default) serves none",
   },
   storage: {
     flag: "storage", placeholder: "<kind>", default: "sqlite", read: readStorage,

@@ -1,4 +1,5 @@
 import type { SessionUpdate } from "../gen/sessionstore/v1/session_store_pb.js";
+import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import { overloaded, type SessionError } from "../session/errors.js";
 import type { Store, UpdateResult } from "../store/store.js";
 
@@ -112,6 +113,7 @@ export class GroupCommitter {
   constructor(
     private readonly store: Store,
     private readonly limits: GroupCommitLimits = defaultGroupCommitLimits,
+    private readonly metrics?: SidecarMetrics,
   ) {}
 
   /** Queues an update for the next group. */
@@ -120,6 +122,11 @@ export class GroupCommitter {
     this.queue.push(submission);
     this.queuedBytes += submission.bytes;
     this.schedule();
+  }
+
+  /** Updates waiting for a group. */
+  get queueDepth(): number {
+    return this.queue.length;
   }
 
   /** True while more waits for a commit than the limits allow; submitters should then stop reading until whenRoom(). */
@@ -163,15 +170,18 @@ export class GroupCommitter {
   private async commitNext(): Promise<void> {
     const group = this.takeGroup();
     if (group.length === 0) return this.settleIdle();
+    const oldestWaitMs = this.metrics ? performance.now() - group[0]!.queuedAt! : 0;
     this.inFlight += 1;
     this.wakeRoomWaiters();
     // With room for another group in flight, the next one forms while this one commits.
     if (this.queue.length > 0) this.schedule();
     try {
       const results = await this.store.updateMany(group.map(({ tenant, update, encoded }) => ({ tenant, update, encoded })));
+      this.metrics?.groupCommitted(results, oldestWaitMs / 1000);
       group.forEach((pending, i) => pending.settle(results[i]!));
     } catch (err) {
       const behind = this.queue;
+      this.metrics?.groupFailed(group.length + behind.length, err);
       this.queue = [];
       this.queuedBytes = 0;
       for (const pending of [...group, ...behind]) pending.fail(err);
@@ -218,6 +228,7 @@ export class GroupCommitter {
     if (now - this.shedding.last >= 1_000) this.shedding.since = now;
     this.shedding.last = now;
     this.shed += shed.length;
+    this.metrics?.updatesShed(shed.length);
     const error = overloaded(timeout, OVERLOAD_RETRY_MS);
     for (const submission of shed) submission.settle(error);
   }

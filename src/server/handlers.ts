@@ -22,7 +22,8 @@ import {
   type UpdateSessionRequest,
   type ValidateResumeRequest,
 } from "../gen/sessionstore/v1/session_store_pb.js";
-import { type FieldViolation, throwIfInvalid } from "../session/errors.js";
+import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
+import { type FieldViolation, SessionError, throwIfInvalid } from "../session/errors.js";
 import { type EncodedMessage, withEncodedField } from "../grpc/encoded-message.js";
 import { isKnownStatus } from "../session/lifecycle.js";
 import { isFullView } from "../session/reads.js";
@@ -48,6 +49,8 @@ export interface HandlerDeps {
   rules: SessionRules;
   clock: Clock;
   cleanupBatchSize: number;
+  /** Told how each ResumeSession ended, when metrics are on. */
+  metrics?: Pick<SidecarMetrics, "resume"> | undefined;
 }
 
 const DEFAULT_PAGE_SIZE = 100;
@@ -87,12 +90,23 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
         ...viewViolations(req.view, "view"),
       ]);
       const request = { conversationId: req.conversationId, ownerId: req.ownerId, createIfMissing: req.createIfMissing, initial: req.session, view: req.view };
-      // A bridge resumes in the FULL view to put the call back together: a long call's history goes as stored.
-      if (store.resumeEncoded && isFullView(req.view, SessionView.FULL)) {
-        const { session, created } = await store.resumeEncoded(tenant, request);
-        return withEncodedField(ResumeSessionResponseSchema, { created }, ResumeSessionResponseSchema.field.session.number, session);
+      // Timed from here, so a malformed request is no resume; told here, where `created` is still a value.
+      const startedAt = performance.now();
+      const seconds = () => (performance.now() - startedAt) / 1000;
+      try {
+        // A bridge resumes in the FULL view to put the call back together: a long call's history goes as stored.
+        if (store.resumeEncoded && isFullView(req.view, SessionView.FULL)) {
+          const { session, created } = await store.resumeEncoded(tenant, request);
+          deps.metrics?.resume(seconds(), { created });
+          return withEncodedField(ResumeSessionResponseSchema, { created }, ResumeSessionResponseSchema.field.session.number, session);
+        }
+        const response = await store.resume(tenant, request);
+        deps.metrics?.resume(seconds(), response);
+        return response;
+      } catch (err) {
+        if (err instanceof SessionError) deps.metrics?.resume(seconds(), err);
+        throw err;
       }
-      return store.resume(tenant, request);
     },
 
     async validateResume(req: ValidateResumeRequest, tenant: string): Promise<Response<typeof ValidateResumeResponseSchema>> {

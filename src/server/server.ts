@@ -9,10 +9,11 @@ import type { Store } from "../store/store.js";
 import { tenantOf } from "./auth.js";
 import { toServiceError } from "./error-status.js";
 import { transportStatusInterceptor } from "./transport-statuses.js";
+import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import { EncodedMessage } from "../grpc/encoded-message.js";
 import { grpcServiceDefinition } from "../grpc/grpc-service.js";
 import { UndecodableRequest } from "../grpc/request-decoding.js";
-import { malformedRequest } from "../session/errors.js";
+import { malformedRequest, SessionError } from "../session/errors.js";
 import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "./group-commit.js";
 import { sessionStoreHandlers } from "./handlers.js";
 import { addReflection } from "./reflection.js";
@@ -45,6 +46,8 @@ export interface ServerOptions {
   groupCommit?: GroupCommitLimits;
   /** StreamUpdates backpressure per stream; defaultStreamUpdatesLimits when absent. */
   streamUpdates?: StreamUpdatesLimits;
+  /** Where the server's metrics go; none are taken when absent. */
+  metrics?: SidecarMetrics | undefined;
 }
 
 /**
@@ -91,7 +94,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const log = options.logger.child({ module: "server" });
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
-    interceptors: [transportStatusInterceptor(options.maxMessageBytes, options.logger)],
+    interceptors: [transportStatusInterceptor(options.maxMessageBytes, options.logger, options.metrics?.grpc)],
     ...(options.maxConcurrentStreams === undefined ? {} : { "grpc.max_concurrent_streams": options.maxConcurrentStreams }),
   });
   const handlers = sessionStoreHandlers({
@@ -99,6 +102,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     rules: options.rules,
     clock: options.clock ?? systemClock,
     cleanupBatchSize: options.cleanupBatchSize,
+    metrics: options.metrics,
   }) as unknown as Record<string, UnaryHandler>;
 
   const committer = new GroupCommitter(
@@ -108,12 +112,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       maxGroupsInFlight: options.store.groupsInFlight ?? 1,
       queueTimeoutMs: options.updateQueueTimeoutMs ?? defaultGroupCommitLimits.queueTimeoutMs,
     },
+    options.metrics,
   );
+  options.metrics?.watchQueue(() => committer.queueDepth);
   const streamUpdates = new StreamUpdatesRpc({
     committer,
     authTokens: options.authTokens,
     limits: options.streamUpdates ?? defaultStreamUpdatesLimits,
     logger: options.logger,
+    metrics: options.metrics,
   });
 
   const implementation: grpc.UntypedServiceImplementation = {
@@ -138,6 +145,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         .then(
           (response) => callback(null, response instanceof EncodedMessage ? response : create(method.output, response)),
           (err: unknown) => {
+            // Failures that are no SessionError are internal ones: grpc_server_handled_total counts them by code.
+            if (err instanceof SessionError) options.metrics?.callFailed(method.name, err);
             const error = toServiceError(err, log);
             log.debug({ rpc: method.name, code: error.code, message: error.details }, "call failed");
             callback(error);

@@ -1,5 +1,6 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import type { SessionUpdate, UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
 import type { UndecodableRequest } from "../grpc/request-decoding.js";
 import { malformedRequest, Reason, SessionError, shuttingDown, throwIfInvalid } from "../session/errors.js";
@@ -45,6 +46,8 @@ export const defaultStreamUpdatesLimits: StreamUpdatesLimits = {
 /** One update read from the stream, until its ack is written; it is also the committer's submission. */
 interface Slot extends Submission {
   ack?: UpdateAck;
+  /** When its message was read (performance.now()), for the ack latency metric; only with metrics on. */
+  receivedAt?: number;
 }
 
 /** Why the stream is not reading; it reads again when none is left. */
@@ -94,6 +97,7 @@ export class StreamUpdatesCall {
     private readonly limits: StreamUpdatesLimits,
     private readonly writeAcks: AckWriter,
     private readonly log: Logger,
+    private readonly metrics?: SidecarMetrics,
   ) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     call.on("data", (received: ReceivedMessage) => this.receive(received));
@@ -140,8 +144,10 @@ export class StreamUpdatesCall {
     }
     // Without each update's bytes, a message's are shared out among its updates, for the limits that count bytes.
     const share = updates.length > 0 ? Math.floor(bytes / updates.length) : 0;
+    const receivedAt = this.metrics ? performance.now() : undefined;
     updates.forEach((update, i) => {
       const slot: Slot = {
+        receivedAt,
         tenant: this.tenant,
         update,
         encoded: encoded?.[i],
@@ -154,10 +160,10 @@ export class StreamUpdatesCall {
       try {
         throwIfInvalid(updateViolations(update, ""));
         const refused = this.refusedAfterShedding(update);
-        if (refused) this.settle(slot, refused);
+        if (refused) this.refuse(slot, refused);
         else this.committer.submit(slot);
       } catch (err) {
-        this.settle(slot, err instanceof SessionError ? err : asSessionError(err, this.log));
+        this.refuse(slot, err instanceof SessionError ? err : asSessionError(err, this.log));
       }
     });
     if (this.unacked >= this.limits.maxUnackedUpdates || this.unackedBytes >= this.limits.maxUnackedBytes) this.hold("unacked");
@@ -180,6 +186,12 @@ export class StreamUpdatesCall {
     return undefined;
   }
 
+  /** An update refused here, before it reached the committer (which counts the ones it settles). */
+  private refuse(slot: Slot, error: SessionError): void {
+    this.metrics?.updatesRefused(new Map([[error.reason, 1]]));
+    this.settle(slot, error);
+  }
+
   private settle(slot: Slot, result: UpdateResult | SessionError): void {
     const { conversationId, seq } = slot.update;
     if (result instanceof SessionError && result.reason === Reason.Overloaded && seq > 0n) {
@@ -197,10 +209,12 @@ export class StreamUpdatesCall {
   /** Writes the acks at the head of the queue that are ready, in arrival order. */
   private flush(): void {
     const ready: UpdateAck[] = [];
+    const now = this.metrics ? performance.now() : 0;
     while (this.head < this.slots.length && this.slots[this.head]!.ack !== undefined) {
       const slot = this.slots[this.head++]!;
       this.unackedBytes -= slot.bytes;
       ready.push(slot.ack!);
+      if (slot.receivedAt !== undefined) this.metrics?.acked((now - slot.receivedAt) / 1000);
     }
     if (this.head > 1024 && this.head * 2 > this.slots.length) {
       this.slots.splice(0, this.head);

@@ -1,5 +1,6 @@
 import type { MethodDefinition, ServerDuplexStream, ServiceDefinition } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import { type SessionUpdate, SessionUpdateSchema, StreamUpdateBatchesRequestSchema, type StreamUpdateBatchesResponse } from "../gen/sessionstore/v1/session_store_pb.js";
 import { splitFields } from "../grpc/length-delimited.js";
 import { decodeRequest, UndecodableRequest } from "../grpc/request-decoding.js";
@@ -14,6 +15,7 @@ export interface StreamUpdatesOptions {
   authTokens: ReadonlyMap<string, string>;
   limits: StreamUpdatesLimits;
   logger: Logger;
+  metrics?: SidecarMetrics | undefined;
 }
 
 type Handler = (call: ServerDuplexStream<ReceivedMessage, unknown>) => void;
@@ -70,7 +72,7 @@ export class StreamUpdatesRpc {
       return;
     }
     const log = this.log.child({ tenant, peer: call.getPeer() });
-    const stream = new StreamUpdatesCall(call, tenant, this.options.committer, this.options.limits, writeAcks, log);
+    const stream = new StreamUpdatesCall(call, tenant, this.options.committer, this.options.limits, writeAcks, log, this.options.metrics);
     this.open.add(stream);
     log.debug({ streams: this.open.size }, "update stream opened");
     void stream.done.then(() => this.open.delete(stream));

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import type { GrpcServerMetrics } from "../metrics/grpc-server-metrics.js";
 import { messageTooLarge } from "../session/errors.js";
 import { toServiceError } from "./error-status.js";
 
@@ -19,12 +20,43 @@ type CallStatus = Parameters<grpc.ServerInterceptingCallInterface["sendStatus"]>
  * that call's own sendStatus (the first interceptor is handed the innermost
  * call). Statuses our handlers made already carry their details and pass
  * through unchanged.
+ *
+ * For the same reason the gRPC server metrics, when on, are taken here: only
+ * the innermost call sees every status, grpc-js's own included, and every
+ * message in and out.
  */
-export function transportStatusInterceptor(maxMessageBytes: number, logger: Logger): grpc.ServerInterceptor {
+export function transportStatusInterceptor(maxMessageBytes: number, logger: Logger, metrics?: GrpcServerMetrics): grpc.ServerInterceptor {
   const log = logger.child({ module: "server" });
-  return (_method, call) => {
+  return (method, call) => {
+    const meter = metrics?.start(method);
     const sendStatus = call.sendStatus.bind(call);
-    call.sendStatus = (status) => sendStatus(withErrorInfo(status, maxMessageBytes, log));
+    call.sendStatus = (status) => {
+      const sent = withErrorInfo(status, maxMessageBytes, log);
+      meter?.ended(sent.code);
+      sendStatus(sent);
+    };
+    if (meter) {
+      const sendMessage = call.sendMessage.bind(call);
+      call.sendMessage = (message, callback) => {
+        meter.sent();
+        sendMessage(message, callback);
+      };
+      const start = call.start.bind(call);
+      call.start = (listener) =>
+        start({
+          onReceiveMetadata: (metadata) => listener.onReceiveMetadata(metadata),
+          onReceiveHalfClose: () => listener.onReceiveHalfClose(),
+          onReceiveMessage: (message) => {
+            meter.received();
+            listener.onReceiveMessage(message);
+          },
+          // A call the client cancelled gets no status of ours.
+          onCancel: () => {
+            meter.ended(grpc.status.CANCELLED);
+            listener.onCancel();
+          },
+        });
+    }
     return new grpc.ServerInterceptingCall(call);
   };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
+import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import type { Store } from "./store.js";
 
 export interface SweeperOptions {
@@ -12,6 +13,8 @@ export interface SweeperOptions {
   clock: Clock;
   /** The parent logger; the sweeper logs as module "sweeper". */
   logger: Logger;
+  /** Told each sweep's outcome, when metrics are on. */
+  metrics?: Pick<SidecarMetrics, "swept" | "sweepFailed"> | undefined;
 }
 
 /**
@@ -71,7 +74,14 @@ export class Sweeper {
   private async sweep(): Promise<number> {
     const { batchSize, maxSessionAgeMs, clock } = this.options;
     const cutoff = new Date(clock.now().getTime() - maxSessionAgeMs);
-    const deleted = await this.store.cleanup({ tenant: undefined, cutoff, dryRun: false, batchSize });
+    let deleted: number;
+    try {
+      deleted = await this.store.cleanup({ tenant: undefined, cutoff, dryRun: false, batchSize });
+    } catch (err) {
+      this.options.metrics?.sweepFailed(err);
+      throw err;
+    }
+    this.options.metrics?.swept(deleted);
     if (deleted > 0) this.log.info({ deleted, cutoff: cutoff.toISOString() }, "swept expired sessions");
     return deleted;
   }

@@ -24,6 +24,8 @@ export interface ExitResult {
 /** A real sidecar process on a free loopback port, with its parsed JSON log. */
 export interface Sidecar {
   address: string;
+  /** The /metrics URL from the "listening" line; undefined without --metrics-listen. */
+  metricsUrl: string | undefined;
   /** The process id, for reading its resource use from /proc. */
   pid: number;
   dbPath: string;
@@ -61,17 +63,21 @@ export async function startSidecar(options: StartOptions = {}): Promise<Sidecar>
   const exited = new Promise<ExitResult>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
   const clients: SessionStoreClient[] = [];
 
+  let metricsUrl: string | undefined;
   const address = await new Promise<string>((resolve, reject) => {
     createInterface({ input: proc.stdout! }).on("line", (line) => {
       const entry = parseLogLine(line);
       logs.push(entry);
-      if (entry.msg === "listening") resolve(String(entry.address));
+      if (entry.msg !== "listening") return;
+      if (entry.metrics !== undefined) metricsUrl = String(entry.metrics);
+      resolve(String(entry.address));
     });
     void exited.then((r) => reject(new Error(`sidecar exited (${r.code ?? r.signal}) before listening: ${stderr}`)));
   });
 
   return {
     address,
+    metricsUrl,
     pid: proc.pid!,
     dbPath,
     logs,

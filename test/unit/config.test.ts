@@ -37,6 +37,7 @@ describe("loadConfig", () => {
       tlsKey: "",
       tlsClientCa: "",
       tlsReloadIntervalMs: 5000,
+      metricsListen: "",
       storage: "sqlite",
       sqlitePath: join(dir, "data/sessionstore.db"),
       sqliteSynchronous: "normal",
@@ -120,12 +121,19 @@ describe("loadConfig", () => {
   it.each(["localhost:0", "[::1]:50051", "[::]:1", "unix:/run/s.sock", "unix:///tmp/s.sock", "0.0.0.0:65535"])("accepts listen %j", (listen) => {
     expect(loadConfig({ argv: { listen }, env: {}, cwd: dir }).listen).toBe(listen);
   });
+
+  it.each(["127.0.0.1:0", "0.0.0.0:9464", "[::]:9464"])("accepts metrics-listen %j, from a flag or the environment", (metricsListen) => {
+    expect(loadConfig({ argv: { metricsListen }, env: {}, cwd: dir }).metricsListen).toBe(metricsListen);
+    expect(loadConfig({ env: { SESSIONSTORE_METRICS_LISTEN: metricsListen }, cwd: dir }).metricsListen).toBe(metricsListen);
+  });
 });
 
 describe("validation", () => {
   // One bad value per field; each must be reported under the field's flag name and its source.
   const bad: [flag: string, option: string, value: string, says: string][] = [
     ["listen", "listen", "50051", "must be host:port, [ipv6]:port or unix:/path"],
+    ["metrics-listen", "metricsListen", "9464", "must be host:port or [ipv6]:port (or empty for off)"],
+    ["metrics-listen", "metricsListen", "unix:/run/metrics.sock", "must be host:port or [ipv6]:port (or empty for off)"],
     ["storage", "storage", "postgres", "must be sqlite, memory or redis"],
     ["redis-url", "redisUrl", "http://cache:6379", "must start with redis:// or rediss:// (TLS)"],
     ["redis-key-prefix", "redisKeyPrefix", "app{1}:", "without spaces or braces"],
@@ -290,7 +298,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(31);
+    expect(options).toHaveLength(32);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
       expect(flag).not.toBe("");

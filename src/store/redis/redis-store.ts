@@ -225,6 +225,11 @@ export class RedisStore implements Store {
     return this.run(tenant, () => tenantStats(this.ctx, tenant));
   }
 
+  /** True while the connection to Redis is ready; a lost one is being re-established meanwhile. */
+  get connected(): boolean {
+    return this.redis.status === "ready";
+  }
+
   ping(): Promise<void> {
     return this.run(undefined, async () => {
       await this.redis.ping();
