@@ -4,7 +4,11 @@ import { systemClock } from "./clock.js";
 import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "./config/config.js";
 import { redactedUrl } from "./config/config-values.js";
 import { EventLoopWatch } from "./server/event-loop-watch.js";
+import { ActivitySummary } from "./server/activity-summary.js";
+import { DEFAULT_TENANT } from "./server/auth.js";
 import { HealthMonitor } from "./server/health-monitor.js";
+import { SessionActivity } from "./server/session-activity.js";
+import { SessionEvents } from "./server/session-events.js";
 import { createLogger, type Logger } from "./logger.js";
 import { startServer } from "./server/server.js";
 import { RotatingTlsCredentials } from "./server/tls-credentials.js";
@@ -106,6 +110,18 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     return failStart(err, "cannot load the TLS certificate");
   }
 
+  const events = new SessionEvents(logger.child({ module: "events" }));
+  const activity = new SessionActivity(events, systemClock, logger.child({ module: "calls" }));
+  if (store.openEventRelay) {
+    try {
+      await events.connect(store.openEventRelay());
+    } catch (err) {
+      tls?.close();
+      await store.close().catch(() => undefined);
+      return failStart(err, "cannot subscribe to the other sidecars' session events");
+    }
+  }
+
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({
@@ -119,9 +135,12 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       updateQueueTimeoutMs: config.updateQueueTimeoutMs,
       authTokens: config.authTokens,
       cleanupBatchSize: config.cleanupBatchSize,
+      events,
+      activity,
     });
   } catch (err) {
     tls?.close();
+    await events.disconnect().catch(() => undefined);
     await store.close().catch(() => undefined);
     return failStart(err);
   }
@@ -131,6 +150,14 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     batchSize: config.cleanupBatchSize,
     maxSessionAgeMs: config.maxSessionAgeMs,
     clock: systemClock,
+    logger,
+    onExpired: (tenant, ids) => activity.expired(tenant, ids),
+  });
+  const summary = new ActivitySummary({
+    intervalMs: config.metricsIntervalMs,
+    activity,
+    store,
+    tenants: config.authTokens.size === 0 ? [DEFAULT_TENANT] : [...new Set(config.authTokens.values())].sort(),
     logger,
   });
   const health = new HealthMonitor({
@@ -154,11 +181,14 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     server.setReady(false);
     await server.shutdown(config.shutdownGraceMs);
     await sweeper.stop();
+    summary.stop();
+    await events.disconnect();
     await store.close();
     liveness.stop();
     tls?.close();
   });
   sweeper.start();
+  summary.start();
   health.start();
   liveness.start();
   log.info({ address: server.address, ...(server.tlsAddress === undefined ? {} : { tlsAddress: server.tlsAddress }), ...describeStorage(config) }, "listening");

@@ -1,7 +1,8 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { Reason, SessionError } from "../session/errors.js";
 
-const DEFAULT_TENANT = "default";
+/** The tenant of every call while auth is off. */
+export const DEFAULT_TENANT = "default";
 
 /**
  * The tenant a call acts for. With no tokens configured, auth is off and every

@@ -112,6 +112,8 @@ export class GroupCommitter {
   constructor(
     private readonly store: Store,
     private readonly limits: GroupCommitLimits = defaultGroupCommitLimits,
+    /** Told of each group once it is durable, before its submitters are: where its events are published. */
+    private readonly onCommitted?: (group: readonly Submission[], results: readonly (UpdateResult | SessionError)[]) => void,
   ) {}
 
   /** Queues an update for the next group. */
@@ -169,6 +171,7 @@ export class GroupCommitter {
     if (this.queue.length > 0) this.schedule();
     try {
       const results = await this.store.updateMany(group.map(({ tenant, update, encoded }) => ({ tenant, update, encoded })));
+      this.onCommitted?.(group, results);
       group.forEach((pending, i) => pending.settle(results[i]!));
     } catch (err) {
       const behind = this.queue;

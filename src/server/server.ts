@@ -7,7 +7,10 @@ import { SessionStoreService } from "../gen/sessionstore/v1/session_store_pb.js"
 import type { SessionRules } from "../session/rules.js";
 import type { Store } from "../store/store.js";
 import { tenantOf } from "./auth.js";
-import { toServiceError } from "./error-status.js";
+import { asSessionError, toServiceError } from "./error-status.js";
+import type { SessionActivity } from "./session-activity.js";
+import type { SessionEvents } from "./session-events.js";
+import { WatchSessionsRpc } from "./watch-sessions-rpc.js";
 import { transportStatusInterceptor } from "./transport-statuses.js";
 import { EncodedMessage } from "../grpc/encoded-message.js";
 import { grpcServiceDefinition } from "../grpc/grpc-service.js";
@@ -45,6 +48,10 @@ export interface ServerOptions {
   groupCommit?: GroupCommitLimits;
   /** StreamUpdates backpressure per stream; defaultStreamUpdatesLimits when absent. */
   streamUpdates?: StreamUpdatesLimits;
+  /** Where WatchSessions subscribes. */
+  events: SessionEvents;
+  /** Where committed writes and failed calls are reported (activity publishes to `events`). */
+  activity: SessionActivity;
 }
 
 /**
@@ -99,6 +106,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     rules: options.rules,
     clock: options.clock ?? systemClock,
     cleanupBatchSize: options.cleanupBatchSize,
+    activity: options.activity,
   }) as unknown as Record<string, UnaryHandler>;
 
   const committer = new GroupCommitter(
@@ -108,17 +116,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       maxGroupsInFlight: options.store.groupsInFlight ?? 1,
       queueTimeoutMs: options.updateQueueTimeoutMs ?? defaultGroupCommitLimits.queueTimeoutMs,
     },
+    (group, results) => options.activity.updatesCommitted(group, results),
   );
   const streamUpdates = new StreamUpdatesRpc({
     committer,
     authTokens: options.authTokens,
     limits: options.streamUpdates ?? defaultStreamUpdatesLimits,
     logger: options.logger,
+    activity: options.activity,
   });
+  const watchSessions = new WatchSessionsRpc({ events: options.events, activity: options.activity, authTokens: options.authTokens, logger: options.logger });
 
   const implementation: grpc.UntypedServiceImplementation = {
     [SessionStoreService.method.streamUpdates.localName]: streamUpdates.handlers.streamUpdates as grpc.UntypedHandleCall,
     [SessionStoreService.method.streamUpdateBatches.localName]: streamUpdates.handlers.streamUpdateBatches as grpc.UntypedHandleCall,
+    [SessionStoreService.method.watchSessions.localName]: watchSessions.handler as grpc.UntypedHandleCall,
   };
   // Unary calls in flight, so shutdown can tell when the last one has answered.
   const unary = { inFlight: 0, onIdle: undefined as (() => void) | undefined };
@@ -128,19 +140,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (!handler) throw new Error(`no handler for ${method.name}`);
     implementation[method.localName] = ((call: grpc.ServerUnaryCall<never, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       unary.inFlight += 1;
+      const started = performance.now();
+      let tenant: string | undefined;
+      const request: unknown = call.request;
       Promise.resolve()
         .then(() => {
-          const tenant = tenantOf(call.metadata, options.authTokens);
-          const request: unknown = call.request;
+          tenant = tenantOf(call.metadata, options.authTokens);
           if (request instanceof UndecodableRequest) throw malformedRequest(request.typeName, request.problem);
           return handler(request as never, tenant);
         })
         .then(
           (response) => callback(null, response instanceof EncodedMessage ? response : create(method.output, response)),
           (err: unknown) => {
-            const error = toServiceError(err, log);
-            log.debug({ rpc: method.name, code: error.code, message: error.details }, "call failed");
-            callback(error);
+            const error = asSessionError(err, log);
+            options.activity.callFailed(method.name, tenant, conversationIdOf(request), error, performance.now() - started);
+            callback(toServiceError(error, log));
           },
         )
         .finally(() => {
@@ -210,6 +224,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         // responses get a moment to flush, then what is left is closed.
         const unaryIdle = new Promise<void>((idle) => (unary.inFlight === 0 ? idle() : (unary.onIdle = idle)));
         void Promise.all([unaryIdle, streamUpdates.drain()]).then(() => {
+          // Last, so that watchers see the events of the writes that finished during the drain.
+          watchSessions.closeAll();
           setTimeout(() => {
             server.forceShutdown();
             done();
@@ -220,6 +236,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await committer.idle();
     },
   };
+}
+
+/** The session a unary request is about, for its failure's log line: every such request names it in one of these places. */
+function conversationIdOf(request: unknown): string | undefined {
+  if (request === null || typeof request !== "object" || request instanceof UndecodableRequest) return undefined;
+  const r = request as { conversationId?: unknown; update?: { conversationId?: unknown }; session?: { conversationId?: unknown } };
+  const id = r.conversationId ?? r.update?.conversationId ?? r.session?.conversationId;
+  return typeof id === "string" && id !== "" ? id : undefined;
 }
 
 function boundAddress(listen: string, port: number): string {

@@ -6,6 +6,7 @@ import { malformedRequest, Reason, SessionError, shuttingDown, throwIfInvalid } 
 import { updateViolations } from "../session/validate.js";
 import type { UpdateResult } from "../store/store.js";
 import { asSessionError, rpcStatusOf, toServiceError } from "./error-status.js";
+import type { SessionActivity } from "./session-activity.js";
 import type { GroupCommitter, Submission } from "./group-commit.js";
 
 /** What an update stream reads from one request message: its updates, and its size on the wire, measured while decoding. */
@@ -45,6 +46,8 @@ export const defaultStreamUpdatesLimits: StreamUpdatesLimits = {
 /** One update read from the stream, until its ack is written; it is also the committer's submission. */
 interface Slot extends Submission {
   ack?: UpdateAck;
+  /** When it was read (performance.now()), for the latency of a refusal's log line. */
+  receivedAt: number;
 }
 
 /** Why the stream is not reading; it reads again when none is left. */
@@ -94,6 +97,8 @@ export class StreamUpdatesCall {
     private readonly limits: StreamUpdatesLimits,
     private readonly writeAcks: AckWriter,
     private readonly log: Logger,
+    /** The RPC's name, for log lines, and where refusals and failures are reported. */
+    private readonly report: { method: string; activity: SessionActivity },
   ) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     call.on("data", (received: ReceivedMessage) => this.receive(received));
@@ -140,8 +145,10 @@ export class StreamUpdatesCall {
     }
     // Without each update's bytes, a message's are shared out among its updates, for the limits that count bytes.
     const share = updates.length > 0 ? Math.floor(bytes / updates.length) : 0;
+    const receivedAt = performance.now();
     updates.forEach((update, i) => {
       const slot: Slot = {
+        receivedAt,
         tenant: this.tenant,
         update,
         encoded: encoded?.[i],
@@ -186,10 +193,13 @@ export class StreamUpdatesCall {
       const shed = this.shedFrom.get(conversationId);
       if (shed === undefined || seq < shed.seq) this.shedFrom.set(conversationId, { seq, error: result });
     }
-    slot.ack =
-      result instanceof SessionError
-        ? ackOf(conversationId, seq, "", false, rpcStatusOf(asSessionError(result, this.log)))
-        : ackOf(conversationId, seq, result.session.etag, result.applied, undefined);
+    if (result instanceof SessionError) {
+      const error = asSessionError(result, this.log);
+      this.report.activity.updateRefused(this.report.method, this.tenant, conversationId, error, performance.now() - slot.receivedAt);
+      slot.ack = ackOf(conversationId, seq, "", false, rpcStatusOf(error));
+    } else {
+      slot.ack = ackOf(conversationId, seq, result.session.etag, result.applied, undefined);
+    }
     // Acks of a group settle one after another in the same turn; one flush writes them together.
     if (slot === this.slots[this.head]) queueMicrotask(() => this.flush());
   }
@@ -244,8 +254,10 @@ export class StreamUpdatesCall {
   private endWith(err: unknown): void {
     this.state = "closed";
     this.clearSlots();
-    const error = toServiceError(err, this.log);
-    this.log.debug({ code: error.code, message: error.details }, "update stream ended");
+    const failure = asSessionError(err, this.log);
+    // A drain is the sidecar's doing, and the drain itself is logged once for all streams.
+    if (failure.reason !== Reason.ShuttingDown) this.report.activity.callFailed(this.report.method, this.tenant, undefined, failure);
+    const error = toServiceError(failure, this.log);
     // grpc-js turns an 'error' event into the call's status, sent after the pending writes.
     this.call.emit("error", error);
   }

@@ -12,6 +12,8 @@ export interface SweeperOptions {
   clock: Clock;
   /** The parent logger; the sweeper logs as module "sweeper". */
   logger: Logger;
+  /** Called after each committed batch with the ids it deleted, of one tenant per call: where EXPIRED events come from. */
+  onExpired?: (tenant: string, conversationIds: string[]) => void;
 }
 
 /**
@@ -71,7 +73,7 @@ export class Sweeper {
   private async sweep(): Promise<number> {
     const { batchSize, maxSessionAgeMs, clock } = this.options;
     const cutoff = new Date(clock.now().getTime() - maxSessionAgeMs);
-    const deleted = await this.store.cleanup({ tenant: undefined, cutoff, dryRun: false, batchSize });
+    const deleted = await this.store.cleanup({ tenant: undefined, cutoff, dryRun: false, batchSize, onDeleted: this.options.onExpired });
     if (deleted > 0) this.log.info({ deleted, cutoff: cutoff.toISOString() }, "swept expired sessions");
     return deleted;
   }

@@ -14,8 +14,9 @@ import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import { planResume } from "../../session/resume-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
-import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
+import type { CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { headerFromHash } from "./codec.js";
+import { RedisEventRelay } from "./event-relay.js";
 import { connectRedis, describeServer, storageError } from "./connection.js";
 import { checkDurability } from "./durability.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
@@ -223,6 +224,10 @@ export class RedisStore implements Store {
 
   stats(tenant: string): Promise<StoreStats> {
     return this.run(tenant, () => tenantStats(this.ctx, tenant));
+  }
+
+  openEventRelay(): EventRelay {
+    return new RedisEventRelay(this.redis, this.ctx.layout.global.events);
   }
 
   ping(): Promise<void> {

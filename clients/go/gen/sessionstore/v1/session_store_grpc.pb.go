@@ -94,7 +94,8 @@ type SessionStoreServiceClient interface {
 	// of one session come in commit order. A watcher that falls behind is not
 	// waited for: its stream ends with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW), and
 	// it should ListSessions and watch again. At shutdown the stream ends with
-	// UNAVAILABLE (SHUTTING_DOWN).
+	// UNAVAILABLE (SHUTTING_DOWN). The response headers are sent as soon as the
+	// watch is subscribed: events of writes that commit after them are delivered.
 	WatchSessions(ctx context.Context, in *WatchSessionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSessionsResponse], error)
 }
 
@@ -307,7 +308,8 @@ type SessionStoreServiceServer interface {
 	// of one session come in commit order. A watcher that falls behind is not
 	// waited for: its stream ends with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW), and
 	// it should ListSessions and watch again. At shutdown the stream ends with
-	// UNAVAILABLE (SHUTTING_DOWN).
+	// UNAVAILABLE (SHUTTING_DOWN). The response headers are sent as soon as the
+	// watch is subscribed: events of writes that commit after them are delivered.
 	WatchSessions(*WatchSessionsRequest, grpc.ServerStreamingServer[WatchSessionsResponse]) error
 	mustEmbedUnimplementedSessionStoreServiceServer()
 }

@@ -221,7 +221,8 @@ class SessionStoreServiceServicer(object):
         of one session come in commit order. A watcher that falls behind is not
         waited for: its stream ends with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW), and
         it should ListSessions and watch again. At shutdown the stream ends with
-        UNAVAILABLE (SHUTTING_DOWN).
+        UNAVAILABLE (SHUTTING_DOWN). The response headers are sent as soon as the
+        watch is subscribed: events of writes that commit after them are delivered.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
