@@ -4,9 +4,12 @@ import { systemClock } from "./clock.js";
 import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "./config/config.js";
 import { redactedUrl } from "./config/config-values.js";
 import { EventLoopWatch } from "./server/event-loop-watch.js";
-import { HealthMonitor } from "./server/health-monitor.js";
-import { createLogger, type Logger } from "./logger.js";
+import { ActivitySummary } from "./server/activity-summary.js";
 import { DEFAULT_TENANT } from "./server/auth.js";
+import { HealthMonitor } from "./server/health-monitor.js";
+import { SessionActivity } from "./server/session-activity.js";
+import { SessionEvents } from "./server/session-events.js";
+import { createLogger, type Logger } from "./logger.js";
 import { startServer } from "./server/server.js";
 import { RotatingTlsCredentials } from "./server/tls-credentials.js";
 import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics-server.js";
@@ -119,6 +122,17 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       redisConnected: "connected" in store ? () => (store as { connected: boolean }).connected : undefined,
     });
   }
+  const events = new SessionEvents(logger.child({ module: "events" }));
+  const activity = new SessionActivity(events, systemClock, logger.child({ module: "calls" }));
+  if (store.openEventRelay) {
+    try {
+      await events.connect(store.openEventRelay());
+    } catch (err) {
+      tls?.close();
+      await store.close().catch(() => undefined);
+      return failStart(err, "cannot subscribe to the other sidecars' session events");
+    }
+  }
 
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -134,9 +148,12 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       authTokens: config.authTokens,
       cleanupBatchSize: config.cleanupBatchSize,
       metrics,
+      events,
+      activity,
     });
   } catch (err) {
     tls?.close();
+    await events.disconnect().catch(() => undefined);
     await store.close().catch(() => undefined);
     return failStart(err);
   }
@@ -160,6 +177,14 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     clock: systemClock,
     logger,
     metrics,
+    onExpired: (tenant, ids) => activity.expired(tenant, ids),
+  });
+  const summary = new ActivitySummary({
+    intervalMs: config.metricsIntervalMs,
+    activity,
+    store,
+    tenants: config.authTokens.size === 0 ? [DEFAULT_TENANT] : [...new Set(config.authTokens.values())].sort(),
+    logger,
   });
   const health = new HealthMonitor({
     // Overloaded for long, the sidecar asks to be sent no new calls; the calls it has keep writing.
@@ -190,11 +215,14 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     // Metrics stay up through the drain, so its last seconds are scraped too.
     await metricsServer?.close();
     await sweeper.stop();
+    summary.stop();
+    await events.disconnect();
     await store.close();
     liveness.stop();
     tls?.close();
   });
   sweeper.start();
+  summary.start();
   health.start();
   liveness.start();
   log.info(

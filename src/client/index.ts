@@ -6,6 +6,7 @@ export {
   type ClientTlsOptions,
   type UpdateBatchStreamCall,
   type UpdateStreamCall,
+  type WatchSessionsCall,
 } from "./session-store-client.js";
 export { BridgeUpdateStream } from "./bridge-update-stream.js";
 export type {

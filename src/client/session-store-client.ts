@@ -1,4 +1,4 @@
-import { create, type DescMessage, type DescMethodUnary, fromBinary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethodUnary, fromBinary, type MessageInitShape, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import {
   SessionStoreService,
@@ -6,6 +6,10 @@ import {
   type StreamUpdateBatchesResponse,
   StreamUpdateBatchesResponseSchema,
   type UpdateAck,
+  type WatchSessionsRequest,
+  WatchSessionsRequestSchema,
+  type WatchSessionsResponse,
+  WatchSessionsResponseSchema,
 } from "../gen/sessionstore/v1/session_store_pb.js";
 import { grpcServiceDefinition } from "../grpc/grpc-service.js";
 import { resolveRetryPolicy, type RetryOptions, type RetryPolicy, retryableCodes, runWithRetries } from "./retry.js";
@@ -49,6 +53,15 @@ export interface CallOptions {
   /** This call's retries, replacing the client's; `false` for none. Unsafe calls are never retried. */
   retry?: RetryOptions | false;
 }
+
+/**
+ * A WatchSessions call: a Readable of WatchSessionsResponse events, also an
+ * async iterable (`for await (const event of watch)`, which throws the
+ * ServiceError the stream ends with: RESOURCE_EXHAUSTED WATCH_TOO_SLOW or
+ * UNAVAILABLE SHUTTING_DOWN mean list again, then watch again). `cancel()`
+ * stops it.
+ */
+export type WatchSessionsCall = grpc.ClientReadableStream<WatchSessionsResponse>;
 
 /** The raw StreamUpdates call: write SessionUpdates, read UpdateAcks. */
 export type UpdateStreamCall = grpc.ClientDuplexStream<SessionUpdate, UpdateAck>;
@@ -160,6 +173,23 @@ export class SessionStoreClient {
       `/${SessionStoreService.typeName}/${SessionStoreService.method.streamUpdateBatches.name}`,
       (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
       (bytes: Buffer) => fromBinary(StreamUpdateBatchesResponseSchema, bytes),
+      this.metadata,
+      {},
+    );
+  }
+
+  /**
+   * Opens a WatchSessions call: the tenant's session events from now on,
+   * filtered by conversation id and statuses, with no deadline. Never
+   * retried: a watcher that reconnects has missed what happened meanwhile,
+   * so it should ListSessions first.
+   */
+  watchSessions(req: MessageInitShape<typeof WatchSessionsRequestSchema> = {}): WatchSessionsCall {
+    return this.client.makeServerStreamRequest(
+      `/${SessionStoreService.typeName}/${SessionStoreService.method.watchSessions.name}`,
+      (request: WatchSessionsRequest) => Buffer.from(toBinary(WatchSessionsRequestSchema, request)),
+      (bytes: Buffer) => fromBinary(WatchSessionsResponseSchema, bytes),
+      create(WatchSessionsRequestSchema, req),
       this.metadata,
       {},
     );

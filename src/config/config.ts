@@ -72,6 +72,8 @@ export interface Config {
   updateQueueTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
+  /** How often the activity summary line is logged; 0 for never. */
+  metricsIntervalMs: number;
   /** Bearer token → tenant. Empty: auth is off and every caller is tenant "default". */
   authTokens: Map<string, string>;
 }
@@ -218,6 +220,10 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   logLevel: {
     flag: "log-level", placeholder: "<level>", default: "info", read: readLogLevel,
     help: `log level: ${LOG_LEVELS.join(", ")}`,
+  },
+  metricsIntervalMs: {
+    flag: "metrics-interval", placeholder: "<duration>", default: "60s", read: duration(0, TIMER_LIMIT_MS),
+    help: "how often an info line sums up the calls since the last one (live sessions by status, updates, resumes, fenced writes); 0s for never",
   },
   authTokens: {
     flag: "auth-tokens", placeholder: "<pairs>", default: "", read: readAuthTokens,

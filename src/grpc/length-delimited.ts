@@ -38,6 +38,25 @@ export function splitFields(message: Uint8Array, field: number): Uint8Array[] {
   return elements;
 }
 
+/** The message without any occurrence of the given fields: a copy of the other fields' bytes, in order, none of them decoded. */
+export function withoutFields(message: Uint8Array, fields: ReadonlySet<number>): Uint8Array {
+  const reader = new BinaryReader(message);
+  const kept: Uint8Array[] = [];
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    const [number, wireType] = reader.tag();
+    reader.skip(wireType, number);
+    if (!fields.has(number)) kept.push(message.subarray(start, reader.pos));
+  }
+  const out = new Uint8Array(kept.reduce((size, part) => size + part.length, 0));
+  let at = 0;
+  for (const part of kept) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
 function varintSize(value: number): number {
   let size = 1;
   while (value >= 0x80) {

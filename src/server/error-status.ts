@@ -9,7 +9,7 @@ import { Reason, SessionError } from "../session/errors.js";
 const ERROR_DOMAIN = "sessionstore";
 
 /** The one table from domain reasons to gRPC codes. */
-const codeOf: Record<Reason, GrpcCode> = {
+export const codeOf: Record<Reason, GrpcCode> = {
   [Reason.InvalidArgument]: GrpcCode.INVALID_ARGUMENT,
   [Reason.InvalidPageToken]: GrpcCode.INVALID_ARGUMENT,
   [Reason.MalformedRequest]: GrpcCode.INVALID_ARGUMENT,
@@ -30,6 +30,7 @@ const codeOf: Record<Reason, GrpcCode> = {
   [Reason.StorageFull]: GrpcCode.RESOURCE_EXHAUSTED,
   [Reason.ShuttingDown]: GrpcCode.UNAVAILABLE,
   [Reason.Overloaded]: GrpcCode.UNAVAILABLE,
+  [Reason.WatchTooSlow]: GrpcCode.RESOURCE_EXHAUSTED,
   [Reason.DataCorrupted]: GrpcCode.DATA_LOSS,
   [Reason.Internal]: GrpcCode.INTERNAL,
 };

@@ -114,6 +114,8 @@ export class GroupCommitter {
     private readonly store: Store,
     private readonly limits: GroupCommitLimits = defaultGroupCommitLimits,
     private readonly metrics?: SidecarMetrics,
+    /** Told of each group once it is durable, before its submitters are: where its events are published. */
+    private readonly onCommitted?: (group: readonly Submission[], results: readonly (UpdateResult | SessionError)[]) => void,
   ) {}
 
   /** Queues an update for the next group. */
@@ -178,6 +180,7 @@ export class GroupCommitter {
     try {
       const results = await this.store.updateMany(group.map(({ tenant, update, encoded }) => ({ tenant, update, encoded })));
       this.metrics?.groupCommitted(results, oldestWaitMs / 1000);
+      this.onCommitted?.(group, results);
       group.forEach((pending, i) => pending.settle(results[i]!));
     } catch (err) {
       const behind = this.queue;

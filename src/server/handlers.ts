@@ -1,4 +1,4 @@
-import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
+import { type DescMessage, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import type { Clock } from "../clock.js";
 import {
   CleanupSessionsResponseSchema,
@@ -9,6 +9,7 @@ import {
   GetStatsResponseSchema,
   ListSessionsResponseSchema,
   ResumeSessionResponseSchema,
+  SessionSchema,
   SessionView,
   UpdateSessionResponseSchema,
   ValidateResumeResponseSchema,
@@ -25,6 +26,7 @@ import {
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import { type FieldViolation, SessionError, throwIfInvalid } from "../session/errors.js";
 import { type EncodedMessage, withEncodedField } from "../grpc/encoded-message.js";
+import { withoutFields } from "../grpc/length-delimited.js";
 import { isKnownStatus } from "../session/lifecycle.js";
 import { isFullView } from "../session/reads.js";
 import type { SessionRules } from "../session/rules.js";
@@ -43,9 +45,12 @@ import {
 } from "../session/validate.js";
 import type { Store } from "../store/store.js";
 import { PageTokens } from "./page-token.js";
+import type { SessionActivity } from "./session-activity.js";
 
 export interface HandlerDeps {
   store: Store;
+  /** Told of every committed write. */
+  activity: SessionActivity;
   rules: SessionRules;
   clock: Clock;
   cleanupBatchSize: number;
@@ -54,6 +59,13 @@ export interface HandlerDeps {
 }
 
 const DEFAULT_PAGE_SIZE = 100;
+
+/** A Session's children: what a BASIC session leaves out. */
+const CHILD_FIELDS: ReadonlySet<number> = new Set([
+  SessionSchema.field.conversationHistory.number,
+  SessionSchema.field.functionCalls.number,
+  SessionSchema.field.audioBuffer.number,
+]);
 const MAX_PAGE_SIZE = 1000;
 
 type Response<S extends DescMessage> = MessageInitShape<S>;
@@ -65,12 +77,14 @@ type Response<S extends DescMessage> = MessageInitShape<S>;
  * statuses.
  */
 export function sessionStoreHandlers(deps: HandlerDeps) {
-  const { store } = deps;
+  const { store, activity } = deps;
   const pageTokens = new PageTokens(store.pageTokenKey);
   return {
     async createSession(req: CreateSessionRequest, tenant: string): Promise<Response<typeof CreateSessionResponseSchema>> {
       throwIfInvalid([...sessionInputViolations(req.session, "session", true), ...ownerIdViolations(req.ownerId, "owner_id")]);
-      return { session: await store.create(tenant, req.session!, req.ownerId) };
+      const session = await store.create(tenant, req.session!, req.ownerId);
+      activity.created(tenant, session);
+      return { session };
     },
 
     async getSession(req: GetSessionRequest, tenant: string): Promise<Response<typeof GetSessionResponseSchema> | EncodedMessage> {
@@ -98,10 +112,13 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
         if (store.resumeEncoded && isFullView(req.view, SessionView.FULL)) {
           const { session, created } = await store.resumeEncoded(tenant, request);
           deps.metrics?.resume(seconds(), { created });
+          // The event's session is the header alone, read without decoding the children.
+          activity.resumed(tenant, fromBinary(SessionSchema, withoutFields(session, CHILD_FIELDS)), created, seconds() * 1000);
           return withEncodedField(ResumeSessionResponseSchema, { created }, ResumeSessionResponseSchema.field.session.number, session);
         }
         const response = await store.resume(tenant, request);
         deps.metrics?.resume(seconds(), response);
+        activity.resumed(tenant, response.session, response.created, seconds() * 1000);
         return response;
       } catch (err) {
         if (err instanceof SessionError) deps.metrics?.resume(seconds(), err);
@@ -117,7 +134,9 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
     async updateSession(req: UpdateSessionRequest, tenant: string): Promise<Response<typeof UpdateSessionResponseSchema>> {
       if (!req.update) throwIfInvalid([{ field: "update", description: "is required" }]);
       throwIfInvalid(updateViolations(req.update!, "update."));
-      return store.update(tenant, req.update!);
+      const result = await store.update(tenant, req.update!);
+      activity.updatesCommitted([{ tenant, update: req.update! }], [result]);
+      return result;
     },
 
     async endSession(req: EndSessionRequest, tenant: string): Promise<Response<typeof EndSessionResponseSchema>> {
@@ -125,12 +144,15 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
       if (req.reason.length > MAX_NOTE_LENGTH) violations.push({ field: "reason", description: `at most ${MAX_NOTE_LENGTH} characters` });
       violations.push(...rangeViolations(req.ownerEpoch, "owner_epoch", INT64_MAX));
       throwIfInvalid(violations);
-      return { session: await store.end(tenant, req) };
+      const session = await store.end(tenant, req);
+      activity.ended(tenant, session);
+      return { session };
     },
 
     async deleteSession(req: DeleteSessionRequest, tenant: string): Promise<Response<typeof DeleteSessionResponseSchema>> {
       throwIfInvalid(conversationIdViolations(req.conversationId, "conversation_id"));
       await store.delete(tenant, req.conversationId, req.etag);
+      activity.deleted(tenant, [req.conversationId]);
       return {};
     },
 
@@ -157,7 +179,13 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
       if (req.maxAge) throwIfInvalid(durationViolations(req.maxAge, "max_age"));
       const maxAgeMs = req.maxAge ? durationMs(req.maxAge) : 0;
       const cutoff = new Date(deps.clock.now().getTime() - (maxAgeMs === 0 ? deps.rules.maxSessionAgeMs : maxAgeMs));
-      const deleted = await store.cleanup({ tenant, cutoff, dryRun: req.dryRun, batchSize: deps.cleanupBatchSize });
+      const deleted = await store.cleanup({
+        tenant,
+        cutoff,
+        dryRun: req.dryRun,
+        batchSize: deps.cleanupBatchSize,
+        onDeleted: (t, ids) => activity.deleted(t, ids),
+      });
       return { deletedCount: deleted };
     },
 

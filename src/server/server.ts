@@ -7,13 +7,16 @@ import { SessionStoreService } from "../gen/sessionstore/v1/session_store_pb.js"
 import type { SessionRules } from "../session/rules.js";
 import type { Store } from "../store/store.js";
 import { tenantOf } from "./auth.js";
-import { toServiceError } from "./error-status.js";
+import { asSessionError, toServiceError } from "./error-status.js";
+import type { SessionActivity } from "./session-activity.js";
+import type { SessionEvents } from "./session-events.js";
+import { WatchSessionsRpc } from "./watch-sessions-rpc.js";
 import { transportStatusInterceptor } from "./transport-statuses.js";
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import { EncodedMessage } from "../grpc/encoded-message.js";
 import { grpcServiceDefinition } from "../grpc/grpc-service.js";
 import { UndecodableRequest } from "../grpc/request-decoding.js";
-import { malformedRequest, SessionError } from "../session/errors.js";
+import { malformedRequest } from "../session/errors.js";
 import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "./group-commit.js";
 import { sessionStoreHandlers } from "./handlers.js";
 import { addReflection } from "./reflection.js";
@@ -48,6 +51,10 @@ export interface ServerOptions {
   streamUpdates?: StreamUpdatesLimits;
   /** Where the server's metrics go; none are taken when absent. */
   metrics?: SidecarMetrics | undefined;
+  /** Where WatchSessions subscribes. */
+  events: SessionEvents;
+  /** Where committed writes and failed calls are reported (activity publishes to `events`). */
+  activity: SessionActivity;
 }
 
 /**
@@ -103,6 +110,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock: options.clock ?? systemClock,
     cleanupBatchSize: options.cleanupBatchSize,
     metrics: options.metrics,
+    activity: options.activity,
   }) as unknown as Record<string, UnaryHandler>;
 
   const committer = new GroupCommitter(
@@ -113,6 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       queueTimeoutMs: options.updateQueueTimeoutMs ?? defaultGroupCommitLimits.queueTimeoutMs,
     },
     options.metrics,
+    (group, results) => options.activity.updatesCommitted(group, results),
   );
   options.metrics?.watchQueue(() => committer.queueDepth);
   const streamUpdates = new StreamUpdatesRpc({
@@ -121,11 +130,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     limits: options.streamUpdates ?? defaultStreamUpdatesLimits,
     logger: options.logger,
     metrics: options.metrics,
+    activity: options.activity,
   });
+  const watchSessions = new WatchSessionsRpc({ events: options.events, activity: options.activity, authTokens: options.authTokens, logger: options.logger });
 
   const implementation: grpc.UntypedServiceImplementation = {
     [SessionStoreService.method.streamUpdates.localName]: streamUpdates.handlers.streamUpdates as grpc.UntypedHandleCall,
     [SessionStoreService.method.streamUpdateBatches.localName]: streamUpdates.handlers.streamUpdateBatches as grpc.UntypedHandleCall,
+    [SessionStoreService.method.watchSessions.localName]: watchSessions.handler as grpc.UntypedHandleCall,
   };
   // Unary calls in flight, so shutdown can tell when the last one has answered.
   const unary = { inFlight: 0, onIdle: undefined as (() => void) | undefined };
@@ -135,21 +147,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (!handler) throw new Error(`no handler for ${method.name}`);
     implementation[method.localName] = ((call: grpc.ServerUnaryCall<never, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       unary.inFlight += 1;
+      const started = performance.now();
+      let tenant: string | undefined;
+      const request: unknown = call.request;
       Promise.resolve()
         .then(() => {
-          const tenant = tenantOf(call.metadata, options.authTokens);
-          const request: unknown = call.request;
+          tenant = tenantOf(call.metadata, options.authTokens);
           if (request instanceof UndecodableRequest) throw malformedRequest(request.typeName, request.problem);
           return handler(request as never, tenant);
         })
         .then(
           (response) => callback(null, response instanceof EncodedMessage ? response : create(method.output, response)),
           (err: unknown) => {
-            // Failures that are no SessionError are internal ones: grpc_server_handled_total counts them by code.
-            if (err instanceof SessionError) options.metrics?.callFailed(method.name, err);
-            const error = toServiceError(err, log);
-            log.debug({ rpc: method.name, code: error.code, message: error.details }, "call failed");
-            callback(error);
+            const error = asSessionError(err, log);
+            options.metrics?.callFailed(method.name, error);
+            options.activity.callFailed(method.name, tenant, conversationIdOf(request), error, performance.now() - started);
+            callback(toServiceError(error, log));
           },
         )
         .finally(() => {
@@ -219,6 +232,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         // responses get a moment to flush, then what is left is closed.
         const unaryIdle = new Promise<void>((idle) => (unary.inFlight === 0 ? idle() : (unary.onIdle = idle)));
         void Promise.all([unaryIdle, streamUpdates.drain()]).then(() => {
+          // Last, so that watchers see the events of the writes that finished during the drain.
+          watchSessions.closeAll();
           setTimeout(() => {
             server.forceShutdown();
             done();
@@ -229,6 +244,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await committer.idle();
     },
   };
+}
+
+/** The session a unary request is about, for its failure's log line: every such request names it in one of these places. */
+function conversationIdOf(request: unknown): string | undefined {
+  if (request === null || typeof request !== "object" || request instanceof UndecodableRequest) return undefined;
+  const r = request as { conversationId?: unknown; update?: { conversationId?: unknown }; session?: { conversationId?: unknown } };
+  const id = r.conversationId ?? r.update?.conversationId ?? r.session?.conversationId;
+  return typeof id === "string" && id !== "" ? id : undefined;
 }
 
 function boundAddress(listen: string, port: number): string {

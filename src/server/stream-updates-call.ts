@@ -7,6 +7,7 @@ import { malformedRequest, Reason, SessionError, shuttingDown, throwIfInvalid } 
 import { updateViolations } from "../session/validate.js";
 import type { UpdateResult } from "../store/store.js";
 import { asSessionError, rpcStatusOf, toServiceError } from "./error-status.js";
+import type { SessionActivity } from "./session-activity.js";
 import type { GroupCommitter, Submission } from "./group-commit.js";
 
 /** What an update stream reads from one request message: its updates, and its size on the wire, measured while decoding. */
@@ -46,8 +47,8 @@ export const defaultStreamUpdatesLimits: StreamUpdatesLimits = {
 /** One update read from the stream, until its ack is written; it is also the committer's submission. */
 interface Slot extends Submission {
   ack?: UpdateAck;
-  /** When its message was read (performance.now()), for the ack latency metric; only with metrics on. */
-  receivedAt?: number;
+  /** When it was read (performance.now()): the ack latency metric, and the latency of a refusal's log line. */
+  receivedAt: number;
 }
 
 /** Why the stream is not reading; it reads again when none is left. */
@@ -97,6 +98,8 @@ export class StreamUpdatesCall {
     private readonly limits: StreamUpdatesLimits,
     private readonly writeAcks: AckWriter,
     private readonly log: Logger,
+    /** The RPC's name, for log lines, and where refusals and failures are reported. */
+    private readonly report: { method: string; activity: SessionActivity },
     private readonly metrics?: SidecarMetrics,
   ) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
@@ -144,7 +147,7 @@ export class StreamUpdatesCall {
     }
     // Without each update's bytes, a message's are shared out among its updates, for the limits that count bytes.
     const share = updates.length > 0 ? Math.floor(bytes / updates.length) : 0;
-    const receivedAt = this.metrics ? performance.now() : undefined;
+    const receivedAt = performance.now();
     updates.forEach((update, i) => {
       const slot: Slot = {
         receivedAt,
@@ -198,10 +201,13 @@ export class StreamUpdatesCall {
       const shed = this.shedFrom.get(conversationId);
       if (shed === undefined || seq < shed.seq) this.shedFrom.set(conversationId, { seq, error: result });
     }
-    slot.ack =
-      result instanceof SessionError
-        ? ackOf(conversationId, seq, "", false, rpcStatusOf(asSessionError(result, this.log)))
-        : ackOf(conversationId, seq, result.session.etag, result.applied, undefined);
+    if (result instanceof SessionError) {
+      const error = asSessionError(result, this.log);
+      this.report.activity.updateRefused(this.report.method, this.tenant, conversationId, error, performance.now() - slot.receivedAt);
+      slot.ack = ackOf(conversationId, seq, "", false, rpcStatusOf(error));
+    } else {
+      slot.ack = ackOf(conversationId, seq, result.session.etag, result.applied, undefined);
+    }
     // Acks of a group settle one after another in the same turn; one flush writes them together.
     if (slot === this.slots[this.head]) queueMicrotask(() => this.flush());
   }
@@ -214,7 +220,7 @@ export class StreamUpdatesCall {
       const slot = this.slots[this.head++]!;
       this.unackedBytes -= slot.bytes;
       ready.push(slot.ack!);
-      if (slot.receivedAt !== undefined) this.metrics?.acked((now - slot.receivedAt) / 1000);
+      this.metrics?.acked((now - slot.receivedAt) / 1000);
     }
     if (this.head > 1024 && this.head * 2 > this.slots.length) {
       this.slots.splice(0, this.head);
@@ -258,8 +264,10 @@ export class StreamUpdatesCall {
   private endWith(err: unknown): void {
     this.state = "closed";
     this.clearSlots();
-    const error = toServiceError(err, this.log);
-    this.log.debug({ code: error.code, message: error.details }, "update stream ended");
+    const failure = asSessionError(err, this.log);
+    // A drain is the sidecar's doing, and the drain itself is logged once for all streams.
+    if (failure.reason !== Reason.ShuttingDown) this.report.activity.callFailed(this.report.method, this.tenant, undefined, failure);
+    const error = toServiceError(failure, this.log);
     // grpc-js turns an 'error' event into the call's status, sent after the pending writes.
     this.call.emit("error", error);
   }

@@ -6,7 +6,8 @@ import { splitFields } from "../grpc/length-delimited.js";
 import { decodeRequest, UndecodableRequest } from "../grpc/request-decoding.js";
 import { shuttingDown } from "../session/errors.js";
 import { tenantOf } from "./auth.js";
-import { toServiceError } from "./error-status.js";
+import { asSessionError, toServiceError } from "./error-status.js";
+import type { SessionActivity } from "./session-activity.js";
 import type { GroupCommitter } from "./group-commit.js";
 import { type AckWriter, type ReceivedMessage, StreamUpdatesCall, type StreamUpdatesLimits } from "./stream-updates-call.js";
 
@@ -16,6 +17,7 @@ export interface StreamUpdatesOptions {
   limits: StreamUpdatesLimits;
   logger: Logger;
   metrics?: SidecarMetrics | undefined;
+  activity: SessionActivity;
 }
 
 type Handler = (call: ServerDuplexStream<ReceivedMessage, unknown>) => void;
@@ -46,8 +48,8 @@ export class StreamUpdatesRpc {
 
   /** The grpc-js handlers; the methods must be registered with measuredUpdates() so they read ReceivedMessage. */
   readonly handlers: { streamUpdates: Handler; streamUpdateBatches: Handler } = {
-    streamUpdates: (call) => this.start(call, oneAckPerMessage),
-    streamUpdateBatches: (call) => this.start(call, readyAcksInOneMessage),
+    streamUpdates: (call) => this.start(call, oneAckPerMessage, "StreamUpdates"),
+    streamUpdateBatches: (call) => this.start(call, readyAcksInOneMessage, "StreamUpdateBatches"),
   };
 
   /**
@@ -61,18 +63,20 @@ export class StreamUpdatesRpc {
     await Promise.all([...this.open].map((stream) => stream.drain()));
   }
 
-  private start(call: ServerDuplexStream<ReceivedMessage, unknown>, writeAcks: AckWriter): void {
+  private start(call: ServerDuplexStream<ReceivedMessage, unknown>, writeAcks: AckWriter, method: string): void {
     let tenant: string;
     try {
       // A stream that starts as shutdown begins must not take updates it could not finish acking.
       if (this.stopping) throw shuttingDown();
       tenant = tenantOf(call.metadata, this.options.authTokens);
     } catch (err) {
-      call.emit("error", toServiceError(err, this.log));
+      const error = asSessionError(err, this.log);
+      this.options.activity.callFailed(method, undefined, undefined, error);
+      call.emit("error", toServiceError(error, this.log));
       return;
     }
     const log = this.log.child({ tenant, peer: call.getPeer() });
-    const stream = new StreamUpdatesCall(call, tenant, this.options.committer, this.options.limits, writeAcks, log, this.options.metrics);
+    const stream = new StreamUpdatesCall(call, tenant, this.options.committer, this.options.limits, writeAcks, log, { method, activity: this.options.activity }, this.options.metrics);
     this.open.add(stream);
     log.debug({ streams: this.open.size }, "update stream opened");
     void stream.done.then(() => this.open.delete(stream));

@@ -23,6 +23,7 @@ export const Reason = {
   StorageFull: "STORAGE_FULL",
   ShuttingDown: "SHUTTING_DOWN",
   Overloaded: "OVERLOADED",
+  WatchTooSlow: "WATCH_TOO_SLOW",
   DataCorrupted: "DATA_CORRUPTED",
   Internal: "INTERNAL",
 } as const;
@@ -102,6 +103,19 @@ export function storageFull(cause: unknown): SessionError {
 /** Why an open update stream is ended while the sidecar stops: everything acknowledged on it is stored. */
 export function shuttingDown(): SessionError {
   return new SessionError(Reason.ShuttingDown, "the sidecar is shutting down; reconnect and resend what was not acknowledged");
+}
+
+/**
+ * A WatchSessions stream whose reader fell so far behind that its buffer
+ * filled: it is ended rather than let grow or slow the writers, and the
+ * watcher has missed events, so it must list again before it watches again.
+ */
+export function watchTooSlow(bufferedEvents: number): SessionError {
+  return new SessionError(
+    Reason.WatchTooSlow,
+    `this watcher fell ${bufferedEvents} events behind and was cut off; events were missed: ListSessions to catch up, then WatchSessions again`,
+    { metadata: { buffered_events: String(bufferedEvents) } },
+  );
 }
 
 /**

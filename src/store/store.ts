@@ -130,6 +130,13 @@ export interface Store {
    */
   readonly pageTokenKey: Uint8Array;
 
+  /**
+   * For a store that many sidecars share (Redis): a channel to them all, on
+   * which WatchSessions' events travel. Absent when only one process holds
+   * the data.
+   */
+  openEventRelay?(): EventRelay;
+
   /** Resolves when the backend can serve requests; fails with STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
 
@@ -180,6 +187,21 @@ export interface CleanupRequest {
   cutoff: Date;
   dryRun: boolean;
   batchSize: number;
+  /** Called after each committed batch with the ids it deleted, of one tenant per call (not on a dry run). */
+  onDeleted?: ((tenant: string, conversationIds: string[]) => void) | undefined;
+}
+
+/**
+ * A broadcast channel among the sidecars of one store: every message
+ * published by any of them reaches every subscriber, the publisher's own
+ * included, in the order each publisher sent them. Delivery is best effort
+ * (messages sent while a subscriber is disconnected are lost to it).
+ */
+export interface EventRelay {
+  publish(message: string): Promise<void>;
+  /** Resolves once subscribed: messages published after that are delivered. */
+  subscribe(onMessage: (message: string) => void): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** Counts for one tenant (see SessionStats). */

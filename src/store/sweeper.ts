@@ -15,6 +15,8 @@ export interface SweeperOptions {
   logger: Logger;
   /** Told each sweep's outcome, when metrics are on. */
   metrics?: Pick<SidecarMetrics, "swept" | "sweepFailed"> | undefined;
+  /** Called after each committed batch with the ids it deleted, of one tenant per call: where EXPIRED events come from. */
+  onExpired?: (tenant: string, conversationIds: string[]) => void;
 }
 
 /**
@@ -76,7 +78,7 @@ export class Sweeper {
     const cutoff = new Date(clock.now().getTime() - maxSessionAgeMs);
     let deleted: number;
     try {
-      deleted = await this.store.cleanup({ tenant: undefined, cutoff, dryRun: false, batchSize });
+      deleted = await this.store.cleanup({ tenant: undefined, cutoff, dryRun: false, batchSize, onDeleted: this.options.onExpired });
     } catch (err) {
       this.options.metrics?.sweepFailed(err);
       throw err;

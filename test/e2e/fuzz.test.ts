@@ -20,6 +20,8 @@ import {
   UpdateAckSchema,
   UpdateSessionRequestSchema,
   ValidateResumeRequestSchema,
+  WatchSessionsRequestSchema,
+  WatchSessionsResponseSchema,
   type UpdateAck,
 } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { concatFields } from "../../src/grpc/length-delimited.js";
@@ -119,6 +121,12 @@ const validRequests: Record<string, (r: Rand) => Uint8Array> = {
   GetStats: () => encode(GetStatsRequestSchema, {}),
 };
 
+const validWatch = (r: Rand): Uint8Array =>
+  encode(WatchSessionsRequestSchema, { conversationId: r.pick(["", `fz-${r.int(40)}`, ...KEPT]), statuses: r.int(2) ? [SessionStatus.ACTIVE, SessionStatus.ENDED] : [] });
+
+/** How long an accepted watch is kept open: it ends with its deadline, the one status without ErrorInfo that is expected. */
+const WATCH_MS = 100;
+
 /** Writes to the kept sessions that must be refused, sent unmutated: a wrong epoch (fenced) or a wrong etag. */
 function refusedWriteToKept(r: Rand): { method: string; bytes: Uint8Array } {
   const conversationId = r.pick(KEPT);
@@ -207,6 +215,8 @@ function plan(seed: number): Planned[] {
     } else if (kind < 6) {
       const batch = (): Uint8Array => concatFields(1, Array.from({ length: 1 + r.int(6) }, () => (r.int(4) === 0 ? mutate(r, validUpdate(r)) : validUpdate(r))));
       call = { method: "StreamUpdateBatches", token: BRIDGE, messages: Array.from({ length: 1 + r.int(8) }, () => fuzzBytes(r, batch, 0.8)) };
+    } else if (kind === 6) {
+      call = { method: "WatchSessions", token: BRIDGE, messages: [fuzzBytes(r, validWatch)] };
     } else {
       const method = r.pick(unary);
       call = { method, token: method === "CleanupSessions" ? SCRATCH : BRIDGE, messages: [fuzzBytes(r, validRequests[method]!)] };
@@ -287,6 +297,15 @@ describe("fuzz", () => {
             count(ack.error?.code ?? status.OK, ack.error && statusDetailsOf(ack.error).errorInfo?.reason);
             const ackError = ackProblem(ack);
             if (ackError) note(call, `ack of ${ack.conversationId}: ${ackError}: ${ack.error?.message}`);
+          }
+        } else if (call.method === "WatchSessions") {
+          const result = await raw.serverStream(call.method, call.messages[0]!, { ...options, timeoutMs: WATCH_MS });
+          count(result.code, result.errorDetails.errorInfo?.reason);
+          const problem = result.code === status.DEADLINE_EXCEEDED ? undefined : statusProblem(result);
+          if (problem) note(call, `${problem}: ${result.details}`);
+          // Whatever events it saw meanwhile are well-formed, and BASIC.
+          for (const event of result.responses.map((bytes) => fromBinary(WatchSessionsResponseSchema, bytes))) {
+            if (event.session === undefined || event.session.conversationHistory.length > 0 || event.session.audioBuffer.length > 0) note(call, "an event without its BASIC session");
           }
         } else {
           const result = await raw.unary(call.method, call.messages[0]!, options);

@@ -75,7 +75,7 @@ describe(`grpcurl recipes of ${DOC}, against a real sidecar`, () => {
     expect(has("grpcurl", " list")).toBe(true);
     expect(has("describe sessionstore.v1.Session")).toBe(true);
     expect(has("grpc.health.v1.Health/Check")).toBe(true);
-    for (const rpc of ["CreateSession", "GetSession", "ResumeSession", "ListSessions", "ValidateResume"]) {
+    for (const rpc of ["CreateSession", "GetSession", "ResumeSession", "ListSessions", "ValidateResume", "WatchSessions"]) {
       expect(has("-d '", `sessionstore.v1.SessionStoreService/${rpc}`), rpc).toBe(true);
     }
   });

@@ -73,6 +73,19 @@ export class RawClient {
     });
   }
 
+  /** A server-streaming call of `method` with the request's bytes, collected until the status (its deadline, for a watch that is accepted). */
+  serverStream(method: "WatchSessions", request: Uint8Array, options: RawCallOptions = {}): Promise<RawStreamResult> {
+    return new Promise((resolve) => {
+      const call = this.client.makeServerStreamRequest<Buffer, Buffer>(pathOf(method), identity, identity, Buffer.from(request), metadataOf(options), {
+        deadline: Date.now() + (options.timeoutMs ?? 10_000),
+      });
+      const responses: Buffer[] = [];
+      call.on("data", (data: Buffer) => responses.push(data));
+      call.on("error", () => undefined); // the status event has it
+      call.on("status", (status: grpc.StatusObject) => resolve({ ...resultOf(status), responses }));
+    });
+  }
+
   close(): void {
     this.client.close();
   }

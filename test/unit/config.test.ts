@@ -61,6 +61,7 @@ describe("loadConfig", () => {
       updateQueueTimeoutMs: 500,
       shutdownGraceMs: 10_000,
       logLevel: "info",
+      metricsIntervalMs: 60_000,
       authTokens: new Map(),
     });
     expect(rulesOf(config)).toEqual(defaultRules);
@@ -298,7 +299,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(32);
+    expect(options).toHaveLength(33);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
       expect(flag).not.toBe("");

@@ -10,6 +10,9 @@ import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from
 import { type ReceivedMessage, StreamUpdatesCall, type StreamUpdatesLimits } from "../../src/server/stream-updates-call.js";
 import { ManualGroupStore, turn, upd } from "../support/manual-group-store.js";
 import { ackReason } from "../support/update-stream-raw.js";
+import { systemClock } from "../../src/clock.js";
+import { SessionActivity } from "../../src/server/session-activity.js";
+import { SessionEvents } from "../../src/server/session-events.js";
 
 /** The parts of a grpc-js server duplex call StreamUpdatesCall uses, observable. */
 class FakeCall extends EventEmitter {
@@ -64,6 +67,7 @@ function open(limits: Partial<StreamUpdatesLimits> = {}, commitLimits: Partial<G
     // Every ack that is ready in one message, as StreamUpdateBatches sends them.
     (c, acks) => (c as unknown as FakeCall).write(acks),
     pino({ level: "silent" }),
+    { method: "StreamUpdateBatches", activity: new SessionActivity(new SessionEvents(pino({ level: "silent" })), systemClock, pino({ level: "silent" })) },
   );
   return { store, call, stream };
 }

@@ -153,14 +153,17 @@ export class MemoryStore implements Store {
       for (let i = 0; i < candidates.length; i += batchSize) {
         if (i > 0) await yieldToEventLoop();
         this.checkOpen();
+        const deleted: string[] = [];
         for (const id of candidates.slice(i, i + batchSize)) {
           // Re-checked because a write between batches may have made the session fresh again.
           const entry = state.sessions.get(id);
           if (!entry || !stale(entry)) continue;
           state.sessions.delete(id);
           state.cleanupCount += 1;
-          count += 1;
+          deleted.push(id);
         }
+        count += deleted.length;
+        if (deleted.length > 0) request.onDeleted?.(tenant, deleted);
       }
     }
     return count;

@@ -82,12 +82,12 @@ export async function cleanup(ctx: RedisContext, request: CleanupRequest): Promi
   const cutoffMs = request.cutoff.getTime();
   let total = 0;
   for (const tenant of tenants) {
-    total += request.dryRun ? await countIdle(ctx, tenant, cutoffMs) : await sweepTenant(ctx, tenant, cutoffMs, Math.max(1, request.batchSize));
+    total += request.dryRun ? await countIdle(ctx, tenant, cutoffMs) : await sweepTenant(ctx, tenant, cutoffMs, Math.max(1, request.batchSize), request.onDeleted);
   }
   return total;
 }
 
-async function sweepTenant(ctx: RedisContext, tenant: string, cutoffMs: number, batchSize: number): Promise<number> {
+async function sweepTenant(ctx: RedisContext, tenant: string, cutoffMs: number, batchSize: number, onDeleted: CleanupRequest["onDeleted"]): Promise<number> {
   const index = ctx.layout.tenant(tenant);
   let deleted = 0;
   for (;;) {
@@ -100,7 +100,7 @@ async function sweepTenant(ctx: RedisContext, tenant: string, cutoffMs: number, 
     const unindex: string[] = [];
     const tokens: string[] = [];
     const fixes = new Round(ctx.redis, false);
-    let deletedNow = 0;
+    const deletedIds: string[] = [];
     replies.forEach(([outcome, detail], i) => {
       const id = ids[i]!;
       if (outcome === 0) {
@@ -110,15 +110,16 @@ async function sweepTenant(ctx: RedisContext, tenant: string, cutoffMs: number, 
       }
       unindex.push(id, String(cutoffMs));
       if (outcome === 1) {
-        deletedNow += 1;
+        deletedIds.push(id);
         if (detail) tokens.push(detail);
       }
     });
     if (unindex.length > 0) fixes.add((c) => c.ssUnindex(index.ids, index.activity, ...unindex));
     if (tokens.length > 0) fixes.add((c) => c.zrem(ctx.layout.global.live, ...tokens));
-    if (deletedNow > 0) fixes.add((c) => c.hincrby(index.counters, Counter.cleanupCount, deletedNow));
+    if (deletedIds.length > 0) fixes.add((c) => c.hincrby(index.counters, Counter.cleanupCount, deletedIds.length));
     await fixes.run();
-    deleted += deletedNow;
+    deleted += deletedIds.length;
+    if (deletedIds.length > 0) onDeleted?.(tenant, deletedIds);
     if (ids.length < batchSize) return deleted;
     // Let calls that queued up meanwhile go first.
     await yieldToEventLoop();

@@ -37,6 +37,7 @@
  *   {p}global:{global}:live        zset   live token → last_activity ms: the max_sessions count
  *   {p}global:{global}:tenants     set    every tenant that ever created a session: the sweeper's list
  *   {p}global:{global}:page-token-key string  32 random bytes that sign page tokens, set once by the first sidecar
+ *   {p}global:{global}:events      pub/sub channel (no key): WatchSessions' events among the sidecars
  */
 
 /** The fields of a session's header hash. */
@@ -77,6 +78,8 @@ export interface GlobalKeys {
   live: string;
   tenants: string;
   pageTokenKey: string;
+  /** A pub/sub channel, not a key. */
+  events: string;
 }
 
 /** Names of the fields of a tenant's counters hash. */
@@ -94,6 +97,7 @@ export class KeyLayout {
       live: `${prefix}global:{global}:live`,
       tenants: `${prefix}global:{global}:tenants`,
       pageTokenKey: `${prefix}global:{global}:page-token-key`,
+      events: `${prefix}global:{global}:events`,
     };
   }
 

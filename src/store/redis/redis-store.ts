@@ -14,8 +14,9 @@ import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import { planResume } from "../../session/resume-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
-import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
+import type { CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { headerFromHash } from "./codec.js";
+import { RedisEventRelay } from "./event-relay.js";
 import { connectRedis, describeServer, storageError } from "./connection.js";
 import { checkDurability } from "./durability.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
@@ -228,6 +229,10 @@ export class RedisStore implements Store {
   /** True while the connection to Redis is ready; a lost one is being re-established meanwhile. */
   get connected(): boolean {
     return this.redis.status === "ready";
+  }
+
+  openEventRelay(): EventRelay {
+    return new RedisEventRelay(this.redis, this.ctx.layout.global.events);
   }
 
   ping(): Promise<void> {

@@ -15,7 +15,7 @@ import { openReader, type Synchronous } from "./open-database.js";
 import { recordFromRow } from "./rows.js";
 import { storageError } from "./sqlite-errors.js";
 import { SessionTables } from "./session-tables.js";
-import type { ResumeOutcome } from "./sqlite-writer.js";
+import type { DeletedIds, ResumeOutcome } from "./sqlite-writer.js";
 import { fromThreadSlot, type ThreadSlot } from "./thread-errors.js";
 import { WriterClient } from "./writer-client.js";
 import { packUpdates, type WriterMethod } from "./writer-protocol.js";
@@ -205,9 +205,10 @@ export class SqliteStore implements Store {
     let deleted = 0;
     for (;;) {
       // Each batch is its own request, so writes that queued up meanwhile go in between.
-      const batch = await this.write<number>("cleanupBatch", tenant, cutoffMs, batchSize);
-      deleted += batch;
-      if (batch < batchSize) return deleted;
+      const batch = await this.write<DeletedIds>("cleanupBatch", tenant, cutoffMs, batchSize);
+      deleted += batch.length;
+      if (request.onDeleted) for (const [t, ids] of idsByTenant(batch)) request.onDeleted(t, ids);
+      if (batch.length < batchSize) return deleted;
     }
   }
 
@@ -257,4 +258,15 @@ export class SqliteStore implements Store {
       throw storageError(err);
     }
   }
+}
+
+/** A sweep's batch may span tenants; CleanupRequest.onDeleted takes one tenant's ids at a time. */
+function idsByTenant(deleted: DeletedIds): Map<string, string[]> {
+  const byTenant = new Map<string, string[]>();
+  for (const [tenant, id] of deleted) {
+    const ids = byTenant.get(tenant);
+    if (ids) ids.push(id);
+    else byTenant.set(tenant, [id]);
+  }
+  return byTenant;
 }

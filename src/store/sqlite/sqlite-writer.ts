@@ -17,6 +17,9 @@ import type { SessionTables } from "./session-tables.js";
 import { isDiskFull } from "./sqlite-errors.js";
 import { Counter } from "./sql.js";
 
+/** The sessions one cleanup batch deleted, as [tenant, conversation_id]. */
+export type DeletedIds = [tenant: string, conversationId: string][];
+
 /**
  * What a resume transaction returns: a refusal is a value, so the
  * failed-resume count it writes commits with it. The session comes as a
@@ -51,7 +54,7 @@ export class SqliteWriter {
   readonly end: (tenant: string, request: EndRequest, now: Date) => Session;
   readonly delete: (tenant: string, conversationId: string, etag: string, now: Date) => void;
   /** Deletes up to batchSize sessions last active before cutoffMs; returns how many. */
-  readonly cleanupBatch: (tenant: string | undefined, cutoffMs: number, batchSize: number) => number;
+  readonly cleanupBatch: (tenant: string | undefined, cutoffMs: number, batchSize: number) => DeletedIds;
 
   private readonly headers = new SessionCache<SessionRecord>(CACHED_SESSIONS);
   /** Sessions not ended, expired ones not yet swept included, as of the last commit. */
@@ -199,7 +202,7 @@ export class SqliteWriter {
     this.remove(tenant, planDelete(stored, conversationId, etag, now, this.rules));
   }
 
-  private deleteInactive(tenant: string | undefined, cutoffMs: number, batchSize: number): number {
+  private deleteInactive(tenant: string | undefined, cutoffMs: number, batchSize: number): DeletedIds {
     const deleted = this.tables.deleteInactive(tenant, cutoffMs, batchSize);
     const perTenant = new Map<string, number>();
     for (const row of deleted) {
@@ -208,7 +211,7 @@ export class SqliteWriter {
       if (row.status !== SessionStatus.ENDED) this.notEndedDelta -= 1;
     }
     for (const [t, count] of perTenant) this.tables.addToCounter(t, Counter.cleanupCount, count);
-    return deleted.length;
+    return deleted.map((row) => [row.tenant, row.conversation_id]);
   }
 
   /** Stores a planned new session once max_sessions allows it; returns it FULL. */

@@ -149,6 +149,80 @@ func (SessionView) EnumDescriptor() ([]byte, []int) {
 	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{1}
 }
 
+// SessionEventType is what happened to a session.
+type SessionEventType int32
+
+const (
+	SessionEventType_SESSION_EVENT_TYPE_UNSPECIFIED SessionEventType = 0
+	// CreateSession, or ResumeSession with create_if_missing creating it.
+	SessionEventType_SESSION_EVENT_TYPE_CREATED SessionEventType = 1
+	// ResumeSession took the session over (owner_epoch + 1).
+	SessionEventType_SESSION_EVENT_TYPE_RESUMED SessionEventType = 2
+	// One or more updates were applied. While a watcher's buffer holds an
+	// UPDATED of a session not yet sent, a newer one replaces it.
+	SessionEventType_SESSION_EVENT_TYPE_UPDATED SessionEventType = 3
+	// EndSession moved the session to ENDED.
+	SessionEventType_SESSION_EVENT_TYPE_ENDED SessionEventType = 4
+	// DeleteSession or CleanupSessions removed the session.
+	SessionEventType_SESSION_EVENT_TYPE_DELETED SessionEventType = 5
+	// The sidecar's sweeper removed the session after max_session_age idle.
+	SessionEventType_SESSION_EVENT_TYPE_EXPIRED SessionEventType = 6
+	// A write by an owner that a resume has replaced was refused
+	// (SESSION_FENCED): a sign that two bridges serve one call.
+	SessionEventType_SESSION_EVENT_TYPE_FENCED SessionEventType = 7
+)
+
+// Enum value maps for SessionEventType.
+var (
+	SessionEventType_name = map[int32]string{
+		0: "SESSION_EVENT_TYPE_UNSPECIFIED",
+		1: "SESSION_EVENT_TYPE_CREATED",
+		2: "SESSION_EVENT_TYPE_RESUMED",
+		3: "SESSION_EVENT_TYPE_UPDATED",
+		4: "SESSION_EVENT_TYPE_ENDED",
+		5: "SESSION_EVENT_TYPE_DELETED",
+		6: "SESSION_EVENT_TYPE_EXPIRED",
+		7: "SESSION_EVENT_TYPE_FENCED",
+	}
+	SessionEventType_value = map[string]int32{
+		"SESSION_EVENT_TYPE_UNSPECIFIED": 0,
+		"SESSION_EVENT_TYPE_CREATED":     1,
+		"SESSION_EVENT_TYPE_RESUMED":     2,
+		"SESSION_EVENT_TYPE_UPDATED":     3,
+		"SESSION_EVENT_TYPE_ENDED":       4,
+		"SESSION_EVENT_TYPE_DELETED":     5,
+		"SESSION_EVENT_TYPE_EXPIRED":     6,
+		"SESSION_EVENT_TYPE_FENCED":      7,
+	}
+)
+
+func (x SessionEventType) Enum() *SessionEventType {
+	p := new(SessionEventType)
+	*p = x
+	return p
+}
+
+func (x SessionEventType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionEventType) Descriptor() protoreflect.EnumDescriptor {
+	return file_sessionstore_v1_session_store_proto_enumTypes[2].Descriptor()
+}
+
+func (SessionEventType) Type() protoreflect.EnumType {
+	return &file_sessionstore_v1_session_store_proto_enumTypes[2]
+}
+
+func (x SessionEventType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionEventType.Descriptor instead.
+func (SessionEventType) EnumDescriptor() ([]byte, []int) {
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{2}
+}
+
 // ConversationItem is one entry of the conversation: a user utterance, a bot
 // reply, an activity such as a DTMF digit.
 type ConversationItem struct {
@@ -2105,6 +2179,126 @@ func (x *GetStatsResponse) GetStatusCounts() []*StatusCount {
 	return nil
 }
 
+type WatchSessionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this session's events; empty for every session of the tenant.
+	ConversationId string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// Only events whose session is in one of these statuses; empty for all.
+	// DELETED and EXPIRED events always pass: the session is gone, whatever
+	// status it had.
+	Statuses      []SessionStatus `protobuf:"varint,2,rep,packed,name=statuses,proto3,enum=sessionstore.v1.SessionStatus" json:"statuses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSessionsRequest) Reset() {
+	*x = WatchSessionsRequest{}
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSessionsRequest) ProtoMessage() {}
+
+func (x *WatchSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSessionsRequest.ProtoReflect.Descriptor instead.
+func (*WatchSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *WatchSessionsRequest) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *WatchSessionsRequest) GetStatuses() []SessionStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+type WatchSessionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  SessionEventType       `protobuf:"varint,1,opt,name=type,proto3,enum=sessionstore.v1.SessionEventType" json:"type,omitempty"`
+	// The session after the event, BASIC (no history, function calls or
+	// audio). For DELETED and EXPIRED only conversation_id is set; for FENCED
+	// conversation_id and owner_epoch (the current owner's).
+	Session *Session `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	// When the event's write committed, by the sidecar that made it.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSessionsResponse) Reset() {
+	*x = WatchSessionsResponse{}
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSessionsResponse) ProtoMessage() {}
+
+func (x *WatchSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSessionsResponse.ProtoReflect.Descriptor instead.
+func (*WatchSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *WatchSessionsResponse) GetType() SessionEventType {
+	if x != nil {
+		return x.Type
+	}
+	return SessionEventType_SESSION_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *WatchSessionsResponse) GetSession() *Session {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+func (x *WatchSessionsResponse) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 var File_sessionstore_v1_session_store_proto protoreflect.FileDescriptor
 
 const file_sessionstore_v1_session_store_proto_rawDesc = "" +
@@ -2258,7 +2452,14 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\x10resumed_sessions\x18\x03 \x01(\x03R\x0fresumedSessions\x12%\n" +
 	"\x0efailed_resumes\x18\x04 \x01(\x03R\rfailedResumes\x12#\n" +
 	"\rcleanup_count\x18\x05 \x01(\x03R\fcleanupCount\x12A\n" +
-	"\rstatus_counts\x18\x06 \x03(\v2\x1c.sessionstore.v1.StatusCountR\fstatusCounts*\xb7\x01\n" +
+	"\rstatus_counts\x18\x06 \x03(\v2\x1c.sessionstore.v1.StatusCountR\fstatusCounts\"{\n" +
+	"\x14WatchSessionsRequest\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12:\n" +
+	"\bstatuses\x18\x02 \x03(\x0e2\x1e.sessionstore.v1.SessionStatusR\bstatuses\"\xb2\x01\n" +
+	"\x15WatchSessionsResponse\x125\n" +
+	"\x04type\x18\x01 \x01(\x0e2!.sessionstore.v1.SessionEventTypeR\x04type\x122\n" +
+	"\asession\x18\x02 \x01(\v2\x18.sessionstore.v1.SessionR\asession\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time*\xb7\x01\n" +
 	"\rSessionStatus\x12\x1e\n" +
 	"\x1aSESSION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SESSION_STATUS_INITIATED\x10\x01\x12\x19\n" +
@@ -2269,7 +2470,16 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\vSessionView\x12\x1c\n" +
 	"\x18SESSION_VIEW_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SESSION_VIEW_BASIC\x10\x01\x12\x15\n" +
-	"\x11SESSION_VIEW_FULL\x10\x022\x81\t\n" +
+	"\x11SESSION_VIEW_FULL\x10\x02*\x93\x02\n" +
+	"\x10SessionEventType\x12\"\n" +
+	"\x1eSESSION_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aSESSION_EVENT_TYPE_CREATED\x10\x01\x12\x1e\n" +
+	"\x1aSESSION_EVENT_TYPE_RESUMED\x10\x02\x12\x1e\n" +
+	"\x1aSESSION_EVENT_TYPE_UPDATED\x10\x03\x12\x1c\n" +
+	"\x18SESSION_EVENT_TYPE_ENDED\x10\x04\x12\x1e\n" +
+	"\x1aSESSION_EVENT_TYPE_DELETED\x10\x05\x12\x1e\n" +
+	"\x1aSESSION_EVENT_TYPE_EXPIRED\x10\x06\x12\x1d\n" +
+	"\x19SESSION_EVENT_TYPE_FENCED\x10\a2\xe3\t\n" +
 	"\x13SessionStoreService\x12^\n" +
 	"\rCreateSession\x12%.sessionstore.v1.CreateSessionRequest\x1a&.sessionstore.v1.CreateSessionResponse\x12U\n" +
 	"\n" +
@@ -2284,7 +2494,8 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\rDeleteSession\x12%.sessionstore.v1.DeleteSessionRequest\x1a&.sessionstore.v1.DeleteSessionResponse\x12[\n" +
 	"\fListSessions\x12$.sessionstore.v1.ListSessionsRequest\x1a%.sessionstore.v1.ListSessionsResponse\x12d\n" +
 	"\x0fCleanupSessions\x12'.sessionstore.v1.CleanupSessionsRequest\x1a(.sessionstore.v1.CleanupSessionsResponse\x12O\n" +
-	"\bGetStats\x12 .sessionstore.v1.GetStatsRequest\x1a!.sessionstore.v1.GetStatsResponseb\x06proto3"
+	"\bGetStats\x12 .sessionstore.v1.GetStatsRequest\x1a!.sessionstore.v1.GetStatsResponse\x12`\n" +
+	"\rWatchSessions\x12%.sessionstore.v1.WatchSessionsRequest\x1a&.sessionstore.v1.WatchSessionsResponse0\x01b\x06proto3"
 
 var (
 	file_sessionstore_v1_session_store_proto_rawDescOnce sync.Once
@@ -2298,112 +2509,121 @@ func file_sessionstore_v1_session_store_proto_rawDescGZIP() []byte {
 	return file_sessionstore_v1_session_store_proto_rawDescData
 }
 
-var file_sessionstore_v1_session_store_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sessionstore_v1_session_store_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_sessionstore_v1_session_store_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_sessionstore_v1_session_store_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_sessionstore_v1_session_store_proto_goTypes = []any{
 	(SessionStatus)(0),                  // 0: sessionstore.v1.SessionStatus
 	(SessionView)(0),                    // 1: sessionstore.v1.SessionView
-	(*ConversationItem)(nil),            // 2: sessionstore.v1.ConversationItem
-	(*FunctionCall)(nil),                // 3: sessionstore.v1.FunctionCall
-	(*AudioChunk)(nil),                  // 4: sessionstore.v1.AudioChunk
-	(*Session)(nil),                     // 5: sessionstore.v1.Session
-	(*SessionUpdate)(nil),               // 6: sessionstore.v1.SessionUpdate
-	(*UpdateAck)(nil),                   // 7: sessionstore.v1.UpdateAck
-	(*StreamUpdateBatchesRequest)(nil),  // 8: sessionstore.v1.StreamUpdateBatchesRequest
-	(*StreamUpdateBatchesResponse)(nil), // 9: sessionstore.v1.StreamUpdateBatchesResponse
-	(*CreateSessionRequest)(nil),        // 10: sessionstore.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),       // 11: sessionstore.v1.CreateSessionResponse
-	(*GetSessionRequest)(nil),           // 12: sessionstore.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),          // 13: sessionstore.v1.GetSessionResponse
-	(*ResumeSessionRequest)(nil),        // 14: sessionstore.v1.ResumeSessionRequest
-	(*ResumeSessionResponse)(nil),       // 15: sessionstore.v1.ResumeSessionResponse
-	(*ValidateResumeRequest)(nil),       // 16: sessionstore.v1.ValidateResumeRequest
-	(*ValidateResumeResponse)(nil),      // 17: sessionstore.v1.ValidateResumeResponse
-	(*UpdateSessionRequest)(nil),        // 18: sessionstore.v1.UpdateSessionRequest
-	(*UpdateSessionResponse)(nil),       // 19: sessionstore.v1.UpdateSessionResponse
-	(*EndSessionRequest)(nil),           // 20: sessionstore.v1.EndSessionRequest
-	(*EndSessionResponse)(nil),          // 21: sessionstore.v1.EndSessionResponse
-	(*DeleteSessionRequest)(nil),        // 22: sessionstore.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),       // 23: sessionstore.v1.DeleteSessionResponse
-	(*ListSessionsRequest)(nil),         // 24: sessionstore.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),        // 25: sessionstore.v1.ListSessionsResponse
-	(*CleanupSessionsRequest)(nil),      // 26: sessionstore.v1.CleanupSessionsRequest
-	(*CleanupSessionsResponse)(nil),     // 27: sessionstore.v1.CleanupSessionsResponse
-	(*GetStatsRequest)(nil),             // 28: sessionstore.v1.GetStatsRequest
-	(*StatusCount)(nil),                 // 29: sessionstore.v1.StatusCount
-	(*GetStatsResponse)(nil),            // 30: sessionstore.v1.GetStatsResponse
-	(*structpb.Struct)(nil),             // 31: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),       // 33: google.protobuf.FieldMask
-	(*status.Status)(nil),               // 34: google.rpc.Status
-	(*durationpb.Duration)(nil),         // 35: google.protobuf.Duration
+	(SessionEventType)(0),               // 2: sessionstore.v1.SessionEventType
+	(*ConversationItem)(nil),            // 3: sessionstore.v1.ConversationItem
+	(*FunctionCall)(nil),                // 4: sessionstore.v1.FunctionCall
+	(*AudioChunk)(nil),                  // 5: sessionstore.v1.AudioChunk
+	(*Session)(nil),                     // 6: sessionstore.v1.Session
+	(*SessionUpdate)(nil),               // 7: sessionstore.v1.SessionUpdate
+	(*UpdateAck)(nil),                   // 8: sessionstore.v1.UpdateAck
+	(*StreamUpdateBatchesRequest)(nil),  // 9: sessionstore.v1.StreamUpdateBatchesRequest
+	(*StreamUpdateBatchesResponse)(nil), // 10: sessionstore.v1.StreamUpdateBatchesResponse
+	(*CreateSessionRequest)(nil),        // 11: sessionstore.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),       // 12: sessionstore.v1.CreateSessionResponse
+	(*GetSessionRequest)(nil),           // 13: sessionstore.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),          // 14: sessionstore.v1.GetSessionResponse
+	(*ResumeSessionRequest)(nil),        // 15: sessionstore.v1.ResumeSessionRequest
+	(*ResumeSessionResponse)(nil),       // 16: sessionstore.v1.ResumeSessionResponse
+	(*ValidateResumeRequest)(nil),       // 17: sessionstore.v1.ValidateResumeRequest
+	(*ValidateResumeResponse)(nil),      // 18: sessionstore.v1.ValidateResumeResponse
+	(*UpdateSessionRequest)(nil),        // 19: sessionstore.v1.UpdateSessionRequest
+	(*UpdateSessionResponse)(nil),       // 20: sessionstore.v1.UpdateSessionResponse
+	(*EndSessionRequest)(nil),           // 21: sessionstore.v1.EndSessionRequest
+	(*EndSessionResponse)(nil),          // 22: sessionstore.v1.EndSessionResponse
+	(*DeleteSessionRequest)(nil),        // 23: sessionstore.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),       // 24: sessionstore.v1.DeleteSessionResponse
+	(*ListSessionsRequest)(nil),         // 25: sessionstore.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),        // 26: sessionstore.v1.ListSessionsResponse
+	(*CleanupSessionsRequest)(nil),      // 27: sessionstore.v1.CleanupSessionsRequest
+	(*CleanupSessionsResponse)(nil),     // 28: sessionstore.v1.CleanupSessionsResponse
+	(*GetStatsRequest)(nil),             // 29: sessionstore.v1.GetStatsRequest
+	(*StatusCount)(nil),                 // 30: sessionstore.v1.StatusCount
+	(*GetStatsResponse)(nil),            // 31: sessionstore.v1.GetStatsResponse
+	(*WatchSessionsRequest)(nil),        // 32: sessionstore.v1.WatchSessionsRequest
+	(*WatchSessionsResponse)(nil),       // 33: sessionstore.v1.WatchSessionsResponse
+	(*structpb.Struct)(nil),             // 34: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),       // 35: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 36: google.protobuf.FieldMask
+	(*status.Status)(nil),               // 37: google.rpc.Status
+	(*durationpb.Duration)(nil),         // 38: google.protobuf.Duration
 }
 var file_sessionstore_v1_session_store_proto_depIdxs = []int32{
-	31, // 0: sessionstore.v1.ConversationItem.data:type_name -> google.protobuf.Struct
-	32, // 1: sessionstore.v1.ConversationItem.created_at:type_name -> google.protobuf.Timestamp
-	32, // 2: sessionstore.v1.FunctionCall.created_at:type_name -> google.protobuf.Timestamp
-	32, // 3: sessionstore.v1.AudioChunk.created_at:type_name -> google.protobuf.Timestamp
+	34, // 0: sessionstore.v1.ConversationItem.data:type_name -> google.protobuf.Struct
+	35, // 1: sessionstore.v1.ConversationItem.created_at:type_name -> google.protobuf.Timestamp
+	35, // 2: sessionstore.v1.FunctionCall.created_at:type_name -> google.protobuf.Timestamp
+	35, // 3: sessionstore.v1.AudioChunk.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: sessionstore.v1.Session.status:type_name -> sessionstore.v1.SessionStatus
-	32, // 5: sessionstore.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	32, // 6: sessionstore.v1.Session.last_activity:type_name -> google.protobuf.Timestamp
-	2,  // 7: sessionstore.v1.Session.conversation_history:type_name -> sessionstore.v1.ConversationItem
-	3,  // 8: sessionstore.v1.Session.function_calls:type_name -> sessionstore.v1.FunctionCall
-	4,  // 9: sessionstore.v1.Session.audio_buffer:type_name -> sessionstore.v1.AudioChunk
-	31, // 10: sessionstore.v1.Session.audio_metadata:type_name -> google.protobuf.Struct
-	31, // 11: sessionstore.v1.Session.metadata:type_name -> google.protobuf.Struct
-	33, // 12: sessionstore.v1.SessionUpdate.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 13: sessionstore.v1.SessionUpdate.session:type_name -> sessionstore.v1.Session
-	2,  // 14: sessionstore.v1.SessionUpdate.append_history:type_name -> sessionstore.v1.ConversationItem
-	3,  // 15: sessionstore.v1.SessionUpdate.upsert_function_calls:type_name -> sessionstore.v1.FunctionCall
-	4,  // 16: sessionstore.v1.SessionUpdate.append_audio:type_name -> sessionstore.v1.AudioChunk
-	34, // 17: sessionstore.v1.UpdateAck.error:type_name -> google.rpc.Status
-	6,  // 18: sessionstore.v1.StreamUpdateBatchesRequest.updates:type_name -> sessionstore.v1.SessionUpdate
-	7,  // 19: sessionstore.v1.StreamUpdateBatchesResponse.acks:type_name -> sessionstore.v1.UpdateAck
-	5,  // 20: sessionstore.v1.CreateSessionRequest.session:type_name -> sessionstore.v1.Session
-	5,  // 21: sessionstore.v1.CreateSessionResponse.session:type_name -> sessionstore.v1.Session
+	35, // 5: sessionstore.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	35, // 6: sessionstore.v1.Session.last_activity:type_name -> google.protobuf.Timestamp
+	3,  // 7: sessionstore.v1.Session.conversation_history:type_name -> sessionstore.v1.ConversationItem
+	4,  // 8: sessionstore.v1.Session.function_calls:type_name -> sessionstore.v1.FunctionCall
+	5,  // 9: sessionstore.v1.Session.audio_buffer:type_name -> sessionstore.v1.AudioChunk
+	34, // 10: sessionstore.v1.Session.audio_metadata:type_name -> google.protobuf.Struct
+	34, // 11: sessionstore.v1.Session.metadata:type_name -> google.protobuf.Struct
+	36, // 12: sessionstore.v1.SessionUpdate.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 13: sessionstore.v1.SessionUpdate.session:type_name -> sessionstore.v1.Session
+	3,  // 14: sessionstore.v1.SessionUpdate.append_history:type_name -> sessionstore.v1.ConversationItem
+	4,  // 15: sessionstore.v1.SessionUpdate.upsert_function_calls:type_name -> sessionstore.v1.FunctionCall
+	5,  // 16: sessionstore.v1.SessionUpdate.append_audio:type_name -> sessionstore.v1.AudioChunk
+	37, // 17: sessionstore.v1.UpdateAck.error:type_name -> google.rpc.Status
+	7,  // 18: sessionstore.v1.StreamUpdateBatchesRequest.updates:type_name -> sessionstore.v1.SessionUpdate
+	8,  // 19: sessionstore.v1.StreamUpdateBatchesResponse.acks:type_name -> sessionstore.v1.UpdateAck
+	6,  // 20: sessionstore.v1.CreateSessionRequest.session:type_name -> sessionstore.v1.Session
+	6,  // 21: sessionstore.v1.CreateSessionResponse.session:type_name -> sessionstore.v1.Session
 	1,  // 22: sessionstore.v1.GetSessionRequest.view:type_name -> sessionstore.v1.SessionView
-	5,  // 23: sessionstore.v1.GetSessionResponse.session:type_name -> sessionstore.v1.Session
-	5,  // 24: sessionstore.v1.ResumeSessionRequest.session:type_name -> sessionstore.v1.Session
+	6,  // 23: sessionstore.v1.GetSessionResponse.session:type_name -> sessionstore.v1.Session
+	6,  // 24: sessionstore.v1.ResumeSessionRequest.session:type_name -> sessionstore.v1.Session
 	1,  // 25: sessionstore.v1.ResumeSessionRequest.view:type_name -> sessionstore.v1.SessionView
-	5,  // 26: sessionstore.v1.ResumeSessionResponse.session:type_name -> sessionstore.v1.Session
-	6,  // 27: sessionstore.v1.UpdateSessionRequest.update:type_name -> sessionstore.v1.SessionUpdate
-	5,  // 28: sessionstore.v1.UpdateSessionResponse.session:type_name -> sessionstore.v1.Session
-	5,  // 29: sessionstore.v1.EndSessionResponse.session:type_name -> sessionstore.v1.Session
+	6,  // 26: sessionstore.v1.ResumeSessionResponse.session:type_name -> sessionstore.v1.Session
+	7,  // 27: sessionstore.v1.UpdateSessionRequest.update:type_name -> sessionstore.v1.SessionUpdate
+	6,  // 28: sessionstore.v1.UpdateSessionResponse.session:type_name -> sessionstore.v1.Session
+	6,  // 29: sessionstore.v1.EndSessionResponse.session:type_name -> sessionstore.v1.Session
 	0,  // 30: sessionstore.v1.ListSessionsRequest.statuses:type_name -> sessionstore.v1.SessionStatus
 	1,  // 31: sessionstore.v1.ListSessionsRequest.view:type_name -> sessionstore.v1.SessionView
-	5,  // 32: sessionstore.v1.ListSessionsResponse.sessions:type_name -> sessionstore.v1.Session
-	35, // 33: sessionstore.v1.CleanupSessionsRequest.max_age:type_name -> google.protobuf.Duration
+	6,  // 32: sessionstore.v1.ListSessionsResponse.sessions:type_name -> sessionstore.v1.Session
+	38, // 33: sessionstore.v1.CleanupSessionsRequest.max_age:type_name -> google.protobuf.Duration
 	0,  // 34: sessionstore.v1.StatusCount.status:type_name -> sessionstore.v1.SessionStatus
-	29, // 35: sessionstore.v1.GetStatsResponse.status_counts:type_name -> sessionstore.v1.StatusCount
-	10, // 36: sessionstore.v1.SessionStoreService.CreateSession:input_type -> sessionstore.v1.CreateSessionRequest
-	12, // 37: sessionstore.v1.SessionStoreService.GetSession:input_type -> sessionstore.v1.GetSessionRequest
-	14, // 38: sessionstore.v1.SessionStoreService.ResumeSession:input_type -> sessionstore.v1.ResumeSessionRequest
-	16, // 39: sessionstore.v1.SessionStoreService.ValidateResume:input_type -> sessionstore.v1.ValidateResumeRequest
-	18, // 40: sessionstore.v1.SessionStoreService.UpdateSession:input_type -> sessionstore.v1.UpdateSessionRequest
-	6,  // 41: sessionstore.v1.SessionStoreService.StreamUpdates:input_type -> sessionstore.v1.SessionUpdate
-	8,  // 42: sessionstore.v1.SessionStoreService.StreamUpdateBatches:input_type -> sessionstore.v1.StreamUpdateBatchesRequest
-	20, // 43: sessionstore.v1.SessionStoreService.EndSession:input_type -> sessionstore.v1.EndSessionRequest
-	22, // 44: sessionstore.v1.SessionStoreService.DeleteSession:input_type -> sessionstore.v1.DeleteSessionRequest
-	24, // 45: sessionstore.v1.SessionStoreService.ListSessions:input_type -> sessionstore.v1.ListSessionsRequest
-	26, // 46: sessionstore.v1.SessionStoreService.CleanupSessions:input_type -> sessionstore.v1.CleanupSessionsRequest
-	28, // 47: sessionstore.v1.SessionStoreService.GetStats:input_type -> sessionstore.v1.GetStatsRequest
-	11, // 48: sessionstore.v1.SessionStoreService.CreateSession:output_type -> sessionstore.v1.CreateSessionResponse
-	13, // 49: sessionstore.v1.SessionStoreService.GetSession:output_type -> sessionstore.v1.GetSessionResponse
-	15, // 50: sessionstore.v1.SessionStoreService.ResumeSession:output_type -> sessionstore.v1.ResumeSessionResponse
-	17, // 51: sessionstore.v1.SessionStoreService.ValidateResume:output_type -> sessionstore.v1.ValidateResumeResponse
-	19, // 52: sessionstore.v1.SessionStoreService.UpdateSession:output_type -> sessionstore.v1.UpdateSessionResponse
-	7,  // 53: sessionstore.v1.SessionStoreService.StreamUpdates:output_type -> sessionstore.v1.UpdateAck
-	9,  // 54: sessionstore.v1.SessionStoreService.StreamUpdateBatches:output_type -> sessionstore.v1.StreamUpdateBatchesResponse
-	21, // 55: sessionstore.v1.SessionStoreService.EndSession:output_type -> sessionstore.v1.EndSessionResponse
-	23, // 56: sessionstore.v1.SessionStoreService.DeleteSession:output_type -> sessionstore.v1.DeleteSessionResponse
-	25, // 57: sessionstore.v1.SessionStoreService.ListSessions:output_type -> sessionstore.v1.ListSessionsResponse
-	27, // 58: sessionstore.v1.SessionStoreService.CleanupSessions:output_type -> sessionstore.v1.CleanupSessionsResponse
-	30, // 59: sessionstore.v1.SessionStoreService.GetStats:output_type -> sessionstore.v1.GetStatsResponse
-	48, // [48:60] is the sub-list for method output_type
-	36, // [36:48] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	30, // 35: sessionstore.v1.GetStatsResponse.status_counts:type_name -> sessionstore.v1.StatusCount
+	0,  // 36: sessionstore.v1.WatchSessionsRequest.statuses:type_name -> sessionstore.v1.SessionStatus
+	2,  // 37: sessionstore.v1.WatchSessionsResponse.type:type_name -> sessionstore.v1.SessionEventType
+	6,  // 38: sessionstore.v1.WatchSessionsResponse.session:type_name -> sessionstore.v1.Session
+	35, // 39: sessionstore.v1.WatchSessionsResponse.time:type_name -> google.protobuf.Timestamp
+	11, // 40: sessionstore.v1.SessionStoreService.CreateSession:input_type -> sessionstore.v1.CreateSessionRequest
+	13, // 41: sessionstore.v1.SessionStoreService.GetSession:input_type -> sessionstore.v1.GetSessionRequest
+	15, // 42: sessionstore.v1.SessionStoreService.ResumeSession:input_type -> sessionstore.v1.ResumeSessionRequest
+	17, // 43: sessionstore.v1.SessionStoreService.ValidateResume:input_type -> sessionstore.v1.ValidateResumeRequest
+	19, // 44: sessionstore.v1.SessionStoreService.UpdateSession:input_type -> sessionstore.v1.UpdateSessionRequest
+	7,  // 45: sessionstore.v1.SessionStoreService.StreamUpdates:input_type -> sessionstore.v1.SessionUpdate
+	9,  // 46: sessionstore.v1.SessionStoreService.StreamUpdateBatches:input_type -> sessionstore.v1.StreamUpdateBatchesRequest
+	21, // 47: sessionstore.v1.SessionStoreService.EndSession:input_type -> sessionstore.v1.EndSessionRequest
+	23, // 48: sessionstore.v1.SessionStoreService.DeleteSession:input_type -> sessionstore.v1.DeleteSessionRequest
+	25, // 49: sessionstore.v1.SessionStoreService.ListSessions:input_type -> sessionstore.v1.ListSessionsRequest
+	27, // 50: sessionstore.v1.SessionStoreService.CleanupSessions:input_type -> sessionstore.v1.CleanupSessionsRequest
+	29, // 51: sessionstore.v1.SessionStoreService.GetStats:input_type -> sessionstore.v1.GetStatsRequest
+	32, // 52: sessionstore.v1.SessionStoreService.WatchSessions:input_type -> sessionstore.v1.WatchSessionsRequest
+	12, // 53: sessionstore.v1.SessionStoreService.CreateSession:output_type -> sessionstore.v1.CreateSessionResponse
+	14, // 54: sessionstore.v1.SessionStoreService.GetSession:output_type -> sessionstore.v1.GetSessionResponse
+	16, // 55: sessionstore.v1.SessionStoreService.ResumeSession:output_type -> sessionstore.v1.ResumeSessionResponse
+	18, // 56: sessionstore.v1.SessionStoreService.ValidateResume:output_type -> sessionstore.v1.ValidateResumeResponse
+	20, // 57: sessionstore.v1.SessionStoreService.UpdateSession:output_type -> sessionstore.v1.UpdateSessionResponse
+	8,  // 58: sessionstore.v1.SessionStoreService.StreamUpdates:output_type -> sessionstore.v1.UpdateAck
+	10, // 59: sessionstore.v1.SessionStoreService.StreamUpdateBatches:output_type -> sessionstore.v1.StreamUpdateBatchesResponse
+	22, // 60: sessionstore.v1.SessionStoreService.EndSession:output_type -> sessionstore.v1.EndSessionResponse
+	24, // 61: sessionstore.v1.SessionStoreService.DeleteSession:output_type -> sessionstore.v1.DeleteSessionResponse
+	26, // 62: sessionstore.v1.SessionStoreService.ListSessions:output_type -> sessionstore.v1.ListSessionsResponse
+	28, // 63: sessionstore.v1.SessionStoreService.CleanupSessions:output_type -> sessionstore.v1.CleanupSessionsResponse
+	31, // 64: sessionstore.v1.SessionStoreService.GetStats:output_type -> sessionstore.v1.GetStatsResponse
+	33, // 65: sessionstore.v1.SessionStoreService.WatchSessions:output_type -> sessionstore.v1.WatchSessionsResponse
+	53, // [53:66] is the sub-list for method output_type
+	40, // [40:53] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_sessionstore_v1_session_store_proto_init() }
@@ -2416,8 +2636,8 @@ func file_sessionstore_v1_session_store_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sessionstore_v1_session_store_proto_rawDesc), len(file_sessionstore_v1_session_store_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   29,
+			NumEnums:      3,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

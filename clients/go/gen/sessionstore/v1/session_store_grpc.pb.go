@@ -35,6 +35,7 @@ const (
 	SessionStoreService_ListSessions_FullMethodName        = "/sessionstore.v1.SessionStoreService/ListSessions"
 	SessionStoreService_CleanupSessions_FullMethodName     = "/sessionstore.v1.SessionStoreService/CleanupSessions"
 	SessionStoreService_GetStats_FullMethodName            = "/sessionstore.v1.SessionStoreService/GetStats"
+	SessionStoreService_WatchSessions_FullMethodName       = "/sessionstore.v1.SessionStoreService/WatchSessions"
 )
 
 // SessionStoreServiceClient is the client API for SessionStoreService service.
@@ -88,6 +89,14 @@ type SessionStoreServiceClient interface {
 	CleanupSessions(ctx context.Context, in *CleanupSessionsRequest, opts ...grpc.CallOption) (*CleanupSessionsResponse, error)
 	// GetStats reports session counts and counters.
 	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
+	// WatchSessions streams the caller's session events from now on, as their
+	// writes commit, from every sidecar sharing the store (with Redis). Events
+	// of one session come in commit order. A watcher that falls behind is not
+	// waited for: its stream ends with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW), and
+	// it should ListSessions and watch again. At shutdown the stream ends with
+	// UNAVAILABLE (SHUTTING_DOWN). The response headers are sent as soon as the
+	// watch is subscribed: events of writes that commit after them are delivered.
+	WatchSessions(ctx context.Context, in *WatchSessionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSessionsResponse], error)
 }
 
 type sessionStoreServiceClient struct {
@@ -224,6 +233,25 @@ func (c *sessionStoreServiceClient) GetStats(ctx context.Context, in *GetStatsRe
 	return out, nil
 }
 
+func (c *sessionStoreServiceClient) WatchSessions(ctx context.Context, in *WatchSessionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSessionsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SessionStoreService_ServiceDesc.Streams[2], SessionStoreService_WatchSessions_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSessionsRequest, WatchSessionsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SessionStoreService_WatchSessionsClient = grpc.ServerStreamingClient[WatchSessionsResponse]
+
 // SessionStoreServiceServer is the server API for SessionStoreService service.
 // All implementations must embed UnimplementedSessionStoreServiceServer
 // for forward compatibility.
@@ -275,6 +303,14 @@ type SessionStoreServiceServer interface {
 	CleanupSessions(context.Context, *CleanupSessionsRequest) (*CleanupSessionsResponse, error)
 	// GetStats reports session counts and counters.
 	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
+	// WatchSessions streams the caller's session events from now on, as their
+	// writes commit, from every sidecar sharing the store (with Redis). Events
+	// of one session come in commit order. A watcher that falls behind is not
+	// waited for: its stream ends with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW), and
+	// it should ListSessions and watch again. At shutdown the stream ends with
+	// UNAVAILABLE (SHUTTING_DOWN). The response headers are sent as soon as the
+	// watch is subscribed: events of writes that commit after them are delivered.
+	WatchSessions(*WatchSessionsRequest, grpc.ServerStreamingServer[WatchSessionsResponse]) error
 	mustEmbedUnimplementedSessionStoreServiceServer()
 }
 
@@ -320,6 +356,9 @@ func (UnimplementedSessionStoreServiceServer) CleanupSessions(context.Context, *
 }
 func (UnimplementedSessionStoreServiceServer) GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStats not implemented")
+}
+func (UnimplementedSessionStoreServiceServer) WatchSessions(*WatchSessionsRequest, grpc.ServerStreamingServer[WatchSessionsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchSessions not implemented")
 }
 func (UnimplementedSessionStoreServiceServer) mustEmbedUnimplementedSessionStoreServiceServer() {}
 func (UnimplementedSessionStoreServiceServer) testEmbeddedByValue()                             {}
@@ -536,6 +575,17 @@ func _SessionStoreService_GetStats_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SessionStoreService_WatchSessions_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSessionsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SessionStoreServiceServer).WatchSessions(m, &grpc.GenericServerStream[WatchSessionsRequest, WatchSessionsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SessionStoreService_WatchSessionsServer = grpc.ServerStreamingServer[WatchSessionsResponse]
+
 // SessionStoreService_ServiceDesc is the grpc.ServiceDesc for SessionStoreService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -596,6 +646,11 @@ var SessionStoreService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _SessionStoreService_StreamUpdateBatches_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "WatchSessions",
+			Handler:       _SessionStoreService_WatchSessions_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "sessionstore/v1/session_store.proto",

@@ -28,6 +28,17 @@ class SessionView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SESSION_VIEW_UNSPECIFIED: _ClassVar[SessionView]
     SESSION_VIEW_BASIC: _ClassVar[SessionView]
     SESSION_VIEW_FULL: _ClassVar[SessionView]
+
+class SessionEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SESSION_EVENT_TYPE_UNSPECIFIED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_CREATED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_RESUMED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_UPDATED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_ENDED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_DELETED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_EXPIRED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_FENCED: _ClassVar[SessionEventType]
 SESSION_STATUS_UNSPECIFIED: SessionStatus
 SESSION_STATUS_INITIATED: SessionStatus
 SESSION_STATUS_ACTIVE: SessionStatus
@@ -37,6 +48,14 @@ SESSION_STATUS_ERROR: SessionStatus
 SESSION_VIEW_UNSPECIFIED: SessionView
 SESSION_VIEW_BASIC: SessionView
 SESSION_VIEW_FULL: SessionView
+SESSION_EVENT_TYPE_UNSPECIFIED: SessionEventType
+SESSION_EVENT_TYPE_CREATED: SessionEventType
+SESSION_EVENT_TYPE_RESUMED: SessionEventType
+SESSION_EVENT_TYPE_UPDATED: SessionEventType
+SESSION_EVENT_TYPE_ENDED: SessionEventType
+SESSION_EVENT_TYPE_DELETED: SessionEventType
+SESSION_EVENT_TYPE_EXPIRED: SessionEventType
+SESSION_EVENT_TYPE_FENCED: SessionEventType
 
 class ConversationItem(_message.Message):
     __slots__ = ("item_id", "role", "type", "text", "data", "created_at")
@@ -359,3 +378,21 @@ class GetStatsResponse(_message.Message):
     cleanup_count: int
     status_counts: _containers.RepeatedCompositeFieldContainer[StatusCount]
     def __init__(self, active_sessions: _Optional[int] = ..., total_sessions: _Optional[int] = ..., resumed_sessions: _Optional[int] = ..., failed_resumes: _Optional[int] = ..., cleanup_count: _Optional[int] = ..., status_counts: _Optional[_Iterable[_Union[StatusCount, _Mapping]]] = ...) -> None: ...
+
+class WatchSessionsRequest(_message.Message):
+    __slots__ = ("conversation_id", "statuses")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    statuses: _containers.RepeatedScalarFieldContainer[SessionStatus]
+    def __init__(self, conversation_id: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[SessionStatus, str]]] = ...) -> None: ...
+
+class WatchSessionsResponse(_message.Message):
+    __slots__ = ("type", "session", "time")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    type: SessionEventType
+    session: Session
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, type: _Optional[_Union[SessionEventType, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -99,6 +99,11 @@ class SessionStoreServiceStub(object):
                 request_serializer=sessionstore_dot_v1_dot_session__store__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=sessionstore_dot_v1_dot_session__store__pb2.GetStatsResponse.FromString,
                 _registered_method=True)
+        self.WatchSessions = channel.unary_stream(
+                '/sessionstore.v1.SessionStoreService/WatchSessions',
+                request_serializer=sessionstore_dot_v1_dot_session__store__pb2.WatchSessionsRequest.SerializeToString,
+                response_deserializer=sessionstore_dot_v1_dot_session__store__pb2.WatchSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class SessionStoreServiceServicer(object):
@@ -210,6 +215,19 @@ class SessionStoreServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchSessions(self, request, context):
+        """WatchSessions streams the caller's session events from now on, as their
+        writes commit, from every sidecar sharing the store (with Redis). Events
+        of one session come in commit order. A watcher that falls behind is not
+        waited for: its stream ends with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW), and
+        it should ListSessions and watch again. At shutdown the stream ends with
+        UNAVAILABLE (SHUTTING_DOWN). The response headers are sent as soon as the
+        watch is subscribed: events of writes that commit after them are delivered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionStoreServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -272,6 +290,11 @@ def add_SessionStoreServiceServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=sessionstore_dot_v1_dot_session__store__pb2.GetStatsRequest.FromString,
                     response_serializer=sessionstore_dot_v1_dot_session__store__pb2.GetStatsResponse.SerializeToString,
+            ),
+            'WatchSessions': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSessions,
+                    request_deserializer=sessionstore_dot_v1_dot_session__store__pb2.WatchSessionsRequest.FromString,
+                    response_serializer=sessionstore_dot_v1_dot_session__store__pb2.WatchSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -603,6 +626,33 @@ class SessionStoreService(object):
             '/sessionstore.v1.SessionStoreService/GetStats',
             sessionstore_dot_v1_dot_session__store__pb2.GetStatsRequest.SerializeToString,
             sessionstore_dot_v1_dot_session__store__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sessionstore.v1.SessionStoreService/WatchSessions',
+            sessionstore_dot_v1_dot_session__store__pb2.WatchSessionsRequest.SerializeToString,
+            sessionstore_dot_v1_dot_session__store__pb2.WatchSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

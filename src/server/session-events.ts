@@ -1,0 +1,153 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import {
+  type Session,
+  SessionEventType,
+  SessionSchema,
+  type SessionStatus,
+  type WatchSessionsResponse,
+  WatchSessionsResponseSchema,
+} from "../gen/sessionstore/v1/session_store_pb.js";
+import { withoutChildren } from "../session/record.js";
+import type { EventRelay } from "../store/store.js";
+
+/** One event of one tenant's session, as watchers get it. */
+export interface TenantEvent {
+  tenant: string;
+  event: WatchSessionsResponse;
+}
+
+/** What a watcher asked for (WatchSessionsRequest). */
+export interface WatchFilter {
+  tenant: string;
+  /** "" for every session. */
+  conversationId: string;
+  /** Empty for every status. */
+  statuses: readonly SessionStatus[];
+}
+
+export type EventSink = (event: WatchSessionsResponse) => void;
+
+/** A session event at `timeMs`, its session BASIC (a FULL one is stripped here, so no caller can send children). */
+export function sessionEvent(type: SessionEventType, session: Session, timeMs: number): WatchSessionsResponse {
+  return create(WatchSessionsResponseSchema, { type, session: withoutChildren(session), time: timestampFromMs(timeMs) });
+}
+
+/** The event of a session that is gone: only its id is left to tell. */
+export function goneEvent(type: SessionEventType.DELETED | SessionEventType.EXPIRED, conversationId: string, timeMs: number): WatchSessionsResponse {
+  return create(WatchSessionsResponseSchema, { type, session: create(SessionSchema, { conversationId }), time: timestampFromMs(timeMs) });
+}
+
+function matches(filter: WatchFilter, tenant: string, event: WatchSessionsResponse): boolean {
+  if (tenant !== filter.tenant) return false;
+  const session = event.session;
+  if (filter.conversationId !== "" && session?.conversationId !== filter.conversationId) return false;
+  if (filter.statuses.length === 0) return true;
+  // A session that is gone had some status; a watcher of any status must learn that it is gone.
+  if (event.type === SessionEventType.DELETED || event.type === SessionEventType.EXPIRED) return true;
+  return session !== undefined && filter.statuses.includes(session.status);
+}
+
+/**
+ * Where the server layer publishes what committed and watchers subscribe:
+ * one place, whatever the backend. Local watchers get an event in the same
+ * turn it is published, synchronously and in publish order. With a relay
+ * (Redis pub/sub), each published batch is also sent, as one message, to the
+ * other sidecars of the same data, and their batches are delivered here; a
+ * batch carries its sidecar's random id so that this sidecar's own batches,
+ * which come back from the relay too, are not delivered twice.
+ *
+ * Publishing never waits: a sink only queues (WatchSessionsCall bounds its
+ * queue), and the relay's send is fire-and-forget.
+ */
+export class SessionEvents {
+  private readonly watchers = new Set<{ filter: WatchFilter; sink: EventSink }>();
+  private readonly origin = randomBytes(8).toString("hex");
+  private relay: EventRelay | undefined;
+  private relayFailing = false;
+
+  constructor(private readonly log: Logger) {}
+
+  /** Starts sharing events through `relay` with the other sidecars that use it. */
+  async connect(relay: EventRelay): Promise<void> {
+    await relay.subscribe((message) => this.received(message));
+    this.relay = relay;
+  }
+
+  /** Stops sharing; local watchers keep their events until they end. */
+  async disconnect(): Promise<void> {
+    const relay = this.relay;
+    this.relay = undefined;
+    await relay?.close();
+  }
+
+  /** Delivers the events to the matching local watchers and, through the relay, to every other sidecar's. */
+  publish(events: readonly TenantEvent[]): void {
+    if (events.length === 0) return;
+    this.deliver(events);
+    if (this.relay) this.send(this.relay, events);
+  }
+
+  /** Subscribes `sink` to the events that match `filter`; returns the unsubscribe. */
+  watch(filter: WatchFilter, sink: EventSink): () => void {
+    const watcher = { filter, sink };
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher);
+  }
+
+  private deliver(events: readonly TenantEvent[]): void {
+    if (this.watchers.size === 0) return;
+    for (const { tenant, event } of events) {
+      for (const { filter, sink } of this.watchers) {
+        if (!matches(filter, tenant, event)) continue;
+        try {
+          sink(event);
+        } catch (err) {
+          // A watcher's failure is its own: the write has committed, and the other watchers still get the event.
+          this.log.error({ err }, "a watcher failed to take an event");
+        }
+      }
+    }
+  }
+
+  private send(relay: EventRelay, events: readonly TenantEvent[]): void {
+    const frame = JSON.stringify({
+      origin: this.origin,
+      events: events.map(({ tenant, event }) => [tenant, Buffer.from(toBinary(WatchSessionsResponseSchema, event)).toString("base64")]),
+    });
+    relay.publish(frame).then(
+      () => {
+        if (this.relayFailing) this.log.info("session events reach the other sidecars again");
+        this.relayFailing = false;
+      },
+      (err: unknown) => {
+        // Once per outage: the writes themselves are committed, only other sidecars' watchers miss these events.
+        if (!this.relayFailing) this.log.warn({ err }, "cannot send session events to the other sidecars; their watchers miss them until this passes");
+        this.relayFailing = true;
+      },
+    );
+  }
+
+  private received(message: string): void {
+    let frame: { origin?: unknown; events?: unknown };
+    try {
+      frame = JSON.parse(message) as typeof frame;
+    } catch (err) {
+      this.log.warn({ err }, "ignoring a session-event message that is not JSON");
+      return;
+    }
+    if (frame.origin === this.origin || !Array.isArray(frame.events)) return;
+    const events: TenantEvent[] = [];
+    for (const entry of frame.events as unknown[]) {
+      if (!Array.isArray(entry) || typeof entry[0] !== "string" || typeof entry[1] !== "string") continue;
+      try {
+        events.push({ tenant: entry[0], event: fromBinary(WatchSessionsResponseSchema, Buffer.from(entry[1], "base64")) });
+      } catch (err) {
+        this.log.warn({ err }, "ignoring a session event that cannot be decoded");
+      }
+    }
+    this.deliver(events);
+  }
+}
