@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectRpcError } from "../support/grpc-expect.js";
 import { type RedisServer, startRedisServer } from "../support/redis-server.js";
 import { runCli, type Sidecar, startSidecar } from "../support/sidecar-process.js";
+import { errorDetailsOf } from "../../src/client/index.js";
+import { watch, watching } from "../support/session-watch.js";
 import { ackReason, openUpdateStream } from "../support/update-stream-raw.js";
 
 const ADMIN = "admin-0f3c9a1b7d2e4c68";
@@ -130,7 +132,13 @@ describe("roles", () => {
     stream.close();
     expect(acks.map((a) => [a.seq, ackReason(a) ?? "applied"])).toEqual([[2n, "PERMISSION_DENIED"], [3n, "applied"]]);
 
+    // Watching the whole tenant is listing it as it changes; one session, reading it.
+    const tenantWide = await watching(bridge.watchSessions({})).ended;
+    expect({ code: tenantWide?.code, info: errorDetailsOf(tenantWide).errorInfo?.metadata }).toEqual({ code: status.PERMISSION_DENIED, info: { role: "bridge", required_role: "admin" } });
+    const one = await watch(bridge, { conversationId: "call-r" });
+
     expect((await bridge.endSession({ conversationId: "call-r", ownerEpoch: epoch, reason: "hung up" })).session?.endReason).toBe("hung up");
+    expect((await one.waitFor(1)).map((e) => e.session?.conversationId)).toEqual(["call-r"]);
   });
 
   it("lets an admin do everything a bridge may not", async () => {
