@@ -2,7 +2,11 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { systemClock } from "./clock.js";
 import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "./config/config.js";
-import { redactedUrl } from "./config/config-values.js";
+import { checkDistinct, type TokenGrant } from "./config/auth-tokens.js";
+import { Invalid, redactedUrl } from "./config/config-values.js";
+import { readTokensFile } from "./config/tokens-file.js";
+import { Authenticator, TokenTable } from "./server/auth.js";
+import { TokensWatch } from "./server/tokens-watch.js";
 import { EventLoopWatch } from "./server/event-loop-watch.js";
 import { ActivitySummary } from "./server/activity-summary.js";
 import { DEFAULT_TENANT } from "./server/auth.js";
@@ -26,6 +30,9 @@ const EXIT_USAGE = 2;
 
 /** How often readiness is checked against the store. */
 const HEALTH_PROBE_INTERVAL_MS = 1000;
+
+/** How often the tokens file is read again: a rotated or revoked token takes effect within this. */
+const TOKENS_POLL_MS = 2000;
 
 /**
  * Liveness: the event loop blocked for longer than 2 s means every bridge's
@@ -96,7 +103,15 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
   const logger = createLogger(config.logLevel);
   const log = logger.child({ module: "main" });
   const rules = rulesOf(config);
-  log.debug({ config: describe(config) }, "configuration");
+  let tokens: ReturnType<typeof loadTokens>;
+  try {
+    tokens = loadTokens(config);
+  } catch (err) {
+    return failStart(err instanceof Invalid ? new ConfigError([err.message]) : err);
+  }
+  const table = new TokenTable(tokens.grants);
+  const auth = new Authenticator(table, config.authTokens.length > 0 || config.authTokensFile !== "");
+  log.debug({ config: describe(config), authTenants: table.tenants() }, "configuration");
 
   let store: Store;
   try {
@@ -117,7 +132,8 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
   if (metrics) {
     addStoreGauges(metrics.registry, {
       store,
-      tenants: config.authTokens.size === 0 ? [DEFAULT_TENANT] : [...config.authTokens.values()],
+      // The tenants named at start: one added to the tokens file later is not labelled until a restart.
+      tenants: auth.enabled ? table.tenants() : [DEFAULT_TENANT],
       sqlitePath: config.storage === "sqlite" ? config.sqlitePath : undefined,
       redisConnected: "connected" in store ? () => (store as { connected: boolean }).connected : undefined,
     });
@@ -145,7 +161,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       maxMessageBytes: config.maxMessageBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
       updateQueueTimeoutMs: config.updateQueueTimeoutMs,
-      authTokens: config.authTokens,
+      auth,
       cleanupBatchSize: config.cleanupBatchSize,
       metrics,
       events,
@@ -183,7 +199,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     intervalMs: config.metricsIntervalMs,
     activity,
     store,
-    tenants: config.authTokens.size === 0 ? [DEFAULT_TENANT] : [...new Set(config.authTokens.values())].sort(),
+    tenants: auth.enabled ? table.tenants() : [DEFAULT_TENANT],
     logger,
   });
   const health = new HealthMonitor({
@@ -202,12 +218,14 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     intervalMs: HEALTH_PROBE_INTERVAL_MS,
     logger,
   });
+  const tokensWatch = new TokensWatch({ auth, load: () => loadTokens(config), loaded: tokens.fingerprint, intervalMs: TOKENS_POLL_MS, logger });
   const liveness = new EventLoopWatch({ ...LIVENESS, report: (live) => server.setLive(live), logger });
   // Signal handlers go in before "listening" is announced: whoever waits for
   // that line may stop the sidecar at once, and must get a clean drain.
   stopOnSignals(log, async () => {
     // The monitor stops first so that no late probe turns SERVING on again.
     await health.stop();
+    tokensWatch.stop();
     // Unready first, so probes and load balancers stop sending new calls while old ones finish.
     // Liveness stays as it is: a draining sidecar is alive, and a restart would cut the drain short.
     server.setReady(false);
@@ -224,6 +242,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
   sweeper.start();
   summary.start();
   health.start();
+  if (config.authTokensFile !== "") tokensWatch.start();
   liveness.start();
   log.info(
     {
@@ -352,9 +371,18 @@ function isExpected(err: unknown): boolean {
   return typeof (err as { code?: unknown }).code === "string" || Object.getPrototypeOf(err) === Error.prototype;
 }
 
-/** The configuration as it is safe to log: tenants, never tokens; the Redis URL without its password. */
+/** The configuration as it is safe to log: never tokens (their tenants are logged beside it); the Redis URL without its password. */
 function describe(config: Config): Record<string, unknown> {
-  return { ...config, redisUrl: redactedUrl(config.redisUrl), authTokens: undefined, authTenants: [...new Set(config.authTokens.values())] };
+  return { ...config, redisUrl: redactedUrl(config.redisUrl), authTokens: undefined };
+}
+
+/** The tokens of --auth-tokens and of the tokens file together; a token in both is refused, as within one source. */
+function loadTokens(config: Config): { grants: TokenGrant[]; fingerprint: string } {
+  if (config.authTokensFile === "") return { grants: config.authTokens, fingerprint: "" };
+  const file = readTokensFile(config.authTokensFile);
+  const grants = [...config.authTokens, ...file.grants];
+  checkDistinct(grants.map((grant, i) => ({ grant, where: i < config.authTokens.length ? `auth-tokens entry ${i + 1}` : `auth-tokens-file entry ${i + 1 - config.authTokens.length}` })), true);
+  return { grants, fingerprint: file.fingerprint };
 }
 
 // Read at run time rather than imported, so it works from dist/ without copying package.json into it.

@@ -22,7 +22,6 @@ export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" |
 export const TIMER_LIMIT_MS = 24 * 86_400_000;
 // grpc-js keeps message limits as signed 32-bit integers.
 export const INT32_MAX = 2_147_483_647;
-const TENANT = /^[A-Za-z0-9._-]{1,64}$/;
 export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -174,35 +173,4 @@ export function readLogLevel(value: unknown): LogLevel {
   const level = nonEmpty(value).toLowerCase();
   if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
   throw new Invalid(`must be one of ${LOG_LEVELS.join(", ")}, got ${show(value)}`);
-}
-
-/**
- * "token=tenant,…" from flags and env, or {token: tenant} from a config file.
- * Tokens are secrets, so problems point at an entry by position, never by value.
- * A token may itself contain "=" (base64 padding): the last "=" separates it from
- * the tenant, whose characters exclude "=".
- */
-export function readAuthTokens(value: unknown): Map<string, string> {
-  const entries: [string, unknown][] = [];
-  if (typeof value === "string") {
-    for (const item of value.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
-      const eq = item.lastIndexOf("=");
-      entries.push(eq < 0 ? ["", item] : [item.slice(0, eq).trim(), item.slice(eq + 1).trim()]);
-    }
-  } else if (isPlainObject(value)) {
-    entries.push(...Object.entries(value));
-  } else {
-    throw new Invalid("must be token=tenant pairs separated by commas, or in a config file an object {token: tenant}");
-  }
-  const tokens = new Map<string, string>();
-  entries.forEach(([token, tenant], i) => {
-    const entry = `entry ${i + 1}`;
-    if (token === "" || /\s/.test(token)) throw new Invalid(`${entry} must be token=tenant with a token of no spaces`);
-    if (typeof tenant !== "string" || !TENANT.test(tenant)) {
-      throw new Invalid(`${entry} names tenant ${show(tenant)}; a tenant is 1-64 of A-Z a-z 0-9 . _ -`);
-    }
-    if (tokens.has(token)) throw new Invalid(`${entry} repeats a token given earlier`);
-    tokens.set(token, tenant);
-  });
-  return tokens;
 }

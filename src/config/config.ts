@@ -9,7 +9,6 @@ import {
   isPlainObject,
   LOG_LEVELS,
   type LogLevel,
-  readAuthTokens,
   readListen,
   readOptionalListen,
   readOptionalPath,
@@ -25,6 +24,7 @@ import {
   type StorageKind,
   TIMER_LIMIT_MS,
 } from "./config-values.js";
+import { readAuthTokens, type TokenGrant } from "./auth-tokens.js";
 import { formatDuration } from "./duration.js";
 import { defaultRules, type SessionRules } from "../session/rules.js";
 
@@ -57,6 +57,8 @@ export interface Config {
   /** Refuse to start on a Redis whose acknowledged writes would not survive its crash. */
   redisRequireDurable: boolean;
   maxSessions: number;
+  /** Live sessions one tenant may hold; 0: only maxSessions applies. */
+  maxSessionsPerTenant: number;
   maxSessionAgeMs: number;
   maxResumeAgeMs: number;
   maxResumeAttempts: number;
@@ -74,8 +76,10 @@ export interface Config {
   logLevel: LogLevel;
   /** How often the activity summary line is logged; 0 for never. */
   metricsIntervalMs: number;
-  /** Bearer token → tenant. Empty: auth is off and every caller is tenant "default". */
-  authTokens: Map<string, string>;
+  /** Bearer tokens, their tenants and roles. With these and authTokensFile empty, auth is off and every caller is tenant "default" with every right. */
+  authTokens: TokenGrant[];
+  /** A file (or a directory of files, a mounted Secret) of more tokens, re-read while serving; "" for none. */
+  authTokensFile: string;
 }
 
 /** Every problem found in the configuration, so one start attempt reports them all. */
@@ -157,6 +161,10 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
     flag: "max-sessions", placeholder: "<n>", default: String(defaultRules.maxSessions), read: integer(1),
     help: "live (not ended) sessions held at most; creating more fails with RESOURCE_EXHAUSTED",
   },
+  maxSessionsPerTenant: {
+    flag: "max-sessions-per-tenant", placeholder: "<n>", default: "0", read: integer(0),
+    help: "live sessions one tenant may hold, so that one tenant cannot take every place under --max-sessions; 0 leaves only --max-sessions",
+  },
   maxSessionAgeMs: {
     flag: "max-session-age", placeholder: "<duration>", default: formatDuration(defaultRules.maxSessionAgeMs),
     read: duration(1), help: "a session idle for longer is expired: hidden from reads and swept",
@@ -227,7 +235,11 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   },
   authTokens: {
     flag: "auth-tokens", placeholder: "<pairs>", default: "", read: readAuthTokens,
-    help: 'comma-separated token=tenant pairs for "authorization: Bearer <token>"; empty turns auth off (every caller is tenant "default")',
+    help: 'comma-separated token=tenant[:role] pairs for "authorization: Bearer <token>", role bridge (the default) or admin; empty, with no --auth-tokens-file, turns auth off (every caller is tenant "default")',
+  },
+  authTokensFile: {
+    flag: "auth-tokens-file", placeholder: "<path>", default: "", read: (value, cwd) => (value === "" ? "" : readPath(value, cwd)),
+    help: "a file of token=tenant[:role] lines, or a directory of such files (a mounted Kubernetes Secret), re-read every few seconds while serving; turns auth on",
   },
 };
 
@@ -361,6 +373,7 @@ function suggestion(name: string): string {
 export function rulesOf(config: Config): SessionRules {
   return {
     maxSessions: config.maxSessions,
+    maxSessionsPerTenant: config.maxSessionsPerTenant,
     maxSessionAgeMs: config.maxSessionAgeMs,
     maxResumeAgeMs: config.maxResumeAgeMs,
     maxResumeAttempts: config.maxResumeAttempts,

@@ -33,6 +33,7 @@ const levelOf: Record<Reason, Level> = {
   [Reason.MaxSessions]: "warn",
   [Reason.LimitExceeded]: "warn",
   [Reason.Unauthenticated]: "warn",
+  [Reason.PermissionDenied]: "warn",
   [Reason.ShuttingDown]: "warn",
   [Reason.Overloaded]: "warn",
   [Reason.WatchTooSlow]: "warn",

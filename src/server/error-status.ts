@@ -25,6 +25,7 @@ export const codeOf: Record<Reason, GrpcCode> = {
   [Reason.InvalidTransition]: GrpcCode.FAILED_PRECONDITION,
   [Reason.EtagMismatch]: GrpcCode.ABORTED,
   [Reason.Unauthenticated]: GrpcCode.UNAUTHENTICATED,
+  [Reason.PermissionDenied]: GrpcCode.PERMISSION_DENIED,
   [Reason.StorageUnavailable]: GrpcCode.UNAVAILABLE,
   // gRPC's own definition of RESOURCE_EXHAUSTED names "the entire file system is out of space".
   [Reason.StorageFull]: GrpcCode.RESOURCE_EXHAUSTED,

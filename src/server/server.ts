@@ -6,7 +6,8 @@ import { type Clock, systemClock } from "../clock.js";
 import { SessionStoreService } from "../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../session/rules.js";
 import type { Store } from "../store/store.js";
-import { tenantOf } from "./auth.js";
+import { refusalOf } from "./access.js";
+import type { Authenticator } from "./auth.js";
 import { asSessionError, toServiceError } from "./error-status.js";
 import type { SessionActivity } from "./session-activity.js";
 import type { SessionEvents } from "./session-events.js";
@@ -39,8 +40,8 @@ export interface ServerOptions {
   maxMessageBytes: number;
   /** HTTP/2 streams (calls) a client connection may have open at once; unlimited when absent. */
   maxConcurrentStreams?: number;
-  /** Bearer token → tenant; empty turns auth off. */
-  authTokens: ReadonlyMap<string, string>;
+  /** Who each call is: its tenant and role (everyone tenant "default" with every right when no tokens are configured). */
+  auth: Authenticator;
   cleanupBatchSize: number;
   clock?: Clock;
   /** How long an update may wait for its commit before it is refused as OVERLOADED; 0 for no limit. */
@@ -126,13 +127,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   options.metrics?.watchQueue(() => committer.queueDepth);
   const streamUpdates = new StreamUpdatesRpc({
     committer,
-    authTokens: options.authTokens,
+    auth: options.auth,
     limits: options.streamUpdates ?? defaultStreamUpdatesLimits,
     logger: options.logger,
     metrics: options.metrics,
     activity: options.activity,
   });
-  const watchSessions = new WatchSessionsRpc({ events: options.events, activity: options.activity, authTokens: options.authTokens, logger: options.logger });
+  const watchSessions = new WatchSessionsRpc({ events: options.events, activity: options.activity, auth: options.auth, logger: options.logger });
 
   const implementation: grpc.UntypedServiceImplementation = {
     [SessionStoreService.method.streamUpdates.localName]: streamUpdates.handlers.streamUpdates as grpc.UntypedHandleCall,
@@ -152,9 +153,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const request: unknown = call.request;
       Promise.resolve()
         .then(() => {
-          tenant = tenantOf(call.metadata, options.authTokens);
+          const caller = options.auth.callerOf(call.metadata);
+          tenant = caller.tenant;
           if (request instanceof UndecodableRequest) throw malformedRequest(request.typeName, request.problem);
-          return handler(request as never, tenant);
+          const refusal = refusalOf(method.name, request, caller);
+          if (refusal) throw refusal;
+          return handler(request as never, caller.tenant);
         })
         .then(
           (response) => callback(null, response instanceof EncodedMessage ? response : create(method.output, response)),

@@ -8,6 +8,8 @@ import { updateViolations } from "../session/validate.js";
 import type { UpdateResult } from "../store/store.js";
 import { asSessionError, rpcStatusOf, toServiceError } from "./error-status.js";
 import type { SessionActivity } from "./session-activity.js";
+import { updateRefusal } from "./access.js";
+import type { Caller } from "./auth.js";
 import type { GroupCommitter, Submission } from "./group-commit.js";
 
 /** What an update stream reads from one request message: its updates, and its size on the wire, measured while decoding. */
@@ -90,10 +92,13 @@ export class StreamUpdatesCall {
   private frames = 0;
   /** The status the call ends with in state "ending". */
   private endError: SessionError | undefined;
+  /** The tenant the stream was opened for: every update it carries is that tenant's. */
+  private readonly tenant: string;
 
   constructor(
     private readonly call: ServerDuplexStream<ReceivedMessage, unknown>,
-    private readonly tenant: string,
+    /** Who the stream writes for, checked again after the tokens change (see Authenticator.liveCallerOf). */
+    private readonly caller: () => Caller,
     private readonly committer: GroupCommitter,
     private readonly limits: StreamUpdatesLimits,
     private readonly writeAcks: AckWriter,
@@ -102,6 +107,7 @@ export class StreamUpdatesCall {
     private readonly report: { method: string; activity: SessionActivity },
     private readonly metrics?: SidecarMetrics,
   ) {
+    this.tenant = caller().tenant;
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     call.on("data", (received: ReceivedMessage) => this.receive(received));
     call.on("end", () => this.halfClosed());
@@ -145,13 +151,22 @@ export class StreamUpdatesCall {
       this.endAfterAcks(malformedRequest(undecodable.typeName, undecodable.problem, { frame, element: undecodable.element }));
       return;
     }
+    // A token revoked, or moved to another tenant, while the stream was open ends it, like a malformed message.
+    let caller: Caller;
+    try {
+      caller = this.caller();
+      if (caller.tenant !== this.tenant) throw new SessionError(Reason.Unauthenticated, "the bearer token now belongs to another tenant; reconnect");
+    } catch (err) {
+      this.endAfterAcks(asSessionError(err, this.log));
+      return;
+    }
     // Without each update's bytes, a message's are shared out among its updates, for the limits that count bytes.
     const share = updates.length > 0 ? Math.floor(bytes / updates.length) : 0;
     const receivedAt = performance.now();
     updates.forEach((update, i) => {
       const slot: Slot = {
         receivedAt,
-        tenant: this.tenant,
+        tenant: caller.tenant,
         update,
         encoded: encoded?.[i],
         bytes: encoded?.[i]?.length ?? (i === updates.length - 1 ? bytes - share * i : share),
@@ -162,6 +177,8 @@ export class StreamUpdatesCall {
       this.unackedBytes += slot.bytes;
       try {
         throwIfInvalid(updateViolations(update, ""));
+        const denied = updateRefusal(update, caller);
+        if (denied) throw denied;
         const refused = this.refusedAfterShedding(update);
         if (refused) this.refuse(slot, refused);
         else this.committer.submit(slot);

@@ -5,7 +5,7 @@ import { type SessionUpdate, SessionUpdateSchema, StreamUpdateBatchesRequestSche
 import { splitFields } from "../grpc/length-delimited.js";
 import { decodeRequest, UndecodableRequest } from "../grpc/request-decoding.js";
 import { shuttingDown } from "../session/errors.js";
-import { tenantOf } from "./auth.js";
+import type { Authenticator, Caller } from "./auth.js";
 import { asSessionError, toServiceError } from "./error-status.js";
 import type { SessionActivity } from "./session-activity.js";
 import type { GroupCommitter } from "./group-commit.js";
@@ -13,7 +13,7 @@ import { type AckWriter, type ReceivedMessage, StreamUpdatesCall, type StreamUpd
 
 export interface StreamUpdatesOptions {
   committer: GroupCommitter;
-  authTokens: ReadonlyMap<string, string>;
+  auth: Authenticator;
   limits: StreamUpdatesLimits;
   logger: Logger;
   metrics?: SidecarMetrics | undefined;
@@ -64,19 +64,19 @@ export class StreamUpdatesRpc {
   }
 
   private start(call: ServerDuplexStream<ReceivedMessage, unknown>, writeAcks: AckWriter, method: string): void {
-    let tenant: string;
+    let caller: () => Caller;
     try {
       // A stream that starts as shutdown begins must not take updates it could not finish acking.
       if (this.stopping) throw shuttingDown();
-      tenant = tenantOf(call.metadata, this.options.authTokens);
+      caller = this.options.auth.liveCallerOf(call.metadata);
     } catch (err) {
       const error = asSessionError(err, this.log);
       this.options.activity.callFailed(method, undefined, undefined, error);
       call.emit("error", toServiceError(error, this.log));
       return;
     }
-    const log = this.log.child({ tenant, peer: call.getPeer() });
-    const stream = new StreamUpdatesCall(call, tenant, this.options.committer, this.options.limits, writeAcks, log, { method, activity: this.options.activity }, this.options.metrics);
+    const log = this.log.child({ tenant: caller().tenant, peer: call.getPeer() });
+    const stream = new StreamUpdatesCall(call, caller, this.options.committer, this.options.limits, writeAcks, log, { method, activity: this.options.activity }, this.options.metrics);
     this.open.add(stream);
     log.debug({ streams: this.open.size }, "update stream opened");
     void stream.done.then(() => this.open.delete(stream));

@@ -5,7 +5,8 @@ import { UndecodableRequest } from "../grpc/request-decoding.js";
 import { type FieldViolation, malformedRequest, type SessionError, shuttingDown, throwIfInvalid } from "../session/errors.js";
 import { isKnownStatus } from "../session/lifecycle.js";
 import { conversationIdViolations } from "../session/validate.js";
-import { tenantOf } from "./auth.js";
+import { refusalOf } from "./access.js";
+import type { Authenticator } from "./auth.js";
 import { asSessionError, toServiceError } from "./error-status.js";
 import type { SessionActivity } from "./session-activity.js";
 import type { SessionEvents } from "./session-events.js";
@@ -14,7 +15,7 @@ import { WatchSessionsCall } from "./watch-sessions-call.js";
 export interface WatchSessionsOptions {
   events: SessionEvents;
   activity: SessionActivity;
-  authTokens: ReadonlyMap<string, string>;
+  auth: Authenticator;
   logger: Logger;
 }
 
@@ -39,9 +40,12 @@ export class WatchSessionsRpc {
     const request: unknown = call.request;
     try {
       if (this.stopping) throw shuttingDown();
-      tenant = tenantOf(call.metadata, this.options.authTokens);
+      const caller = this.options.auth.callerOf(call.metadata);
+      tenant = caller.tenant;
       if (request instanceof UndecodableRequest) throw malformedRequest(request.typeName, request.problem);
       throwIfInvalid(requestViolations(request as WatchSessionsRequest));
+      const refusal = refusalOf(METHOD, request, caller);
+      if (refusal) throw refusal;
     } catch (err) {
       const error = asSessionError(err, this.log);
       const conversationId = request instanceof UndecodableRequest ? undefined : (request as WatchSessionsRequest).conversationId || undefined;
@@ -50,9 +54,10 @@ export class WatchSessionsRpc {
       return;
     }
     const { conversationId, statuses } = request as WatchSessionsRequest;
-    const log = this.log.child({ tenant, peer: call.getPeer() });
-    const cutOff = (error: SessionError) => this.options.activity.callFailed(METHOD, tenant, conversationId || undefined, error);
-    const watch = new WatchSessionsCall(call, { tenant, conversationId, statuses }, this.options.events, log, cutOff);
+    const watcher = tenant!;
+    const log = this.log.child({ tenant: watcher, peer: call.getPeer() });
+    const cutOff = (error: SessionError) => this.options.activity.callFailed(METHOD, watcher, conversationId || undefined, error);
+    const watch = new WatchSessionsCall(call, { tenant: watcher, conversationId, statuses }, this.options.events, log, cutOff);
     this.open.add(watch);
     // Headers now, not with the first event: they tell the client that events from here on reach it.
     call.sendMetadata(new Metadata());

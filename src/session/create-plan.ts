@@ -1,7 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Session, SessionStatus } from "../gen/sessionstore/v1/session_store_pb.js";
 import { numberAudio, trimRing } from "./audio-ring.js";
-import { maxSessionsReached, sessionExists } from "./errors.js";
+import { maxSessionsReached, sessionExists, tenantMaxSessionsReached } from "./errors.js";
 import { statusName } from "./lifecycle.js";
 import { checkHeaderBytes, checkHistoryBytes, entryBytes } from "./limits.js";
 import { headerOf, isExpired, type SessionChildren, type SessionRecord, touched } from "./record.js";
@@ -41,9 +41,22 @@ export function planCreate(stored: SessionRecord | undefined, input: Session, op
   return { ...newSession(input, options), replaces: stored !== undefined };
 }
 
-/** MAX_SESSIONS unless one more live session fits beside the `live` ones already stored. */
-export function checkCapacity(live: number, rules: SessionRules): void {
-  if (live >= rules.maxSessions) throw maxSessionsReached(live, rules.maxSessions);
+/** Live sessions a store holds, as it counts them for checkCapacity: in every tenant, and in the one creating. */
+export interface LiveCounts {
+  total: number;
+  tenant: number;
+}
+
+/**
+ * MAX_SESSIONS unless one more live session fits beside those stored: under
+ * the tenant's cap (max_sessions_per_tenant, when set), so that one tenant
+ * cannot take every place, and under the store's (max_sessions). The
+ * tenant's cap is checked first, so a tenant at its own cap hears about its
+ * own sessions; the store-wide refusal tells nothing of other tenants.
+ */
+export function checkCapacity(live: LiveCounts, rules: SessionRules): void {
+  if (rules.maxSessionsPerTenant > 0 && live.tenant >= rules.maxSessionsPerTenant) throw tenantMaxSessionsReached(live.tenant, rules.maxSessionsPerTenant);
+  if (live.total >= rules.maxSessions) throw maxSessionsReached(rules.maxSessions);
 }
 
 /**

@@ -19,6 +19,7 @@ export const Reason = {
   InvalidTransition: "INVALID_TRANSITION",
   EtagMismatch: "ETAG_MISMATCH",
   Unauthenticated: "UNAUTHENTICATED",
+  PermissionDenied: "PERMISSION_DENIED",
   StorageUnavailable: "STORAGE_UNAVAILABLE",
   StorageFull: "STORAGE_FULL",
   ShuttingDown: "SHUTTING_DOWN",
@@ -83,12 +84,32 @@ export function sessionExists(conversationId: string, status: string): SessionEr
   });
 }
 
-export function maxSessionsReached(live: number, maxSessions: number): SessionError {
+/**
+ * The store-wide cap is reached. The message and metadata name only the
+ * configured cap: how many sessions other tenants hold is theirs to know.
+ */
+export function maxSessionsReached(maxSessions: number): SessionError {
   return new SessionError(
     Reason.MaxSessions,
-    `the store already holds ${live} live sessions, its limit; end or delete sessions, or raise max_sessions`,
-    { metadata: { max_sessions: String(maxSessions) } },
+    `the sidecar holds as many live sessions as it may (max_sessions ${maxSessions}, shared by every tenant); retry later, or raise max_sessions`,
+    { metadata: { limit: "max_sessions", max_sessions: String(maxSessions) } },
   );
+}
+
+/** The caller's tenant holds its cap of live sessions: its own figures only. */
+export function tenantMaxSessionsReached(live: number, maxSessionsPerTenant: number): SessionError {
+  return new SessionError(
+    Reason.MaxSessions,
+    `this tenant already holds ${live} live sessions, its limit (max_sessions_per_tenant ${maxSessionsPerTenant}); end or delete some of its sessions, or raise max_sessions_per_tenant`,
+    { metadata: { limit: "max_sessions_per_tenant", max_sessions_per_tenant: String(maxSessionsPerTenant), tenant_live_sessions: String(live) } },
+  );
+}
+
+/** The caller's token may not do this: `needed` is the role that may, `role` the token's. */
+export function permissionDenied(action: string, role: string, needed: string): SessionError {
+  return new SessionError(Reason.PermissionDenied, `a token with role ${role} may not ${action}; that takes a token with role ${needed} in this tenant`, {
+    metadata: { role, required_role: needed },
+  });
 }
 
 /**

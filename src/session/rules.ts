@@ -2,6 +2,8 @@
 export interface SessionRules {
   /** Live (non-ENDED, unexpired) sessions the store holds at most. */
   maxSessions: number;
+  /** Live sessions one tenant may hold; 0: only maxSessions applies. */
+  maxSessionsPerTenant: number;
   /** A session whose last activity is older than this is expired: hidden from reads, swept. */
   maxSessionAgeMs: number;
   /** A session idle for longer than this can no longer be resumed. */
@@ -51,6 +53,7 @@ const KIB = 1024;
  */
 export const defaultRules: SessionRules = {
   maxSessions: 1000,
+  maxSessionsPerTenant: 0,
   maxSessionAgeMs: 24 * HOUR_MS,
   maxResumeAgeMs: 24 * HOUR_MS,
   maxResumeAttempts: 10,

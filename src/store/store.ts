@@ -32,7 +32,9 @@ export interface Store {
    * with the input's children as its first history, calls and audio.
    * SESSION_EXISTS when the id is taken by a session that has not expired
    * (ended ones included); an expired one is replaced. MAX_SESSIONS when the
-   * store already holds max_sessions live sessions. Returns the FULL session.
+   * tenant already holds max_sessions_per_tenant live sessions (when set) or
+   * the store max_sessions, counted exactly without a scan of the store.
+   * Returns the FULL session.
    */
   create(tenant: string, input: Session, ownerId: string): Promise<Session>;
 

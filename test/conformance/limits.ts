@@ -54,6 +54,47 @@ export function limitTests(ctx: ConformanceContext): void {
     });
   });
 
+  describe("max_sessions_per_tenant", () => {
+    it("stops a tenant at its own cap while other tenants go on, and names only its own figures", async () => {
+      const { store } = await ctx.open({ maxSessions: 100, maxSessionsPerTenant: 2 });
+      await createSession(store, "b1", {}, "b");
+      await createSession(store, "b2", {}, "b");
+      const error = await expectReason(createSession(store, "b3", {}, "b"), Reason.MaxSessions);
+      expect(error.metadata).toEqual({ limit: "max_sessions_per_tenant", max_sessions_per_tenant: "2", tenant_live_sessions: "2" });
+      await createSession(store, "a1", {}, "a");
+      await createSession(store, "a2", {}, "a");
+      // A resume that creates counts like a create.
+      await expectReason(store.resume("a", { conversationId: "a3", ownerId: "pod", createIfMissing: true, initial: undefined, view: SessionView.BASIC }), Reason.MaxSessions);
+    });
+
+    it("counts exactly: ended, deleted, cleaned-up and expired sessions free their place", async () => {
+      const { store, clock } = await ctx.open({ maxSessions: 100, maxSessionsPerTenant: 2 });
+      await createSession(store, "a", {}, "t");
+      await createSession(store, "b", {}, "t");
+      await store.end("t", { conversationId: "a", reason: "", ownerEpoch: 0n, etag: "" });
+      await createSession(store, "c", {}, "t");
+      await store.delete("t", "b", "");
+      await createSession(store, "d", {}, "t");
+      await expectReason(createSession(store, "e", {}, "t"), Reason.MaxSessions);
+      clock.advance(2 * HOUR_MS);
+      expect(await store.cleanup({ tenant: "t", cutoff: new Date(clock.now().getTime() - HOUR_MS), dryRun: false, batchSize: 10 })).toBe(3);
+      await createSession(store, "e", {}, "t");
+      clock.advance(25 * HOUR_MS);
+      await createSession(store, "f", {}, "t");
+      await createSession(store, "g", {}, "t");
+      await expectReason(createSession(store, "h", {}, "t"), Reason.MaxSessions);
+    });
+
+    it("leaves the store-wide refusal without any count of other tenants", async () => {
+      const { store } = await ctx.open({ maxSessions: 2, maxSessionsPerTenant: 5 });
+      await createSession(store, "x", {}, "a");
+      await createSession(store, "y", {}, "a");
+      const error = await expectReason(createSession(store, "z", {}, "b"), Reason.MaxSessions);
+      expect(error.metadata).toEqual({ limit: "max_sessions", max_sessions: "2" });
+      expect(error.message).not.toMatch(/holds 2|2 live/);
+    });
+  });
+
   describe("tenancy", () => {
     it("keeps one tenant's sessions out of another's reach", async () => {
       const { store } = await ctx.open();

@@ -44,8 +44,8 @@ const MIN_REQUESTS = 10_000;
 const CONCURRENCY = 12;
 const MAX_MESSAGE_BYTES = 256 * 1024;
 /** Tokens: the bridge's tenant holds the sessions that must not change; CleanupSessions runs in a scratch tenant, where deleting is harmless. */
-const BRIDGE = "bridge-token";
-const SCRATCH = "scratch-token";
+const BRIDGE = "bridge-token-0123456789";
+const SCRATCH = "scratch-token-0123456789";
 const KEPT = ["keep-0", "keep-1", "keep-2", "keep-3", "keep-4"];
 /** The kept sessions' owner_epoch after one resume; the fuzz writes to them only with other epochs. */
 const KEPT_EPOCH = 2n;
@@ -246,7 +246,7 @@ describe("fuzz", () => {
   const before = new Map<string, Uint8Array>();
 
   beforeAll(async () => {
-    sidecar = await startSidecar({ args: ["--max-message-bytes", String(MAX_MESSAGE_BYTES), "--auth-tokens", `${BRIDGE}=bridge,${SCRATCH}=scratch`, "--log-level", "info"] });
+    sidecar = await startSidecar({ args: ["--max-message-bytes", String(MAX_MESSAGE_BYTES), "--auth-tokens", `${BRIDGE}=bridge:admin,${SCRATCH}=scratch:admin`, "--log-level", "info"] });
     client = sidecar.client({ token: BRIDGE });
     for (const [i, conversationId] of KEPT.entries()) {
       await client.createSession({

@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import YAML from "yaml";
@@ -44,6 +46,10 @@ describe("the probes of deploy/kubernetes/bridge-with-sidecar.yaml", () => {
 
     const ca = makeCa("cluster CA");
     const server = ca.server();
+    // The manifest mounts a tokens Secret; the probes need no token, since health stays open.
+    expect(env.SESSIONSTORE_AUTH_TOKENS_FILE).toBe("/etc/sessionstore/tokens");
+    const tokensFile = join(mkdtempSync(join(tmpdir(), "sessionstore-probes-")), "bridges");
+    writeFileSync(tokensFile, "0f3c9a1b7d2e4c68aa01=voice\n");
     // The manifest's settings, with this test's files and free ports (the harness's --listen flag wins over the env).
     const sidecar = await startSidecar({
       args: ["--storage", "memory"],
@@ -53,6 +59,7 @@ describe("the probes of deploy/kubernetes/bridge-with-sidecar.yaml", () => {
         SESSIONSTORE_TLS_CERT: server.certFile,
         SESSIONSTORE_TLS_KEY: server.keyFile,
         SESSIONSTORE_TLS_CLIENT_CA: ca.certFile,
+        SESSIONSTORE_AUTH_TOKENS_FILE: tokensFile,
       },
     });
     sidecars.push(sidecar);

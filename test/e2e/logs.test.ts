@@ -46,8 +46,8 @@ function streamedUpdate(client: SessionStoreClient, update: Parameters<typeof cr
 
 describe("log lines", () => {
   it("a refused resume and a fenced write each log method, code, reason, tenant and conversation_id; resumes log their epoch and latency; nothing said on the call is logged", async () => {
-    const s = await sidecar(["--auth-tokens", "tok-acme=acme", "--metrics-interval", "300ms"]);
-    const client = s.client({ token: "tok-acme", retry: false });
+    const s = await sidecar(["--auth-tokens", "tok-acme-0123456789=acme", "--metrics-interval", "300ms"]);
+    const client = s.client({ token: "tok-acme-0123456789", retry: false });
     const history = [{ itemId: "h1", role: "user", type: "message", text: SECRET_TEXT }];
 
     await client.createSession({ ownerId: "bridge-1", session: { conversationId: "hung-up", conversationHistory: history } });

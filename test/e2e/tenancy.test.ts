@@ -8,7 +8,7 @@ describe("tenancy", () => {
   let sidecar: Sidecar;
 
   beforeAll(async () => {
-    sidecar = await startSidecar({ env: { SESSIONSTORE_AUTH_TOKENS: "token-alpha=alpha,token-beta=beta" } });
+    sidecar = await startSidecar({ env: { SESSIONSTORE_AUTH_TOKENS: "token-alpha-0123456789=alpha:admin,token-beta-0123456789=beta:admin" } });
   });
   afterAll(async () => {
     await sidecar.stop();
@@ -20,8 +20,8 @@ describe("tenancy", () => {
   });
 
   it("keeps each tenant's sessions to itself", async () => {
-    const alpha = sidecar.client({ token: "token-alpha" });
-    const beta = sidecar.client({ token: "token-beta" });
+    const alpha = sidecar.client({ token: "token-alpha-0123456789" });
+    const beta = sidecar.client({ token: "token-beta-0123456789" });
     await alpha.createSession({ session: { conversationId: "shared-id", caller: "alpha-caller" } });
     await expectRpcError(beta.getSession({ conversationId: "shared-id" }), status.NOT_FOUND, "SESSION_NOT_FOUND");
     await expectRpcError(beta.resumeSession({ conversationId: "shared-id" }), status.NOT_FOUND, "SESSION_NOT_FOUND");

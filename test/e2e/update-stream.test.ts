@@ -152,11 +152,11 @@ describe("StreamUpdates", () => {
   });
 
   it("writes for the token's tenant, and ends a stream without valid credentials with UNAUTHENTICATED", async () => {
-    const secured = await startSidecar({ env: { SESSIONSTORE_AUTH_TOKENS: "secret=tenant-a" } });
-    await secured.client({ token: "secret" }).createSession({ session: { conversationId: "t-1" } });
-    const good = openUpdateStream(secured.address, { token: "secret" });
+    const secured = await startSidecar({ env: { SESSIONSTORE_AUTH_TOKENS: "secret-0123456789abcdef=tenant-a" } });
+    await secured.client({ token: "secret-0123456789abcdef" }).createSession({ session: { conversationId: "t-1" } });
+    const good = openUpdateStream(secured.address, { token: "secret-0123456789abcdef" });
     const bad = openUpdateStream(secured.address, { token: "wrong" });
-    await good.send({ conversationId: "t-1", seq: 1n });
+    await good.send({ conversationId: "t-1", ownerEpoch: 1n, seq: 1n });
     await bad.send({ conversationId: "t-1", seq: 1n });
     good.halfClose();
     const [goodEnd, badEnd] = await Promise.all([good.ended, bad.ended]);

@@ -174,9 +174,9 @@ describe("WatchSessions across sidecars and tenants", () => {
   });
 
   it("shows a tenant only its own sessions, and refuses a watch without a known token", async () => {
-    const s = await sidecar(["--storage", "memory", "--auth-tokens", "tok-acme=acme,tok-globex=globex"]);
-    const acme = s.client({ token: "tok-acme", retry: false });
-    const globex = s.client({ token: "tok-globex", retry: false });
+    const s = await sidecar(["--storage", "memory", "--auth-tokens", "tok-acme-0123456789=acme:admin,tok-globex-0123456789=globex:admin"]);
+    const acme = s.client({ token: "tok-acme-0123456789", retry: false });
+    const globex = s.client({ token: "tok-globex-0123456789", retry: false });
     const acmeWatch = await watch(acme);
     const globexWatch = await watch(globex);
     const acmeCallWatch = await watch(acme, { conversationId: "shared-id" });

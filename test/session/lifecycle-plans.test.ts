@@ -4,6 +4,7 @@ import { SessionSchema, SessionStatus, SessionView } from "../../src/gen/session
 import { checkCapacity, planCreate } from "../../src/session/create-plan.js";
 import { planDelete } from "../../src/session/delete-plan.js";
 import { planEnd } from "../../src/session/end-plan.js";
+import type { SessionError } from "../../src/session/errors.js";
 import { isFullView, isListed, listedStatuses } from "../../src/session/reads.js";
 import { etagOf } from "../../src/session/record.js";
 import { planResume } from "../../src/session/resume-plan.js";
@@ -40,10 +41,35 @@ describe("planCreate", () => {
   });
 
   it.each([
-    { live: 999, expected: "fits" },
-    { live: 1000, expected: "MAX_SESSIONS" },
-  ])("checkCapacity with $live live of 1000", ({ live, expected }) => {
-    expect(outcome(() => checkCapacity(live, rules), () => "fits")).toBe(expected);
+    { total: 999, tenant: 999, perTenant: 0, expected: "fits" },
+    { total: 1000, tenant: 1, perTenant: 0, expected: "max_sessions" },
+    { total: 10, tenant: 9, perTenant: 10, expected: "fits" },
+    { total: 10, tenant: 10, perTenant: 10, expected: "max_sessions_per_tenant" },
+    // A tenant at its own cap hears of its own cap, even when the store is full too.
+    { total: 1000, tenant: 10, perTenant: 10, expected: "max_sessions_per_tenant" },
+  ])("checkCapacity with $total live, $tenant of them the tenant's, per-tenant cap $perTenant", ({ total, tenant, perTenant, expected }) => {
+    const limit = () => {
+      try {
+        checkCapacity({ total, tenant }, { ...rules, maxSessionsPerTenant: perTenant });
+        return "fits";
+      } catch (err) {
+        return (err as SessionError).metadata.limit;
+      }
+    };
+    expect(limit()).toBe(expected);
+  });
+
+  it("says nothing of other tenants when the store-wide cap is reached", () => {
+    const err = (() => {
+      try {
+        checkCapacity({ total: 1000, tenant: 3 }, rules);
+      } catch (e) {
+        return e as SessionError;
+      }
+    })()!;
+    expect(err.reason).toBe("MAX_SESSIONS");
+    expect(err.message).not.toMatch(/\b(3|1000 live|holds \d)/);
+    expect(err.metadata).toEqual({ limit: "max_sessions", max_sessions: "1000" });
   });
 });
 

@@ -62,7 +62,9 @@ describe("loadConfig", () => {
       shutdownGraceMs: 10_000,
       logLevel: "info",
       metricsIntervalMs: 60_000,
-      authTokens: new Map(),
+      authTokens: [],
+      authTokensFile: "",
+      maxSessionsPerTenant: 0,
     });
     expect(rulesOf(config)).toEqual(defaultRules);
   });
@@ -87,12 +89,15 @@ describe("loadConfig", () => {
   });
 
   it("reads YAML with kebab-case keys, found through SESSIONSTORE_CONFIG", () => {
-    file("sessionstore.yaml", "max-session-age: 1h30m\nsqlite-path: db/s.db\nauth-tokens:\n  tok-a: acme\n  'c2VjcmV0==': globex\n");
+    file("sessionstore.yaml", "max-session-age: 1h30m\nsqlite-path: db/s.db\nauth-tokens:\n  tok-a-0123456789ab: acme\n  'c2VjcmV0LXRva2VuLTE==': 'globex:admin'\n");
     const config = loadConfig({ env: { SESSIONSTORE_CONFIG: "sessionstore.yaml", SESSIONSTORE_MAX_RESUME_AGE: "2h" }, cwd: dir });
     expect(config.maxSessionAgeMs).toBe(90 * 60_000);
     expect(config.maxResumeAgeMs).toBe(2 * 3_600_000);
     expect(config.sqlitePath).toBe(join(dir, "db/s.db"));
-    expect(config.authTokens).toEqual(new Map([["tok-a", "acme"], ["c2VjcmV0==", "globex"]]));
+    expect(config.authTokens).toEqual([
+      { token: "tok-a-0123456789ab", tenant: "acme", role: "bridge" },
+      { token: "c2VjcmV0LXRva2VuLTE==", tenant: "globex", role: "admin" },
+    ]);
   });
 
   it("prefers --config over SESSIONSTORE_CONFIG", () => {
@@ -102,11 +107,14 @@ describe("loadConfig", () => {
   });
 
   it("lets flags and env override the file's auth tokens, splitting token=tenant on the last '='", () => {
-    const yaml = file("c.yaml", "authTokens: {old: acme}\n");
-    const fromEnv = loadConfig({ argv: { config: yaml }, env: { SESSIONSTORE_AUTH_TOKENS: " t1=acme , dG9rZW4==globex ," }, cwd: dir });
-    expect(fromEnv.authTokens).toEqual(new Map([["t1", "acme"], ["dG9rZW4=", "globex"]]));
+    const yaml = file("c.yaml", "authTokens: {old-0123456789abcdef: acme}\n");
+    const fromEnv = loadConfig({ argv: { config: yaml }, env: { SESSIONSTORE_AUTH_TOKENS: " t1-0123456789abcdef=acme:admin , dG9rZW4tMDEyMzQ1Njc4OQ===globex:bridge ," }, cwd: dir });
+    expect(fromEnv.authTokens).toEqual([
+      { token: "t1-0123456789abcdef", tenant: "acme", role: "admin" },
+      { token: "dG9rZW4tMDEyMzQ1Njc4OQ==", tenant: "globex", role: "bridge" },
+    ]);
     const off = loadConfig({ argv: { config: yaml, authTokens: "" }, env: {}, cwd: dir });
-    expect(off.authTokens.size).toBe(0);
+    expect(off.authTokens).toEqual([]);
   });
 
   it("treats an empty environment variable, an empty file and a YAML null as not set", () => {
@@ -149,7 +157,8 @@ describe("validation", () => {
     ["max-message-bytes", "maxMessageBytes", "4294967296", "no larger than 2147483647"],
     ["shutdown-grace", "shutdownGrace", "30d", "must be at most 576h"],
     ["log-level", "logLevel", "loud", "must be one of fatal, error, warn, info, debug, trace, silent"],
-    ["auth-tokens", "authTokens", "secret-token", "entry 1 must be token=tenant"],
+    ["auth-tokens", "authTokens", "secret-token", "entry 1 is not token=tenant[:role]"],
+    ["max-sessions-per-tenant", "maxSessionsPerTenant", "-1", "must be a non-negative integer"],
   ];
 
   it.each(bad)("reports a bad %s from the environment and from a flag", (flag, option, value, says) => {
@@ -256,13 +265,26 @@ describe("validation", () => {
   });
 
   it("never repeats an auth token in an error", () => {
-    const tokens = "s3cr3t-one=acme,s3cr3t-two=not a tenant,s3cr3t-one=globex";
+    const tokens = "s3cr3t-one-0123456789=acme,s3cr3t-two-0123456789=not a tenant,s3cr3t-one-0123456789=globex";
     const message = problemsOf({ env: { SESSIONSTORE_AUTH_TOKENS: tokens }, cwd: dir }).message;
-    expect(message).toContain("auth-tokens (from SESSIONSTORE_AUTH_TOKENS) entry 2 names tenant");
+    expect(message).toContain("auth-tokens (from SESSIONSTORE_AUTH_TOKENS) entry 2 is not token=tenant[:role]");
     expect(message).not.toContain("s3cr3t");
-    const repeated = problemsOf({ env: { SESSIONSTORE_AUTH_TOKENS: "s3cr3t=a,s3cr3t=b" }, cwd: dir }).message;
-    expect(repeated).toContain("entry 2 repeats a token");
+    const repeated = problemsOf({ env: { SESSIONSTORE_AUTH_TOKENS: "s3cr3t-0123456789ab=a,s3cr3t-0123456789ab=b" }, cwd: dir }).message;
+    expect(repeated).toContain("entry 2 repeats the token of entry 1");
     expect(repeated).not.toContain("s3cr3t");
+  });
+
+  // Each of these written backwards, or a word for a token, would have put the secret in a log line as a tenant.
+  it.each([
+    ["a backwards pair whose secret is no tenant name", "alpha=s3cr3t/with+slash", "entry 1 is not token=tenant[:role]"],
+    ["a backwards pair whose secret could be a tenant name", "alpha=s3cr3tPlain", "entry 1 has a token shorter than 16 characters"],
+    ["a long tenant name first", "tenant-alpha-production=s3cr3tPlain0123456", "entry 1 has a token shorter than 16 characters or made only of letters"],
+    ["a mixed-case generated secret second", "customer42-production=Xk3v9Qp2Lm8Rt5Wz7Y", "entry 1 names a tenant that looks like a generated token"],
+    ["a role that is none", "0123456789abcdef0123=alpha:root", "entry 1 is not token=tenant[:role]"],
+  ])("refuses %s without showing either side", (_name, pairs, says) => {
+    const message = problemsOf({ argv: { authTokens: pairs }, env: {}, cwd: dir }).message;
+    expect(message).toContain(`auth-tokens (from --auth-tokens) ${says}`);
+    for (const side of pairs.split(/[=:]/)) expect(message).not.toContain(side);
   });
 });
 
@@ -299,7 +321,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(33);
+    expect(options).toHaveLength(35);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
       expect(flag).not.toBe("");

@@ -61,7 +61,7 @@ function open(limits: Partial<StreamUpdatesLimits> = {}, commitLimits: Partial<G
   const committer = new GroupCommitter(store.asStore(), { ...defaultGroupCommitLimits, ...commitLimits });
   const stream = new StreamUpdatesCall(
     call as unknown as ServerDuplexStream<ReceivedMessage, unknown>,
-    "default",
+    () => ({ tenant: "default", role: "admin" }),
     committer,
     { maxUnackedUpdates: 1024, maxUnackedBytes: 1 << 30, ...limits },
     // Every ack that is ready in one message, as StreamUpdateBatches sends them.

@@ -273,8 +273,8 @@ func TestBadInputNamesTheField(t *testing.T) {
 
 func TestATokenIsSentAsBearerAuthorization(t *testing.T) {
 	t.Parallel()
-	secured := ownSidecar(t, "--auth-tokens", "s3cret=tenant-a")
-	good, conn, err := sessionstore.Dial(secured.Address, "s3cret")
+	secured := ownSidecar(t, "--auth-tokens", "s3cret-0123456789ab=tenant-a")
+	good, conn, err := sessionstore.Dial(secured.Address, "s3cret-0123456789ab")
 	if err != nil {
 		t.Fatal(err)
 	}

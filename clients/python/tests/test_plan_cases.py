@@ -264,9 +264,9 @@ def test_bad_input_names_the_field(stub):
 
 
 def test_a_token_is_sent_as_bearer_authorization(new_id):
-    secured = Sidecar(["--auth-tokens", "s3cret=tenant-a"])
+    secured = Sidecar(["--auth-tokens", "s3cret-0123456789ab=tenant-a"])
     try:
-        good = ss.SessionStoreServiceStub(ss.open_channel(secured.address, token="s3cret"))
+        good = ss.SessionStoreServiceStub(ss.open_channel(secured.address, token="s3cret-0123456789ab"))
         assert good.CreateSession(pb.CreateSessionRequest(session=pb.Session(conversation_id=new_id()))).session.etag
         anonymous = ss.SessionStoreServiceStub(ss.open_channel(secured.address))
         expect_error(lambda: anonymous.GetStats(pb.GetStatsRequest()), grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")

@@ -112,14 +112,14 @@ export class MemoryStore implements Store {
   async end(tenant: string, request: EndRequest): Promise<Session> {
     const entry = this.open(tenant).sessions.get(request.conversationId);
     const plan = planEnd(entry?.record, request, this.clock.now(), this.rules);
-    entry!.record = plan.record;
+    this.tables.end(tenant, entry!, plan.record);
     return present(entry!, false);
   }
 
   async delete(tenant: string, conversationId: string, etag: string): Promise<void> {
     const sessions = this.open(tenant).sessions;
     planDelete(sessions.get(conversationId)?.record, conversationId, etag, this.clock.now(), this.rules);
-    sessions.delete(conversationId);
+    this.tables.remove(tenant, conversationId);
   }
 
   async list(tenant: string, query: ListQuery): Promise<{ sessions: Session[]; more: boolean }> {
@@ -158,7 +158,7 @@ export class MemoryStore implements Store {
           // Re-checked because a write between batches may have made the session fresh again.
           const entry = state.sessions.get(id);
           if (!entry || !stale(entry)) continue;
-          state.sessions.delete(id);
+          this.tables.remove(tenant, id);
           state.cleanupCount += 1;
           deleted.push(id);
         }
@@ -201,7 +201,7 @@ export class MemoryStore implements Store {
 
   /** Stores a planned new session once max_sessions allows it. */
   private insert(tenant: string, plan: NewSession, now: Date): Entry {
-    checkCapacity(this.tables.liveCount(now, this.rules), this.rules);
+    checkCapacity(this.tables.liveCounts(tenant, now, this.rules), this.rules);
     return this.tables.insert(tenant, plan);
   }
 }

@@ -1,7 +1,7 @@
 import { clone } from "@bufbuild/protobuf";
 import type { AudioChunk, ConversationItem, FunctionCall, Session } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { SessionSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
-import type { NewSession } from "../../session/create-plan.js";
+import { SessionSchema, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
+import type { LiveCounts, NewSession } from "../../session/create-plan.js";
 import { isLive, type SessionRecord, withChildren } from "../../session/record.js";
 import type { SessionRules } from "../../session/rules.js";
 import type { SessionWrite } from "../../session/update-plan.js";
@@ -18,6 +18,8 @@ export interface Entry {
 /** A tenant's sessions and its counters, which live as long as the store. */
 export interface TenantState {
   sessions: Map<string, Entry>;
+  /** Sessions not ended, expired ones not yet swept included: the max_sessions_per_tenant count, before correcting near the cap. */
+  notEnded: number;
   failedResumes: number;
   cleanupCount: number;
 }
@@ -29,11 +31,13 @@ export interface TenantState {
  */
 export class MemoryTables {
   private readonly tenants = new Map<string, TenantState>();
+  /** Sessions not ended in every tenant, as TenantState.notEnded. */
+  private notEnded = 0;
 
   tenant(tenant: string): TenantState {
     let state = this.tenants.get(tenant);
     if (!state) {
-      state = { sessions: new Map(), failedResumes: 0, cleanupCount: 0 };
+      state = { sessions: new Map(), notEnded: 0, failedResumes: 0, cleanupCount: 0 };
       this.tenants.set(tenant, state);
     }
     return state;
@@ -47,19 +51,56 @@ export class MemoryTables {
   insert(tenant: string, plan: NewSession): Entry {
     const entry: Entry = { record: plan.record, history: [], calls: new Map(), audio: [] };
     write(entry, { ...plan.children, record: plan.record, dropStoredAudio: 0 });
-    this.tenant(tenant).sessions.set(plan.record.session.conversationId, entry);
+    const id = plan.record.session.conversationId;
+    this.remove(tenant, id);
+    this.tenant(tenant).sessions.set(id, entry);
+    this.countNotEnded(tenant, 1);
     return entry;
   }
 
-  /** Live sessions of every tenant: max_sessions bounds this process's memory, which all tenants share. */
-  liveCount(now: Date, rules: SessionRules): number {
-    let live = 0;
-    for (const state of this.tenants.values()) for (const { record } of state.sessions.values()) live += isLive(record.session, now, rules) ? 1 : 0;
-    return live;
+  /** Drops a session, if stored. */
+  remove(tenant: string, conversationId: string): void {
+    const state = this.tenant(tenant);
+    const entry = state.sessions.get(conversationId);
+    if (!entry) return;
+    state.sessions.delete(conversationId);
+    if (entry.record.session.status !== SessionStatus.ENDED) this.countNotEnded(tenant, -1);
+  }
+
+  /** Gives a stored session the record EndSession planned. */
+  end(tenant: string, entry: Entry, record: SessionRecord): void {
+    if (entry.record.session.status !== SessionStatus.ENDED && record.session.status === SessionStatus.ENDED) this.countNotEnded(tenant, -1);
+    entry.record = record;
+  }
+
+  /**
+   * Live sessions of every tenant (max_sessions bounds this process's memory,
+   * which all tenants share) and of one: the sessions not ended, which is
+   * exact unless some have expired unswept; only near a cap are they counted
+   * out one by one.
+   */
+  liveCounts(tenant: string, now: Date, rules: SessionRules): LiveCounts {
+    const own = this.tenant(tenant);
+    const live = (states: Iterable<TenantState>) => {
+      let count = 0;
+      for (const state of states) for (const { record } of state.sessions.values()) count += isLive(record.session, now, rules) ? 1 : 0;
+      return count;
+    };
+    const perTenant = rules.maxSessionsPerTenant;
+    return {
+      total: this.notEnded < rules.maxSessions ? this.notEnded : live(this.tenants.values()),
+      tenant: perTenant === 0 || own.notEnded < perTenant ? own.notEnded : live([own]),
+    };
+  }
+
+  private countNotEnded(tenant: string, delta: number): void {
+    this.tenant(tenant).notEnded += delta;
+    this.notEnded += delta;
   }
 
   clear(): void {
     this.tenants.clear();
+    this.notEnded = 0;
   }
 }
 

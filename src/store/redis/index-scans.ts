@@ -8,6 +8,7 @@ import { countSessions, emptyStats } from "../../session/stats.js";
 import type { CleanupRequest, ListQuery, StoreStats } from "../store.js";
 import { headerFromHash } from "./codec.js";
 import { Counter, HeaderField, sessionKeyList } from "./keys.js";
+import { forgetLive } from "./session-commits.js";
 import { parseFull, queueReadFull, type RedisContext, Round } from "./session-io.js";
 
 /**
@@ -115,7 +116,7 @@ async function sweepTenant(ctx: RedisContext, tenant: string, cutoffMs: number, 
       }
     });
     if (unindex.length > 0) fixes.add((c) => c.ssUnindex(index.ids, index.activity, ...unindex));
-    if (tokens.length > 0) fixes.add((c) => c.zrem(ctx.layout.global.live, ...tokens));
+    forgetLive(fixes, ctx, tenant, tokens);
     if (deletedIds.length > 0) fixes.add((c) => c.hincrby(index.counters, Counter.cleanupCount, deletedIds.length));
     await fixes.run();
     deleted += deletedIds.length;

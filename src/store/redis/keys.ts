@@ -35,6 +35,8 @@
  *   {p}tenant:{t}:activity         zset   conversation_id → last_activity ms: cleanup
  *   {p}tenant:{t}:counters         hash   failed_resumes, cleanup_count
  *   {p}global:{global}:live        zset   live token → last_activity ms: the max_sessions count
+ *   {p}global:{global}:live:<t>    zset   the same for one tenant's sessions: the max_sessions_per_tenant count
+ *                                         (in the global slot, so one script reserves a place in both)
  *   {p}global:{global}:tenants     set    every tenant that ever created a session: the sweeper's list
  *   {p}global:{global}:page-token-key string  32 random bytes that sign page tokens, set once by the first sidecar
  *   {p}global:{global}:events      pub/sub channel (no key): WatchSessions' events among the sidecars
@@ -111,6 +113,11 @@ export class KeyLayout {
       audio: `${base}audio`,
       audioSizes: `${base}audio-sizes`,
     };
+  }
+
+  /** A tenant's live tokens: beside the global live zset (same slot), since a reservation checks both at once. */
+  tenantLive(tenant: string): string {
+    return `${this.global.live}:${tenant}`;
   }
 
   tenant(tenant: string): TenantKeys {

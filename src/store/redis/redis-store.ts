@@ -22,7 +22,7 @@ import { checkDurability } from "./durability.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
 import { Counter, HeaderField, KeyLayout, sessionKeyList } from "./keys.js";
 import { CONFLICT, SessionLocks, sessionLockKey, untilCommitted } from "./concurrency.js";
-import { commitHeader, insertSession } from "./session-commits.js";
+import { commitHeader, forgetLive, insertSession } from "./session-commits.js";
 import { readFull, readHead, type RedisContext, Round } from "./session-io.js";
 import { updateInRounds } from "./update-rounds.js";
 import { CorruptionLog } from "../corruption-log.js";
@@ -176,7 +176,11 @@ export class RedisStore implements Store {
         // An ended session no longer counts against max_sessions.
         if (!(await commitHeader(this.ctx, tenant, header!, plan.record, "", now))) return CONFLICT;
         // Only now: removed before the commit, a conflicting end would leave a live session uncounted.
-        if (header!.liveToken !== "") await this.redis.zrem(this.ctx.layout.global.live, header!.liveToken);
+        if (header!.liveToken !== "") {
+          const forget = new Round(this.redis, false);
+          forgetLive(forget, this.ctx, tenant, [header!.liveToken]);
+          await forget.run();
+        }
         return plan.record.session;
       }),
     );
@@ -194,7 +198,7 @@ export class RedisStore implements Store {
         const index = this.ctx.layout.tenant(tenant);
         const after = new Round(this.redis, false);
         after.add((c) => c.ssUnindex(index.ids, index.activity, conversationId, now.getTime() + 1));
-        if (liveToken) after.add((c) => c.zrem(this.ctx.layout.global.live, liveToken));
+        if (liveToken) forgetLive(after, this.ctx, tenant, [liveToken]);
         await after.run();
       }),
     );

@@ -116,16 +116,21 @@ return {1, h[3] or ''}
 `;
 
 /**
- * The live zset. ARGV: expiry cutoff ms, max_sessions, a new live token, now
- * ms. Forgets expired members, then adds the token only while fewer than
- * max_sessions remain. Returns {1, count} when reserved, {0, count} when full.
+ * The live zsets: KEYS the store's and the tenant's. ARGV: expiry cutoff ms,
+ * max_sessions, max_sessions_per_tenant (0: none), a new live token, now ms.
+ * Forgets expired members, then adds the token to both only while both have
+ * room. Returns {1} when reserved, {0, "tenant", the tenant's count} when the
+ * tenant is full, {0, "store"} when the store is.
  */
 const reserve = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
-local n = redis.call('ZCARD', KEYS[1])
-if n >= tonumber(ARGV[2]) then return {0, n} end
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-return {1, n + 1}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+local own = redis.call('ZCARD', KEYS[2])
+if tonumber(ARGV[3]) > 0 and own >= tonumber(ARGV[3]) then return {0, 'tenant', own} end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return {0, 'store'} end
+redis.call('ZADD', KEYS[1], ARGV[5], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+return {1}
 `;
 
 /**
@@ -156,7 +161,7 @@ declare module "ioredis" {
     ssReadFullBuffer(...args: Arg[]): Result<[Buffer[], Buffer[], Buffer[], Buffer[], Buffer[]], Context>;
     ssCommit(args: Arg[]): Result<number[], Context>;
     ssRemove(...args: Arg[]): Result<[number, string?], Context>;
-    ssReserve(...args: Arg[]): Result<[number, number], Context>;
+    ssReserve(...args: Arg[]): Result<[number, ("tenant" | "store")?, number?], Context>;
     ssUnindex(...args: Arg[]): Result<number, Context>;
   }
 }
@@ -171,6 +176,6 @@ export function defineScripts(redis: Redis): void {
   // The number of keys is given with each call (first argument): six per session.
   redis.defineCommand("ssCommit", { lua: commit });
   redis.defineCommand("ssRemove", { numberOfKeys: 6, lua: remove });
-  redis.defineCommand("ssReserve", { numberOfKeys: 1, lua: reserve });
+  redis.defineCommand("ssReserve", { numberOfKeys: 2, lua: reserve });
   redis.defineCommand("ssUnindex", { numberOfKeys: 2, lua: unindex });
 }

@@ -1,6 +1,5 @@
 import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
-import type { CreatePlan } from "../../session/create-plan.js";
-import { maxSessionsReached } from "../../session/errors.js";
+import { checkCapacity, type CreatePlan } from "../../session/create-plan.js";
 import { expiryCutoffMs, type SessionRecord, withChildren } from "../../session/record.js";
 import type { CommitPlan, StoredHeader } from "./codec.js";
 import { CONFLICT } from "./concurrency.js";
@@ -11,10 +10,11 @@ import { committed, newId, queueCommits, type RedisContext, Round } from "./sess
  * end) beyond a plain header change.
  *
  * max_sessions is counted in one store-wide zset of live tokens scored by last
- * activity: a create first reserves a token there with a script that counts
- * the unexpired tokens and adds its own only below the cap, so two sidecars
+ * activity, and max_sessions_per_tenant in one zset per tenant beside it: a
+ * create first reserves a token in both with a script that counts the
+ * unexpired tokens and adds its own only below both caps, so two sidecars
  * cannot both take the last place. Ending or deleting a session removes its
- * token once that has committed; a token whose create never committed (the
+ * token from both once that has committed (forgetLive); a token whose create never committed (the
  * sidecar died in between, or Redis failed before answering) counts until it
  * ages past max_session_age, erring on the side of refusing a create.
  */
@@ -27,12 +27,14 @@ import { committed, newId, queueCommits, type RedisContext, Round } from "./sess
 export async function insertSession(ctx: RedisContext, tenant: string, plan: CreatePlan, now: Date, replaced: StoredHeader | undefined): Promise<Session | typeof CONFLICT> {
   const { redis, rules, layout } = ctx;
   const liveToken = newId();
-  const [reserved, live] = await redis.ssReserve(layout.global.live, expiryCutoffMs(now, rules), rules.maxSessions, liveToken, now.getTime());
-  if (reserved !== 1) throw maxSessionsReached(live, rules.maxSessions);
+  const tenantLive = layout.tenantLive(tenant);
+  const [reserved, full, own] = await redis.ssReserve(layout.global.live, tenantLive, expiryCutoffMs(now, rules), rules.maxSessions, rules.maxSessionsPerTenant, liveToken, now.getTime());
+  // The refusal is the planner's, from the counts the script saw: the tenant's own, or the store's cap reached.
+  if (reserved !== 1) checkCapacity(full === "tenant" ? { total: 0, tenant: own ?? 0 } : { total: rules.maxSessions, tenant: 0 }, rules);
 
   const round = new Round(redis, true);
   round.add((c) => c.sadd(layout.global.tenants, tenant));
-  if (replaced && replaced.liveToken !== "") round.add((c) => c.zrem(layout.global.live, replaced.liveToken));
+  if (replaced && replaced.liveToken !== "") forgetLive(round, ctx, tenant, [replaced.liveToken]);
   const { record, children } = plan;
   const position = queueCommits(round, ctx, [{
     tenant,
@@ -49,7 +51,9 @@ export async function insertSession(ctx: RedisContext, tenant: string, plan: Cre
     },
   }], now);
   if (!committed((await round.run())[position], 0)) {
-    await redis.zrem(layout.global.live, liveToken);
+    const undo = new Round(redis, false);
+    forgetLive(undo, ctx, tenant, [liveToken]);
+    await undo.run();
     return CONFLICT;
   }
   return withChildren(record.session, children);
@@ -63,4 +67,11 @@ export async function commitHeader(ctx: RedisContext, tenant: string, base: Stor
   const round = new Round(ctx.redis, true);
   const position = queueCommits(round, ctx, [{ tenant, plan, hints: true }], now);
   return committed((await round.run())[position], 0);
+}
+
+/** Queues the removal of live tokens of a tenant's sessions from both live zsets: those sessions no longer count against either cap. */
+export function forgetLive(round: Round, ctx: RedisContext, tenant: string, tokens: readonly string[]): void {
+  if (tokens.length === 0) return;
+  round.add((c) => c.zrem(ctx.layout.global.live, ...tokens));
+  round.add((c) => c.zrem(ctx.layout.tenantLive(tenant), ...tokens));
 }

@@ -124,7 +124,10 @@ export function queueCommits(round: Round, ctx: RedisContext, commits: readonly 
       round.add((c) => c.zadd(index.ids, 0, id));
       // GT: a sidecar whose clock runs behind never moves an index back in time.
       round.add((c) => c.zadd(index.activity, "GT", nowMs, id));
-      if (plan.header.liveToken !== "") round.add((c) => c.zadd(ctx.layout.global.live, "XX", "GT", nowMs, plan.header.liveToken));
+      if (plan.header.liveToken !== "") {
+        round.add((c) => c.zadd(ctx.layout.global.live, "XX", "GT", nowMs, plan.header.liveToken));
+        round.add((c) => c.zadd(ctx.layout.tenantLive(tenant), "XX", "GT", nowMs, plan.header.liveToken));
+      }
     }
     for (const key of sessionKeyList(ctx.layout.session(tenant, id))) keys.push(key);
     const own = commitArgs(plan);

@@ -124,6 +124,11 @@ export class SessionTables {
     return this.sql.countLive.get(cutoffMs) ?? 0;
   }
 
+  /** Non-ENDED sessions of one tenant last active at or after cutoffMs. */
+  countLiveOfTenant(tenant: string, cutoffMs: number): number {
+    return this.sql.countLiveOfTenant.get(tenant, cutoffMs) ?? 0;
+  }
+
   /** One page of header rows, in id order; each row decoded by the caller, so that a damaged one costs only itself. */
   listPage(params: ListParams): HeaderRow[] {
     return this.sql.listPage.all(params);
@@ -144,9 +149,9 @@ export class SessionTables {
     this.sql.addToCounter.run(tenant, name, amount);
   }
 
-  /** Sessions of every tenant that have not ended, expired or not. */
-  countNotEnded(): number {
-    return this.sql.countNotEnded.get() ?? 0;
+  /** Sessions that have not ended, expired or not, per tenant. */
+  countNotEndedByTenant(): { tenant: string; count: number }[] {
+    return this.sql.countNotEndedByTenant.all();
   }
 
   /** Deletes at most `limit` sessions last active before cutoffMs, oldest first; returns each one deleted. */

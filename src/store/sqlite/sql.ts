@@ -98,7 +98,11 @@ export function prepareStatements(db: Database.Database) {
     countLive: db
       .prepare<[cutoffMs: number], number>(`SELECT count(*) FROM sessions WHERE status IN (${liveStatuses}) AND last_activity_ms >= ?`)
       .pluck(),
-    countNotEnded: db.prepare<[], number>(`SELECT count(*) FROM sessions WHERE status IN (${liveStatuses})`).pluck(),
+    // The primary key's tenant prefix bounds this to the tenant's rows.
+    countLiveOfTenant: db
+      .prepare<[tenant: string, cutoffMs: number], number>(`SELECT count(*) FROM sessions WHERE tenant = ? AND status IN (${liveStatuses}) AND last_activity_ms >= ?`)
+      .pluck(),
+    countNotEndedByTenant: db.prepare<[], { tenant: string; count: number }>(`SELECT tenant, count(*) AS count FROM sessions WHERE status IN (${liveStatuses}) GROUP BY tenant`),
 
     // --- children
     insertHistory: db.prepare<[...Key, item: Uint8Array]>("INSERT INTO history (tenant, conversation_id, item) VALUES (?, ?, ?)"),

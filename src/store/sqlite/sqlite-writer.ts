@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import { toBinary } from "@bufbuild/protobuf";
 import { type Session, SessionSchema, SessionStatus, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { checkCapacity, type CreatePlan, planCreate } from "../../session/create-plan.js";
+import { checkCapacity, type CreatePlan, type LiveCounts, planCreate } from "../../session/create-plan.js";
 import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
 import { isDataCorrupted, Reason, SessionError } from "../../session/errors.js";
@@ -13,6 +13,7 @@ import { planUpdates } from "../../session/update-plan.js";
 import type { EndRequest, ResumeRequest, TenantUpdate, UpdateResult } from "../store.js";
 import { decideGroups } from "../update-group.js";
 import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
+import { NotEndedCounts } from "./not-ended-counts.js";
 import type { SessionTables } from "./session-tables.js";
 import { isDiskFull } from "./sqlite-errors.js";
 import { Counter } from "./sql.js";
@@ -57,10 +58,8 @@ export class SqliteWriter {
   readonly cleanupBatch: (tenant: string | undefined, cutoffMs: number, batchSize: number) => DeletedIds;
 
   private readonly headers = new SessionCache<SessionRecord>(CACHED_SESSIONS);
-  /** Sessions not ended, expired ones not yet swept included, as of the last commit. */
-  private notEnded: number;
-  /** The change to notEnded the running transaction makes, applied once it commits. */
-  private notEndedDelta = 0;
+  /** Sessions not ended, in all and per tenant, expired ones not yet swept included. */
+  private readonly notEnded: NotEndedCounts;
   /** The epoch of the last group that failed: groups of that epoch were sent before the store saw it, and are refused. */
   private failedEpoch = -1;
   /** The last transaction failed for want of disk space (SQLITE_FULL); any commit clears it. */
@@ -71,14 +70,14 @@ export class SqliteWriter {
     private readonly tables: SessionTables,
     private readonly rules: SessionRules,
   ) {
-    this.notEnded = tables.countNotEnded();
+    this.notEnded = new NotEndedCounts(tables.countNotEndedByTenant());
     const immediate = <A extends unknown[], R>(fn: (...args: A) => R) => {
       const run = db.transaction(fn).immediate as (...args: A) => R;
       return (...args: A): R => {
-        this.notEndedDelta = 0;
+        this.notEnded.begin();
         try {
           const result = run(...args);
-          this.notEnded += this.notEndedDelta;
+          this.notEnded.commit();
           this.lastFailedFull = false;
           return result;
         } catch (err) {
@@ -182,7 +181,7 @@ export class SqliteWriter {
     const plan = planEnd(this.read(tenant, request.conversationId), request, now, this.rules);
     if (plan.changed) {
       this.save(tenant, plan.record);
-      this.notEndedDelta -= 1;
+      this.notEnded.add(tenant, -1);
     }
     return plan.record.session;
   }
@@ -196,7 +195,7 @@ export class SqliteWriter {
       // Its status is taken from the column: the header cannot be read.
       const status = this.tables.remove(tenant, conversationId);
       this.headers.delete(tenant, conversationId);
-      if (status !== undefined && status !== SessionStatus.ENDED) this.notEndedDelta -= 1;
+      if (status !== undefined && status !== SessionStatus.ENDED) this.notEnded.add(tenant, -1);
       return;
     }
     this.remove(tenant, planDelete(stored, conversationId, etag, now, this.rules));
@@ -208,7 +207,7 @@ export class SqliteWriter {
     for (const row of deleted) {
       perTenant.set(row.tenant, (perTenant.get(row.tenant) ?? 0) + 1);
       this.headers.delete(row.tenant, row.conversation_id);
-      if (row.status !== SessionStatus.ENDED) this.notEndedDelta -= 1;
+      if (row.status !== SessionStatus.ENDED) this.notEnded.add(row.tenant, -1);
     }
     for (const [t, count] of perTenant) this.tables.addToCounter(t, Counter.cleanupCount, count);
     return deleted.map((row) => [row.tenant, row.conversation_id]);
@@ -219,21 +218,26 @@ export class SqliteWriter {
     const id = plan.record.session.conversationId;
     // An expired session is replaced: its old children must not show through.
     if (plan.replaces) this.remove(tenant, this.read(tenant, id)!);
-    checkCapacity(this.liveCount(now), this.rules);
+    checkCapacity(this.liveCounts(tenant, now), this.rules);
     this.tables.insert(tenant, plan);
     this.headers.set(tenant, id, plan.record);
-    this.notEndedDelta += 1;
+    this.notEnded.add(tenant, 1);
     return withChildren(plan.record.session, plan.children);
   }
 
   /**
-   * Live sessions for max_sessions: the sessions not ended, which is exact
-   * unless some have expired unswept; only near the cap, where that matters,
-   * are they counted out with a query.
+   * Live sessions for the caps: the sessions not ended, which is exact
+   * unless some have expired unswept; only near a cap, where that matters,
+   * are they counted out with a query (the tenant's reads only its rows).
    */
-  private liveCount(now: Date): number {
-    const notEnded = this.notEnded + this.notEndedDelta;
-    return notEnded < this.rules.maxSessions ? notEnded : this.tables.countLive(expiryCutoffMs(now, this.rules));
+  private liveCounts(tenant: string, now: Date): LiveCounts {
+    const { maxSessions, maxSessionsPerTenant } = this.rules;
+    const all = this.notEnded.all();
+    const own = this.notEnded.of(tenant);
+    return {
+      total: all < maxSessions ? all : this.tables.countLive(expiryCutoffMs(now, this.rules)),
+      tenant: maxSessionsPerTenant === 0 || own < maxSessionsPerTenant ? own : this.tables.countLiveOfTenant(tenant, expiryCutoffMs(now, this.rules)),
+    };
   }
 
   private read(tenant: string, conversationId: string): SessionRecord | undefined {
@@ -252,6 +256,6 @@ export class SqliteWriter {
   private remove(tenant: string, record: SessionRecord): void {
     this.tables.remove(tenant, record.session.conversationId);
     this.headers.delete(tenant, record.session.conversationId);
-    if (record.session.status !== SessionStatus.ENDED) this.notEndedDelta -= 1;
+    if (record.session.status !== SessionStatus.ENDED) this.notEnded.add(tenant, -1);
   }
 }
