@@ -1,5 +1,5 @@
 import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { concatFields } from "./length-delimited.js";
+import { concatBytes, concatFields } from "./length-delimited.js";
 
 /**
  * A response message already encoded, which the service definition
@@ -14,10 +14,5 @@ export class EncodedMessage {
 
 /** A message of `schema` with `rest` as its fields and, as its field number `field`, a message given encoded. */
 export function withEncodedField<S extends DescMessage>(schema: S, rest: MessageInitShape<S>, field: number, encoded: Uint8Array): EncodedMessage {
-  const head = concatFields(field, [encoded]);
-  const tail = toBinary(schema, create(schema, rest));
-  const bytes = new Uint8Array(head.length + tail.length);
-  bytes.set(head);
-  bytes.set(tail, head.length);
-  return new EncodedMessage(bytes);
+  return new EncodedMessage(concatBytes(concatFields(field, [encoded]), toBinary(schema, create(schema, rest))));
 }

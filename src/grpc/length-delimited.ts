@@ -48,9 +48,14 @@ export function withoutFields(message: Uint8Array, fields: ReadonlySet<number>):
     reader.skip(wireType, number);
     if (!fields.has(number)) kept.push(message.subarray(start, reader.pos));
   }
-  const out = new Uint8Array(kept.reduce((size, part) => size + part.length, 0));
+  return concatBytes(...kept);
+}
+
+/** The parts one after the other, in one new buffer. */
+export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((size, part) => size + part.length, 0));
   let at = 0;
-  for (const part of kept) {
+  for (const part of parts) {
     out.set(part, at);
     at += part.length;
   }

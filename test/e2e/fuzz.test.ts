@@ -29,7 +29,8 @@ import { MAX_STRUCT_DEPTH } from "../../src/grpc/request-decoding.js";
 import { ServingStatus, watchHealth } from "../support/health-watch.js";
 import { RawClient, type RawResult } from "../support/raw-grpc.js";
 import { startSidecar, type Sidecar } from "../support/sidecar-process.js";
-import { concatBytes, lengthDelimited, nestedStructBytes } from "../support/wire-bytes.js";
+import { concatBytes } from "../../src/grpc/length-delimited.js";
+import { lengthDelimited, nestedStructBytes } from "../support/wire-bytes.js";
 
 /**
  * Seeded fuzzing of every RPC of sessionstore.v1 against one real sidecar on

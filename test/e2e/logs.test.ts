@@ -1,9 +1,9 @@
-import { create } from "@bufbuild/protobuf";
 import { status as GrpcCode } from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
-import { SessionStatus, type SessionStoreClient, SessionUpdateSchema, type UpdateAck } from "../../src/client/index.js";
+import { SessionStatus } from "../../src/client/index.js";
 import { expectRpcError } from "../support/grpc-expect.js";
 import { type LogLine, type Sidecar, startSidecar } from "../support/sidecar-process.js";
+import { streamedUpdate } from "../support/update-stream-raw.js";
 
 // What must never reach a log line: what callers said, and their audio.
 const SECRET_TEXT = "my card number is 4111 1111 1111 1111";
@@ -32,17 +32,6 @@ async function eventually(find: () => LogLine | undefined, what: string, timeout
   }
 }
 
-function streamedUpdate(client: SessionStoreClient, update: Parameters<typeof create<typeof SessionUpdateSchema>>[1]): Promise<UpdateAck> {
-  const call = client.openUpdateStream();
-  return new Promise((resolve, reject) => {
-    call.on("data", (ack: UpdateAck) => {
-      call.end();
-      resolve(ack);
-    });
-    call.on("error", reject);
-    call.write(create(SessionUpdateSchema, update));
-  });
-}
 
 describe("log lines", () => {
   it("a refused resume and a fenced write each log method, code, reason, tenant and conversation_id; resumes log their epoch and latency; nothing said on the call is logged", async () => {

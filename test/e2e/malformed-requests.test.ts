@@ -17,7 +17,8 @@ import { concatFields } from "../../src/grpc/length-delimited.js";
 import { MAX_STRUCT_DEPTH } from "../../src/grpc/request-decoding.js";
 import { RawClient, type RawResult } from "../support/raw-grpc.js";
 import { startSidecar, type Sidecar } from "../support/sidecar-process.js";
-import { concatBytes, lengthDelimited, nestedStructBytes } from "../support/wire-bytes.js";
+import { concatBytes } from "../../src/grpc/length-delimited.js";
+import { lengthDelimited, nestedStructBytes } from "../support/wire-bytes.js";
 
 const MAX_MESSAGE_BYTES = 2 * 1024 * 1024;
 

@@ -1,12 +1,12 @@
 import { createServer } from "node:net";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { status as GrpcCode } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorReasonOf, SessionStatus, statusDetailsOf, SessionStoreClient, SessionUpdateSchema, type UpdateAck, type WatchSessionsResponse } from "../../src/client/index.js";
+import { errorReasonOf, SessionStatus, statusDetailsOf, SessionStoreClient, type WatchSessionsResponse } from "../../src/client/index.js";
 import { expectRpcError } from "../support/grpc-expect.js";
 import { type RedisServer, startRedisServer } from "../support/redis-server.js";
 import { summary, unreadWatch, watch, watching } from "../support/session-watch.js";
 import { type Sidecar, startSidecar, tempDbPath } from "../support/sidecar-process.js";
+import { streamedUpdate } from "../support/update-stream-raw.js";
 
 const sidecars: Sidecar[] = [];
 let redis: RedisServer;
@@ -33,18 +33,6 @@ const backends: Record<string, () => string[]> = {
   redis: () => ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", `watch-${process.pid}-${prefixes++}:`],
 };
 
-/** Sends one update on a StreamUpdates call and waits for its ack: the group-commit path. */
-function streamedUpdate(client: SessionStoreClient, update: MessageInitShape<typeof SessionUpdateSchema>): Promise<UpdateAck> {
-  const call = client.openUpdateStream();
-  return new Promise((resolve, reject) => {
-    call.on("data", (ack: UpdateAck) => {
-      call.end();
-      resolve(ack);
-    });
-    call.on("error", reject);
-    call.write(create(SessionUpdateSchema, update));
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

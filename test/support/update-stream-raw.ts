@@ -3,6 +3,7 @@ import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { grpcServiceDefinition } from "../../src/grpc/grpc-service.js";
 import { errorDetailsOf, type ErrorDetails } from "../../src/client/error-details.js";
+import type { SessionStoreClient } from "../../src/client/session-store-client.js";
 import { SessionStoreService, SessionUpdateSchema, type UpdateAck } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { BadRequestSchema, ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 
@@ -119,4 +120,17 @@ export function acksBySession(acks: readonly UpdateAck[]): Map<string, UpdateAck
     out.set(ack.conversationId, list);
   }
   return out;
+}
+
+/** Sends one update on a StreamUpdates call of the client and waits for its ack: the group-commit path. */
+export function streamedUpdate(client: SessionStoreClient, update: MessageInitShape<typeof SessionUpdateSchema>): Promise<UpdateAck> {
+  const call = client.openUpdateStream();
+  return new Promise((resolve, reject) => {
+    call.on("data", (ack: UpdateAck) => {
+      call.end();
+      resolve(ack);
+    });
+    call.on("error", reject);
+    call.write(create(SessionUpdateSchema, update));
+  });
 }

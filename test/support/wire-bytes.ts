@@ -1,4 +1,5 @@
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { concatBytes } from "../../src/grpc/length-delimited.js";
 
 /**
  * Protobuf bytes put together by hand, for requests no encoder would write:
@@ -11,15 +12,6 @@ export function lengthDelimited(field: number, payload: Uint8Array): Uint8Array 
   return new BinaryWriter().tag(field, WireType.LengthDelimited).bytes(payload).finish();
 }
 
-export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 /**
  * A google.protobuf.Struct holding `{"a": {"a": … {"a": null-ish Value}}}`,

@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import { toBinary } from "@bufbuild/protobuf";
 import { type Session, SessionSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { concatFields } from "../../grpc/length-delimited.js";
+import { concatBytes, concatFields } from "../../grpc/length-delimited.js";
 import { checkStoredFraming } from "../stored-records.js";
 import type { NewSession } from "../../session/create-plan.js";
 import type { SessionChildren, SessionRecord } from "../../session/record.js";
@@ -113,10 +113,7 @@ export class SessionTables {
     const items = this.sql.selectHistory.all(...key);
     for (const item of items) checkStoredFraming(item, id, "history");
     const history = concatFields(SessionSchema.field.conversationHistory.number, items);
-    const out = new Uint8Array(rest.length + history.length);
-    out.set(rest);
-    out.set(history, rest.length);
-    return out;
+    return concatBytes(rest, history);
   }
 
   /** Non-ENDED sessions of every tenant last active at or after cutoffMs. */
