@@ -49,6 +49,18 @@ func writeRounds(t *testing.T, stream *sessionstore.UpdateStream, id string, fro
 	return ps
 }
 
+// waitAppliedInOrder waits for a session's writes and fails unless each was applied, with seqs 1, 2, … in order.
+func waitAppliedInOrder(t *testing.T, id string, ps []*sessionstore.Pending) []*pb.UpdateAck {
+	t.Helper()
+	acks := waitAll(t, ps)
+	for i, a := range acks {
+		if a.GetConversationId() != id || a.GetSeq() != int64(i+1) || !a.GetApplied() {
+			t.Fatalf("ack %d of %s: %v", i, id, a)
+		}
+	}
+	return acks
+}
+
 func waitAll(t *testing.T, ps []*sessionstore.Pending) []*pb.UpdateAck {
 	t.Helper()
 	var acks []*pb.UpdateAck
@@ -105,12 +117,7 @@ func TestInterleavedSessionsGetTheirAcksInOrder(t *testing.T) {
 	}
 	flush(t, stream, 30*time.Second)
 	for _, id := range ids {
-		acks := waitAll(t, pending[id])
-		for i, a := range acks {
-			if a.GetConversationId() != id || a.GetSeq() != int64(i+1) || !a.GetApplied() {
-				t.Fatalf("ack %d of %s: %v", i, id, a)
-			}
-		}
+		acks := waitAppliedInOrder(t, id, pending[id])
 		if s := expectExactly(t, client, id, 10); s.GetEtag() != acks[9].GetEtag() {
 			t.Fatal("the last ack's etag is not the session's")
 		}
