@@ -47,7 +47,7 @@ func TestUpdateStreamReportsFencingAndStopsWritingForTheSession(t *testing.T) {
 	create(t, client, &pb.Session{ConversationId: id})
 	otherSession := create(t, client, &pb.Session{ConversationId: other})
 	var fenced []sessionstore.StopInfo
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{OnFenced: func(i sessionstore.StopInfo) { fenced = append(fenced, i) }})
+	stream := sessionstore.NewUpdateStream(t.Context(), client, sessionstore.UpdateStreamOptions{OnFenced: func(i sessionstore.StopInfo) { fenced = append(fenced, i) }})
 	defer stream.Close(ctx)
 	stream.Track(resume(t, client, id, "pod-a"))
 	stream.Track(otherSession)
@@ -84,7 +84,7 @@ func TestUpdateStreamReportsAnEndedSession(t *testing.T) {
 	client, id := connect(t, shared), newID(t)
 	session := create(t, client, &pb.Session{ConversationId: id})
 	var ended []sessionstore.StopInfo
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{OnEnded: func(i sessionstore.StopInfo) { ended = append(ended, i) }})
+	stream := sessionstore.NewUpdateStream(t.Context(), client, sessionstore.UpdateStreamOptions{OnEnded: func(i sessionstore.StopInfo) { ended = append(ended, i) }})
 	defer stream.Close(ctx)
 	stream.Track(session)
 	if _, err := client.EndSession(ctx, &pb.EndSessionRequest{ConversationId: id, Reason: "hangup"}); err != nil {
@@ -126,7 +126,7 @@ func TestResumingAgainFailsOnlyTheWritesOfTheOldEpoch(t *testing.T) {
 	}
 	var fenced []sessionstore.StopInfo
 	// A slow reconnect, so that the resume below lands before the queued write is re-sent.
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{
+	stream := sessionstore.NewUpdateStream(t.Context(), client, sessionstore.UpdateStreamOptions{
 		MinBackoff: 3 * time.Second, MaxBackoff: 3 * time.Second,
 		OnFenced: func(i sessionstore.StopInfo) { fenced = append(fenced, i) },
 	})
