@@ -69,8 +69,13 @@ func TestUpdateStreamReportsFencingAndStopsWritingForTheSession(t *testing.T) {
 		t.Fatalf("fencing not reported: %v", fenced)
 	}
 	var stopped *sessionstore.SessionStoppedError
-	if _, err := stream.Write(ctx, id, item("a3")); !errors.As(err, &stopped) || stopped.Reason != "SESSION_FENCED" {
+	_, err = stream.Write(ctx, id, item("a3"))
+	if !errors.As(err, &stopped) || stopped.Reason != sessionstore.ReasonSessionFenced || errors.As(err, &refused) {
 		t.Fatalf("a write for a fenced session must be refused locally, got %v", err)
+	}
+	// It reads like the refusal that stopped the session: who owns the call now.
+	if sessionstore.Reason(err) != "SESSION_FENCED" || sessionstore.ErrorInfo(err).GetMetadata()["owner_id"] != "pod-b" {
+		t.Fatalf("the stopped write's error does not carry the fence: %v (%v)", err, sessionstore.ErrorInfo(err))
 	}
 	if ack := writeAndWait(t, stream, other, item("o1")); !ack.GetApplied() { // the stream goes on for other calls
 		t.Fatal("other session's write not applied")
