@@ -99,7 +99,13 @@ class UpdateLedger:
         self.stream_id = 0
 
     def track(self, session: pb.Session) -> None:
-        self._sessions[session.conversation_id] = _Session(session.owner_epoch, session.last_seq)
+        """Writes for the session go on from `session`: its epoch, and seqs after the higher of
+        its last_seq and the last seq handed out here, so that no seq is given twice (a
+        Session read before writes still in flight must not number new writes as duplicates
+        of those). Tracking again lifts a stop."""
+        known = self._sessions.get(session.conversation_id)
+        last_seq = max(session.last_seq, known.last_seq) if known else session.last_seq
+        self._sessions[session.conversation_id] = _Session(session.owner_epoch, last_seq)
 
     def stopped(self, conversation_id: str) -> Optional[str]:
         tracked = self._sessions.get(conversation_id)
