@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import grpc
 import grpc.aio
@@ -26,18 +26,13 @@ def open_channel(
     `async with`. Calls on it are coroutines: `await stub.GetSession(...)`."""
     credentials = channel_credentials(tls=tls, ca=ca, cert=cert, key=key)
     all_options = [*DEFAULT_OPTIONS, *options]
-    interceptors = [_BearerToken(token)] if token else None
+    interceptors = _token_interceptors(token) if token else None
     if credentials is not None:
         return grpc.aio.secure_channel(address, credentials, options=all_options, interceptors=interceptors)
     return grpc.aio.insecure_channel(address, options=all_options, interceptors=interceptors)
 
 
-class _BearerToken(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
+class _BearerToken:
     """Adds the token as metadata, the same way on plaintext and TLS channels: gRPC's
     CallCredentials refuse plaintext ones."""
 
@@ -50,7 +45,24 @@ class _BearerToken(
     async def _intercept(self, continuation: Any, details: grpc.aio.ClientCallDetails, request: Any) -> Any:
         return await continuation(self._with_token(details), request)
 
-    intercept_unary_unary = _intercept
-    intercept_unary_stream = _intercept
-    intercept_stream_unary = _intercept
-    intercept_stream_stream = _intercept
+
+# grpc.aio files each interceptor under the first of the four kinds it is an instance of,
+# so one object that is all four would see unary calls only: one class per kind.
+class _UnaryUnaryToken(_BearerToken, grpc.aio.UnaryUnaryClientInterceptor):
+    intercept_unary_unary = _BearerToken._intercept
+
+
+class _UnaryStreamToken(_BearerToken, grpc.aio.UnaryStreamClientInterceptor):
+    intercept_unary_stream = _BearerToken._intercept
+
+
+class _StreamUnaryToken(_BearerToken, grpc.aio.StreamUnaryClientInterceptor):
+    intercept_stream_unary = _BearerToken._intercept
+
+
+class _StreamStreamToken(_BearerToken, grpc.aio.StreamStreamClientInterceptor):
+    intercept_stream_stream = _BearerToken._intercept
+
+
+def _token_interceptors(token: str) -> List[Any]:
+    return [kind(token) for kind in (_UnaryUnaryToken, _UnaryStreamToken, _StreamUnaryToken, _StreamStreamToken)]
