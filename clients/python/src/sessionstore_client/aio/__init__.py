@@ -14,7 +14,8 @@ UpdateStream numbers, replays, fences, holds and batches exactly as the threaded
 (both keep their books in UpdateLedger; docs/UPDATE-STREAM-PROTOCOL.md), with write()
 awaiting the durable ack. A failed call raises grpc.aio.AioRpcError, which the error
 readers (error_info, error_reason, retry_info, bad_request, rpc_status) read as they do a
-threaded call's error; call_status reads a call object's.
+threaded call's error; call_status reads a call object's. realtime_restore and the
+other pure helpers are sessionstore_client's own, here too.
 """
 
 from sessionstore.v1 import session_store_pb2 as pb
@@ -22,6 +23,7 @@ from sessionstore.v1.session_store_pb2_grpc import SessionStoreServiceStub
 
 from ..batching import Batching
 from ..errors import DOMAIN, bad_request, error_info, error_reason, retry_info, rpc_status
+from ..realtime_restore import REALTIME_SESSION_KEY, RealtimeRestore, RestoreBudget, realtime_restore
 from ..update_errors import SessionStopped, Stats, StopInfo, StreamFailed, UpdateRefused
 from .call_status import call_status
 from .channel import open_channel
@@ -30,6 +32,9 @@ from .update_stream import UpdateStream
 __all__ = [
     "Batching",
     "DOMAIN",
+    "REALTIME_SESSION_KEY",
+    "RealtimeRestore",
+    "RestoreBudget",
     "SessionStopped",
     "SessionStoreServiceStub",
     "Stats",
@@ -43,6 +48,7 @@ __all__ = [
     "error_reason",
     "open_channel",
     "pb",
+    "realtime_restore",
     "rpc_status",
     "retry_info",
 ]
