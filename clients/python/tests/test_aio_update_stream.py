@@ -239,3 +239,24 @@ def test_writes_wait_for_room_under_max_unacked_and_close_fails_what_is_left(own
 
     asyncio.run(main())
     expect_exactly(_stub_of(own_sidecar), "room-1", 3)
+
+
+def test_a_coroutine_callback_that_raises_is_logged_and_the_stream_goes_on(sidecar: Sidecar, new_id, caplog):
+    cid, other = new_id(), new_id("other")
+
+    async def broken(info: ss.StopInfo) -> None:
+        raise RuntimeError("the bridge's own bug")
+
+    async def main() -> None:
+        async with ssa.open_channel(sidecar.address) as channel:
+            astub = ssa.SessionStoreServiceStub(channel)
+            async with ssa.UpdateStream(astub, on_ended=broken) as stream:
+                stream.track(await _create(astub, cid))
+                stream.track(await _create(astub, other))
+                await astub.EndSession(pb.EndSessionRequest(conversation_id=cid, reason="hangup"))
+                with pytest.raises(ss.UpdateRefused):
+                    await stream.write(cid, append_history=[pb.ConversationItem(text="late")])
+                assert (await stream.write(other, append_history=[pb.ConversationItem(item_id="o1")], timeout=10)).applied
+
+    asyncio.run(main())
+    assert any("raised" in record.message and record.exc_info for record in caplog.records)
