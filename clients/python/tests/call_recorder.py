@@ -5,9 +5,10 @@ from __future__ import annotations
 import collections
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Iterator, List, Mapping, Optional, Tuple
 
 import grpc
+import grpc.aio
 
 import sessionstore_client as ss
 
@@ -79,3 +80,28 @@ def recording_stub(address: str, rename: Optional[Mapping[str, str]] = None) -> 
         yield ss.SessionStoreServiceStub(grpc.intercept_channel(channel, recorder)), recorder
     finally:
         channel.close()
+
+
+class AioCallRecorder(grpc.aio.StreamStreamClientInterceptor):
+    """CallRecorder for a grpc.aio channel (whose call details name the method in bytes)."""
+
+    def __init__(self, rename: Optional[Mapping[str, str]] = None) -> None:
+        self.calls: List[RecordedCall] = []
+        self._rename = dict(rename or {})
+
+    @property
+    def methods(self) -> List[str]:
+        return [call.method for call in self.calls]
+
+    async def intercept_stream_stream(self, continuation: Callable[..., Any], details: Any, request_iterator: AsyncIterator[Any]) -> Any:
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        call = RecordedCall(method)
+        self.calls.append(call)
+        renamed = details._replace(method=self._rename.get(method, method).encode())
+        return await continuation(renamed, _recording_async(request_iterator, call.requests))
+
+
+async def _recording_async(requests: AsyncIterator[Any], sent: List[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        sent.append(request)
+        yield request

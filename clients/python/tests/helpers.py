@@ -25,14 +25,19 @@ def frame(n: int) -> bytes:
     return bytes((n * 31 + i) % 256 for i in range(1600))
 
 
-def write_round(stream: ss.UpdateStream, cid: str, n: int):
-    return stream.write(
-        cid,
+def round_update(n: int) -> dict:
+    """The keyword arguments of round n's write: turn n, its history item and its audio frame."""
+    return dict(
         update_mask=["current_turn"],
         session=pb.Session(current_turn=n),
         append_history=[pb.ConversationItem(item_id=f"h{n}", role="user", text=f"turn {n}")],
         append_audio=[frame(n)],
     )
+
+
+def write_round(stream, cid: str, n: int):
+    """Round n's write: a Future from the threaded UpdateStream, a coroutine from the asyncio one."""
+    return stream.write(cid, **round_update(n))
 
 
 def expect_exactly(stub, cid: str, rounds: int) -> pb.Session:

@@ -97,3 +97,19 @@ def test_resuming_again_fails_only_the_writes_of_the_old_epoch(own_sidecar):
         assert stream.write("again-1", append_history=[pb.ConversationItem(item_id="e2")]).result(10).applied
     history = stub.GetSession(pb.GetSessionRequest(conversation_id="again-1")).session.conversation_history
     assert [h.item_id for h in history] == ["e1", "e2"]
+
+
+def test_a_callback_that_raises_is_logged_and_the_stream_goes_on(stub, new_id, caplog):
+    cid, other = new_id(), new_id("other")
+
+    def broken(info: ss.StopInfo) -> None:
+        raise RuntimeError("the bridge's own bug")
+
+    with ss.UpdateStream(stub, on_ended=broken) as stream:
+        for conversation_id in (cid, other):
+            stream.track(stub.CreateSession(pb.CreateSessionRequest(session=pb.Session(conversation_id=conversation_id))).session)
+        stub.EndSession(pb.EndSessionRequest(conversation_id=cid, reason="hangup"))
+        assert stream.write(cid, append_history=[pb.ConversationItem(text="late")]).exception(10).reason == "SESSION_ENDED"
+        # The stream thread survived the callback: the bridge's other calls still get their acks.
+        assert stream.write(other, append_history=[pb.ConversationItem(item_id="o1")]).result(10).applied
+    assert any("raised" in record.message and record.exc_info for record in caplog.records)

@@ -9,7 +9,7 @@ the stub is grpcio's. What the raw stubs make awkward is here: reading an error'
 ErrorInfo (error_info, error_reason) and RetryInfo (retry_info), and an update stream
 helper (UpdateStream, which batches writes into StreamUpdateBatches as Batching says); and
 realtime_restore, the OpenAI Realtime events that replay a stored conversation into a new
-model session.
+model session. sessionstore_client.aio is the same surface on grpc.aio, for asyncio bridges.
 """
 
 from sessionstore.v1 import session_store_pb2 as pb

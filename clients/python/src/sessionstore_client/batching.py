@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional
+from typing import Iterator, List, Optional
 
 from sessionstore.v1 import session_store_pb2 as pb
 
@@ -33,8 +33,29 @@ class Batching:
             raise ValueError(f"batching needs linger_ms >= 0, an integer max_updates >= 1 and max_bytes > 0, got {self}")
 
 
-# The next request's first update is still to be taken from the queue.
-_TAKE: Any = object()
+class BatchBuilder:
+    """One StreamUpdateBatches request being gathered: the rule of what fits, shared by the
+    threaded (batch_requests) and the asyncio (aio.UpdateStream) request writers."""
+
+    def __init__(self, batching: Batching, first: pb.SessionUpdate) -> None:
+        self._batching = batching
+        self._updates: List[pb.SessionUpdate] = [first]
+        self._size = first.ByteSize()
+
+    def full(self) -> bool:
+        return len(self._updates) >= self._batching.max_updates or self._size >= self._batching.max_bytes
+
+    def offer(self, update: pb.SessionUpdate) -> bool:
+        """Adds the update, unless it would push the request past max_bytes: it then opens the next."""
+        size = update.ByteSize()
+        if self._size + size > self._batching.max_bytes:
+            return False
+        self._updates.append(update)
+        self._size += size
+        return True
+
+    def request(self) -> pb.StreamUpdateBatchesRequest:
+        return pb.StreamUpdateBatchesRequest(updates=self._updates)
 
 
 def batch_requests(updates: "queue.Queue[Optional[pb.SessionUpdate]]", batching: Batching) -> Iterator[pb.StreamUpdateBatchesRequest]:
@@ -47,24 +68,21 @@ def batch_requests(updates: "queue.Queue[Optional[pb.SessionUpdate]]", batching:
     linger = batching.linger_ms / 1000
     first = updates.get()
     while first is not None:
-        batch: List[pb.SessionUpdate] = [first]
-        size = first.ByteSize()
+        batch = BatchBuilder(batching, first)
         deadline = time.monotonic() + linger
-        first = _TAKE
-        while len(batch) < batching.max_updates and size < batching.max_bytes:
+        first = None
+        ended = False
+        while not batch.full():
             try:
                 update = updates.get(timeout=max(0.0, deadline - time.monotonic())) if linger else updates.get_nowait()
             except queue.Empty:
                 break
             if update is None:
-                first = None
+                ended = True
                 break
-            update_size = update.ByteSize()
-            if size + update_size > batching.max_bytes:
-                first = update  # it opens the next request rather than push this one past max_bytes
+            if not batch.offer(update):
+                first = update
                 break
-            batch.append(update)
-            size += update_size
-        yield pb.StreamUpdateBatchesRequest(updates=batch)
-        if first is _TAKE:
+        yield batch.request()
+        if first is None and not ended:
             first = updates.get()

@@ -36,17 +36,31 @@ def open_channel(
     CA certificates its certificate must chain to; the system roots when absent),
     `cert` and `key` (PEM client certificate and its key, for a sidecar that requires
     client certificates) is given."""
-    if (cert is None) != (key is None):
-        raise ValueError("cert and key go together: a client certificate needs its key")
+    credentials = channel_credentials(tls=tls, ca=ca, cert=cert, key=key)
     all_options = [*DEFAULT_OPTIONS, *options]
-    if tls or ca is not None or cert is not None:
-        credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+    if credentials is not None:
         channel = grpc.secure_channel(address, credentials, options=all_options)
     else:
         channel = grpc.insecure_channel(address, options=all_options)
     if token:
         channel = grpc.intercept_channel(channel, _BearerToken(token))
     return channel
+
+
+def channel_credentials(
+    *, tls: bool, ca: Optional[bytes], cert: Optional[bytes], key: Optional[bytes]
+) -> Optional[grpc.ChannelCredentials]:
+    """The TLS credentials open_channel's arguments ask for (also aio.open_channel's); None for plaintext."""
+    if (cert is None) != (key is None):
+        raise ValueError("cert and key go together: a client certificate needs its key")
+    if tls or ca is not None or cert is not None:
+        return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+    return None
+
+
+def bearer_header(token: str) -> Tuple[str, str]:
+    """The metadata a token travels as, on both kinds of channel."""
+    return ("authorization", f"Bearer {token}")
 
 
 class _Details(
@@ -66,7 +80,7 @@ class _BearerToken(
     CallCredentials refuse plaintext ones."""
 
     def __init__(self, token: str) -> None:
-        self._header = ("authorization", f"Bearer {token}")
+        self._header = bearer_header(token)
 
     def _with_token(self, details: grpc.ClientCallDetails) -> _Details:
         metadata = [*(details.metadata or ()), self._header]

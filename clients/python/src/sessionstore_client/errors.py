@@ -14,28 +14,30 @@ from typing import Optional, Type, TypeVar, Union
 import grpc
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status as _grpc_status
 
 DOMAIN = "sessionstore"
-_DETAILS_KEY = "grpc-status-details-bin"
 
 M = TypeVar("M", bound=Message)
 ErrorSource = Union[grpc.RpcError, status_pb2.Status, None]
 
 
 def rpc_status(err: ErrorSource) -> Optional[status_pb2.Status]:
-    """The google.rpc.Status of a failed call (or an ack's error), if it sent one."""
+    """The google.rpc.Status of a failed call (or an ack's error), if it sent one.
+
+    `err` may be a grpcio error (a failed unary call or a broken stream, sync or
+    grpc.aio: both carry their status without awaiting) or a Status already. grpcio-status
+    reads it from the trailers; one that does not decode, or whose code or message
+    differ from the call's own, is no statement of the sidecar's and counts as none."""
     if err is None or isinstance(err, status_pb2.Status):
         return err
-    # Unary failures and broken streams are both grpc.Call objects; anything else has no trailers.
-    trailing_metadata = getattr(err, "trailing_metadata", None)
-    trailers = trailing_metadata() if callable(trailing_metadata) else None
-    for key, value in trailers or ():
-        if key == _DETAILS_KEY:
-            try:
-                return status_pb2.Status.FromString(value)
-            except DecodeError:
-                return None
-    return None
+    # Only a grpc.Call has trailers (an RpcError raised before any call, e.g. by an interceptor, has none).
+    if not callable(getattr(err, "trailing_metadata", None)):
+        return None
+    try:
+        return _grpc_status.from_call(err)
+    except (DecodeError, ValueError):
+        return None
 
 
 def _detail(err: ErrorSource, kind: Type[M]) -> Optional[M]:

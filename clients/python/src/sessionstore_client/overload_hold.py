@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from typing import Callable, Dict, List, Optional, Tuple
+
+from .backoff import backoff_delay
 
 # The pause before a resend grows from 200 ms to 5 s while the sidecar keeps refusing.
 DEFAULT_BACKOFF = (0.2, 5.0)
@@ -25,10 +26,10 @@ class OverloadHold:
       after the resend be applied ahead of that update, whose own resend would then be
       acknowledged as a duplicate without being applied.
 
-    Not thread-safe: UpdateStream calls it under its lock."""
+    Not thread-safe: UpdateLedger keeps it, under UpdateStream's lock or on the asyncio stream's loop."""
 
     def __init__(self, backoff: Tuple[float, float] = DEFAULT_BACKOFF) -> None:
-        self._low, self._high = backoff
+        self._backoff = backoff
         self._attempt = 0
         # Held sessions, each with whether its resend delay has passed.
         self._due: Dict[str, bool] = {}
@@ -44,7 +45,7 @@ class OverloadHold:
         if self._scheduled:
             return None
         self._scheduled = True
-        backoff = min(self._high, self._low * 2**self._attempt) * random.uniform(0.8, 1.2)
+        backoff = backoff_delay(self._backoff, self._attempt)
         self._attempt += 1
         return max(retry_delay, backoff)
 
