@@ -6,6 +6,8 @@ import type { ConformanceContext, StoreFactory } from "./helpers.js";
 import { audioTests } from "./audio.js";
 import { batchTests } from "./batch.js";
 import { expiryTests } from "./expiry.js";
+import { historyEditTests } from "./history-edits.js";
+import { historyWindowTests } from "./history-windows.js";
 import { lifecycleTests } from "./lifecycle.js";
 import { limitTests } from "./limits.js";
 import { listTests } from "./list.js";
@@ -51,5 +53,7 @@ export function runConformance(
     expiryTests(context);
     limitTests(context);
     sizeLimitTests(context);
+    historyEditTests(context);
+    historyWindowTests(context);
   });
 }

@@ -2,6 +2,8 @@ import { clone } from "@bufbuild/protobuf";
 import type { AudioChunk, ConversationItem, FunctionCall, Session } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { SessionSchema, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { LiveCounts, NewSession } from "../../session/create-plan.js";
+import type { StoredItem, StoredItems } from "../../session/history-edit.js";
+import { type HistoryWindow, windowOfArray } from "../../session/history-window.js";
 import { isLive, type SessionRecord, withChildren } from "../../session/record.js";
 import type { SessionRules } from "../../session/rules.js";
 import type { SessionWrite } from "../../session/update-plan.js";
@@ -10,6 +12,8 @@ import type { SessionWrite } from "../../session/update-plan.js";
 export interface Entry {
   record: SessionRecord;
   history: ConversationItem[];
+  /** item_id → index in history of the newest item with that id: how edits and windows find an item without a scan. */
+  itemIndex: Map<string, number>;
   /** Keyed by call_id; a Map keeps first-insertion order when a key is set again. */
   calls: Map<string, FunctionCall>;
   audio: AudioChunk[];
@@ -49,8 +53,8 @@ export class MemoryTables {
 
   /** Stores a planned new session, over an expired one of the same id, which it replaces. */
   insert(tenant: string, plan: NewSession): Entry {
-    const entry: Entry = { record: plan.record, history: [], calls: new Map(), audio: [] };
-    write(entry, { ...plan.children, record: plan.record, dropStoredAudio: 0 });
+    const entry: Entry = { record: plan.record, history: [], itemIndex: new Map(), calls: new Map(), audio: [] };
+    write(entry, { ...plan.children, record: plan.record, dropStoredAudio: 0, historyEdits: [] });
     const id = plan.record.session.conversationId;
     this.remove(tenant, id);
     this.tenant(tenant).sessions.set(id, entry);
@@ -104,16 +108,40 @@ export class MemoryTables {
   }
 }
 
-/** Applies a planned write: new header, children appended, calls upserted keeping the first created_at, the oldest audio dropped. */
+/** Applies a planned write: new header, children appended, items edited in place, calls upserted keeping the first created_at, the oldest audio dropped. */
 export function write(entry: Entry, plan: SessionWrite): void {
   entry.record = plan.record;
-  for (const item of plan.history) entry.history.push(item);
+  for (const { ref, item } of plan.historyEdits) entry.history[ref] = item;
+  for (const item of plan.history) {
+    if (item.itemId !== "") entry.itemIndex.set(item.itemId, entry.history.length);
+    entry.history.push(item);
+  }
   for (const call of plan.functionCalls) {
     const first = entry.calls.get(call.callId);
     entry.calls.set(call.callId, first ? { ...call, createdAt: first.createdAt } : call);
   }
   if (plan.dropStoredAudio > 0) entry.audio.splice(0, plan.dropStoredAudio);
   for (const chunk of plan.audio) entry.audio.push(chunk);
+}
+
+/** A copy of the entry's FULL session with only a window of its history; HISTORY_ITEM_NOT_FOUND for an unknown after_item_id. */
+export function presentWindow(entry: Entry, window: HistoryWindow): { session: Session; historyTruncated: boolean } {
+  const id = entry.record.session.conversationId;
+  const cut = windowOfArray(id, entry.history, window, (itemId) => entry.itemIndex.get(itemId));
+  const header = { ...entry.record.session };
+  const session = clone(SessionSchema, withChildren(header, { history: cut.items, functionCalls: [...entry.calls.values()], audio: entry.audio }));
+  return { session, historyTruncated: cut.truncated };
+}
+
+/** The newest stored item of each of these item_ids, as planUpdates takes them. */
+export function storedItems(entry: Entry | undefined, itemIds: readonly string[]): StoredItems {
+  const found = new Map<string, StoredItem>();
+  if (!entry) return found;
+  for (const id of itemIds) {
+    const ref = entry.itemIndex.get(id);
+    if (ref !== undefined) found.set(id, { ref, item: entry.history[ref]! });
+  }
+  return found;
 }
 
 /** Sizes of the stored ring, oldest first, produced only as trimming asks. */

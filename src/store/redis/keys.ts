@@ -27,6 +27,7 @@
  *
  *   {p}session:{t:id}:header       hash   see HeaderField
  *   {p}session:{t:id}:history      list   ConversationItem, protobuf binary, oldest first
+ *   {p}session:{t:id}:history-ids  hash   item_id → index in history of the newest item with it: edits, windows
  *   {p}session:{t:id}:calls        hash   "b:<call_id>" → FunctionCall binary, "t:<call_id>" → first created_at ms
  *   {p}session:{t:id}:calls-order  list   call_ids in first-upsert order
  *   {p}session:{t:id}:audio        list   AudioChunk binary, oldest first: the ring
@@ -68,6 +69,7 @@ export interface SessionKeys {
   callOrder: string;
   audio: string;
   audioSizes: string;
+  historyIds: string;
 }
 
 export interface TenantKeys {
@@ -112,6 +114,7 @@ export class KeyLayout {
       callOrder: `${base}calls-order`,
       audio: `${base}audio`,
       audioSizes: `${base}audio-sizes`,
+      historyIds: `${base}history-ids`,
     };
   }
 
@@ -128,5 +131,5 @@ export class KeyLayout {
 
 /** The session keys as a script's KEYS array, in SessionKeys order. */
 export function sessionKeyList(keys: SessionKeys): string[] {
-  return [keys.header, keys.history, keys.calls, keys.callOrder, keys.audio, keys.audioSizes];
+  return [keys.header, keys.history, keys.calls, keys.callOrder, keys.audio, keys.audioSizes, keys.historyIds];
 }

@@ -9,7 +9,8 @@ import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import type { SessionRules } from "../../session/rules.js";
 import { CorruptionLog } from "../corruption-log.js";
 import { updateAlone } from "../update-group.js";
-import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
+import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, ResumeResult, Store, StoreStats, TenantUpdate, UpdateResult, WindowedRead } from "../store.js";
+import type { HistoryWindow } from "../../session/history-window.js";
 import { Secret } from "./migrations.js";
 import { openReader, type Synchronous } from "./open-database.js";
 import { recordFromRow } from "./rows.js";
@@ -112,15 +113,33 @@ export class SqliteStore implements Store {
     );
   }
 
-  resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }> {
+  async getWindow(tenant: string, conversationId: string, window: HistoryWindow): Promise<WindowedRead> {
+    return this.run(tenant, () =>
+      this.snapshot(() => {
+        const { session } = visibleRecord(conversationId, this.tables.read(tenant, conversationId), this.clock.now(), this.rules);
+        return this.tables.withWindow(tenant, session, window);
+      }),
+    );
+  }
+
+  async getWindowEncoded(tenant: string, conversationId: string, window: HistoryWindow): Promise<WindowedRead<Uint8Array>> {
+    return this.run(tenant, () =>
+      this.snapshot(() => {
+        const { session } = visibleRecord(conversationId, this.tables.read(tenant, conversationId), this.clock.now(), this.rules);
+        return this.tables.encodedWithWindow(tenant, session, window);
+      }),
+    );
+  }
+
+  resume(tenant: string, request: ResumeRequest): Promise<ResumeResult> {
     return this.resumeAs<Session>("resume", tenant, request);
   }
 
-  resumeEncoded(tenant: string, request: ResumeRequest): Promise<{ session: Uint8Array; created: boolean }> {
+  resumeEncoded(tenant: string, request: ResumeRequest): Promise<ResumeResult<Uint8Array>> {
     return this.resumeAs<Uint8Array>("resumeEncoded", tenant, request);
   }
 
-  private async resumeAs<S>(method: "resume" | "resumeEncoded", tenant: string, request: ResumeRequest): Promise<{ session: S; created: boolean }> {
+  private async resumeAs<S>(method: "resume" | "resumeEncoded", tenant: string, request: ResumeRequest): Promise<ResumeResult<S>> {
     const outcome = fromThreadSlot(await this.write<ThreadSlot<Exclude<ResumeOutcome<S>, SessionError>>>(method, tenant, request, this.clock.now(), randomInitialVersion()));
     if (outcome instanceof SessionError) throw outcome;
     return outcome;

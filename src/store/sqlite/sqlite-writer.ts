@@ -10,7 +10,9 @@ import { expiryCutoffMs, type SessionRecord, withChildren, withoutChildren } fro
 import { planResume } from "../../session/resume-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { planUpdates } from "../../session/update-plan.js";
-import type { EndRequest, ResumeRequest, TenantUpdate, UpdateResult } from "../store.js";
+import type { EndRequest, ResumeRequest, ResumeResult, TenantUpdate, UpdateResult } from "../store.js";
+import { editedItemIds } from "../../session/history-edit.js";
+import { windowOfArray } from "../../session/history-window.js";
 import { decideGroups } from "../update-group.js";
 import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 import { NotEndedCounts } from "./not-ended-counts.js";
@@ -26,7 +28,10 @@ export type DeletedIds = [tenant: string, conversationId: string][];
  * failed-resume count it writes commits with it. The session comes as a
  * message, or encoded (resumeEncoded).
  */
-export type ResumeOutcome<S = Session> = { session: S; created: boolean } | SessionError;
+export type ResumeOutcome<S = Session> = ResumeResult<S> | SessionError;
+
+/** A session as a resume returns it, and whether its window left older items out. */
+type Presented<S> = { session: S; historyTruncated: boolean };
 
 /**
  * Every write of the SQLite store, each one IMMEDIATE transaction: read the
@@ -90,12 +95,18 @@ export class SqliteWriter {
     };
     this.create = immediate(this.createSession.bind(this));
     this.resume = immediate((tenant: string, request: ResumeRequest, now: Date, initialVersion: number) =>
-      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) => (readChildren ? this.tables.withChildren(tenant, session) : session)),
+      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) => {
+        if (!readChildren) return { session, historyTruncated: false };
+        if (request.window) return this.tables.withWindow(tenant, session, request.window);
+        return { session: this.tables.withChildren(tenant, session), historyTruncated: false };
+      }),
     );
     this.resumeEncoded = immediate((tenant: string, request: ResumeRequest, now: Date, initialVersion: number) =>
-      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) =>
-        readChildren ? this.tables.encodedWithChildren(tenant, session) : toBinary(SessionSchema, session),
-      ),
+      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) => {
+        if (!readChildren) return { session: toBinary(SessionSchema, session), historyTruncated: false };
+        if (request.window) return this.tables.encodedWithWindow(tenant, session, request.window);
+        return { session: this.tables.encodedWithChildren(tenant, session), historyTruncated: false };
+      }),
     );
     const updateGroup = immediate(this.updateGroup.bind(this));
     this.updateMany = (items, now, epoch) => {
@@ -125,28 +136,32 @@ export class SqliteWriter {
   /**
    * `present` gives the session as the caller wants it; readChildren says
    * whether the view asks for children that are only in the tables (a
-   * created session already holds its own).
+   * created session already holds its own, and its window is cut here).
+   * A window whose after_item_id names no item throws out of the
+   * transaction, which undoes the takeover.
    */
   private resumeSession<S>(
     tenant: string,
     request: ResumeRequest,
     now: Date,
     initialVersion: number,
-    present: (session: Session, readChildren: boolean) => S,
+    present: (session: Session, readChildren: boolean) => Presented<S>,
   ): ResumeOutcome<S> {
     const plan = planResume(this.read(tenant, request.conversationId), request, { now, rules: this.rules, initialVersion });
     const full = isFullView(request.view, SessionView.FULL);
     switch (plan.kind) {
       case "create": {
+        const cut = request.window && windowOfArray(request.conversationId, plan.create.children.history, request.window);
         const session = this.insert(tenant, plan.create, now);
-        return { session: present(full ? session : withoutChildren(session), false), created: true };
+        if (cut) return { ...present({ ...session, conversationHistory: cut.items }, false), historyTruncated: cut.truncated, created: true };
+        return { ...present(full ? session : withoutChildren(session), false), created: true };
       }
       case "refuse":
         this.tables.addToCounter(tenant, Counter.failedResumes, 1);
         return plan.error;
       case "resume":
         this.save(tenant, plan.record);
-        return { session: present(plan.record.session, full), created: false };
+        return { ...present(plan.record.session, full), created: false };
     }
   }
 
@@ -167,8 +182,9 @@ export class SqliteWriter {
         if (!isDataCorrupted(err)) throw err;
         return { results: updates.map(() => err), write: undefined };
       }
+      const items = this.tables.storedItems(tenant, conversationId, editedItemIds(updates));
       const sizes = this.tables.audioSizes(tenant, conversationId);
-      const plan = planUpdates(conversationId, record, updates, sizes, now, this.rules);
+      const plan = planUpdates(conversationId, record, updates, sizes, now, this.rules, items);
       if (plan.write) {
         this.tables.write(tenant, plan.write);
         this.headers.set(tenant, conversationId, plan.write.record);
