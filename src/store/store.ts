@@ -134,6 +134,16 @@ export interface Store {
    */
   cleanup(request: CleanupRequest): Promise<number>;
 
+  /**
+   * Ends the abandoned sessions of every tenant (session/abandon-plan.ts:
+   * PAUSED for longer than pause_grace) with end_reason "abandoned", at most
+   * batchSize per transaction, found through an index so the cost follows
+   * what is due, not what is stored; each is decided again by planAbandon
+   * inside the step that ends it. Nothing when pause_grace is 0. Returns how
+   * many were ended.
+   */
+  endAbandoned(request: AbandonRequest): Promise<number>;
+
   /** Counts for one tenant; expired sessions are not counted. */
   stats(tenant: string): Promise<StoreStats>;
 
@@ -217,6 +227,12 @@ export interface CleanupRequest {
   batchSize: number;
   /** Called after each committed batch with the ids it deleted, of one tenant per call (not on a dry run). */
   onDeleted?: ((tenant: string, conversationIds: string[]) => void) | undefined;
+}
+
+export interface AbandonRequest {
+  batchSize: number;
+  /** Called after each committed batch with the sessions it ended (BASIC), of one tenant per call: where their ENDED events come from. */
+  onEnded?: ((tenant: string, sessions: Session[]) => void) | undefined;
 }
 
 /**

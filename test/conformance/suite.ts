@@ -3,6 +3,7 @@ import { ManualClock } from "../../src/clock.js";
 import { defaultRules, type SessionRules } from "../../src/session/rules.js";
 import type { Store } from "../../src/store/store.js";
 import type { ConformanceContext, StoreFactory } from "./helpers.js";
+import { abandonedTests } from "./abandoned.js";
 import { audioTests } from "./audio.js";
 import { batchTests } from "./batch.js";
 import { expiryTests } from "./expiry.js";
@@ -55,5 +56,6 @@ export function runConformance(
     sizeLimitTests(context);
     historyEditTests(context);
     historyWindowTests(context);
+    abandonedTests(context);
   });
 }

@@ -12,12 +12,13 @@ import { isFullView, isListed, visibleRecord } from "../../session/reads.js";
 import { expiryCutoffMs, lastActivityMs, randomInitialVersion } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import { planResume } from "../../session/resume-plan.js";
+import { planAbandon } from "../../session/abandon-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { countSessions, emptyStats } from "../../session/stats.js";
 import { planUpdates } from "../../session/update-plan.js";
 import { editedItemIds } from "../../session/history-edit.js";
 import { type HistoryWindow, windowOfArray } from "../../session/history-window.js";
-import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, ResumeResult, Store, StoreStats, TenantUpdate, UpdateResult, WindowedRead } from "../store.js";
+import type { AbandonRequest, CleanupRequest, EndRequest, ListQuery, ResumeRequest, ResumeResult, Store, StoreStats, TenantUpdate, UpdateResult, WindowedRead } from "../store.js";
 import { decideGroups, internalFailure, updateAlone } from "../update-group.js";
 import { audioSizes, type Entry, MemoryTables, present, presentWindow, storedItems, type TenantState, write } from "./memory-tables.js";
 
@@ -93,6 +94,7 @@ export class MemoryStore implements Store {
         // Read once before the takeover too, so an unknown after_item_id changes nothing.
         if (window) presentWindow(entry!, window);
         entry!.record = plan.record;
+        this.tables.track(tenant, entry!);
         if (window) return { ...presentWindow(entry!, window), created: false };
         return { session: present(entry!, full), created: false, historyTruncated: false };
     }
@@ -115,7 +117,10 @@ export class MemoryStore implements Store {
       try {
         const items = storedItems(entry, editedItemIds(group.updates));
         const plan = planUpdates(group.conversationId, entry?.record, group.updates, audioSizes(entry), now, this.rules, items);
-        if (plan.write) write(entry!, plan.write);
+        if (plan.write) {
+          write(entry!, plan.write);
+          this.tables.track(group.tenant, entry!);
+        }
         return plan;
       } catch (err) {
         // Sessions before this one are already changed and cannot be taken
@@ -183,6 +188,27 @@ export class MemoryStore implements Store {
         count += deleted.length;
         if (deleted.length > 0) request.onDeleted?.(tenant, deleted);
       }
+    }
+    return count;
+  }
+
+  async endAbandoned(request: AbandonRequest): Promise<number> {
+    this.checkOpen();
+    const now = this.clock.now();
+    let count = 0;
+    for (const tenant of this.tables.tenantNames()) {
+      const state = this.open(tenant);
+      const ended: Session[] = [];
+      // A copy: ending a session takes it out of the set being walked.
+      for (const id of [...state.paused]) {
+        const entry = state.sessions.get(id)!;
+        const record = planAbandon(entry.record, now, this.rules);
+        if (!record) continue;
+        this.tables.end(tenant, entry, record);
+        ended.push(present(entry, false));
+      }
+      count += ended.length;
+      if (ended.length > 0) request.onEnded?.(tenant, ended);
     }
     return count;
   }

@@ -26,6 +26,8 @@ export interface TenantState {
   notEnded: number;
   failedResumes: number;
   cleanupCount: number;
+  /** Ids of the sessions whose status is PAUSED: where endAbandoned looks, rather than at every session. */
+  paused: Set<string>;
 }
 
 /**
@@ -41,7 +43,7 @@ export class MemoryTables {
   tenant(tenant: string): TenantState {
     let state = this.tenants.get(tenant);
     if (!state) {
-      state = { sessions: new Map(), notEnded: 0, failedResumes: 0, cleanupCount: 0 };
+      state = { sessions: new Map(), notEnded: 0, failedResumes: 0, cleanupCount: 0, paused: new Set() };
       this.tenants.set(tenant, state);
     }
     return state;
@@ -68,13 +70,23 @@ export class MemoryTables {
     const entry = state.sessions.get(conversationId);
     if (!entry) return;
     state.sessions.delete(conversationId);
+    state.paused.delete(conversationId);
     if (entry.record.session.status !== SessionStatus.ENDED) this.countNotEnded(tenant, -1);
+  }
+
+  /** Keeps the tenant's paused set in step with a session's record, after every change of it. */
+  track(tenant: string, entry: Entry): void {
+    const { paused } = this.tenant(tenant);
+    const id = entry.record.session.conversationId;
+    if (entry.record.session.status === SessionStatus.PAUSED) paused.add(id);
+    else paused.delete(id);
   }
 
   /** Gives a stored session the record EndSession planned. */
   end(tenant: string, entry: Entry, record: SessionRecord): void {
     if (entry.record.session.status !== SessionStatus.ENDED && record.session.status === SessionStatus.ENDED) this.countNotEnded(tenant, -1);
     entry.record = record;
+    this.track(tenant, entry);
   }
 
   /**

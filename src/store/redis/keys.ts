@@ -35,6 +35,8 @@
  *   {p}tenant:{t}:ids              zset   conversation_id, score 0: keyset paging with ZRANGEBYLEX
  *   {p}tenant:{t}:activity         zset   conversation_id → last_activity ms: cleanup
  *   {p}tenant:{t}:counters         hash   failed_resumes, cleanup_count
+ *   {p}tenant:{t}:paused           zset   conversation_id → last activity ms when a commit left it PAUSED:
+ *                                         abandoned calls (abandoned-sweep.ts)
  *   {p}global:{global}:live        zset   live token → last_activity ms: the max_sessions count
  *   {p}global:{global}:live:<t>    zset   the same for one tenant's sessions: the max_sessions_per_tenant count
  *                                         (in the global slot, so one script reserves a place in both)
@@ -76,6 +78,7 @@ export interface TenantKeys {
   ids: string;
   activity: string;
   counters: string;
+  paused: string;
 }
 
 export interface GlobalKeys {
@@ -125,7 +128,7 @@ export class KeyLayout {
 
   tenant(tenant: string): TenantKeys {
     const base = `${this.prefix}tenant:{${tenant}}:`;
-    return { ids: `${base}ids`, activity: `${base}activity`, counters: `${base}counters` };
+    return { ids: `${base}ids`, activity: `${base}activity`, counters: `${base}counters`, paused: `${base}paused` };
   }
 }
 

@@ -10,14 +10,16 @@ import { planEnd } from "../../session/end-plan.js";
 import { historyItemNotFound, notFound, Reason, SessionError } from "../../session/errors.js";
 import { AFTER_ITEM_FIELD, type HistoryWindow, windowOfArray } from "../../session/history-window.js";
 import { isFullView, visibleRecord } from "../../session/reads.js";
-import { randomInitialVersion, withoutChildren } from "../../session/record.js";
+import { expiryCutoffMs, randomInitialVersion, withoutChildren } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import { planResume } from "../../session/resume-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
-import type { CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, ResumeResult, Store, StoreStats, TenantUpdate, UpdateResult, WindowedRead } from "../store.js";
+import type { AbandonRequest, CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, ResumeResult, Store, StoreStats, TenantUpdate, UpdateResult, WindowedRead } from "../store.js";
 import { headerFromHash, type StoredHeader } from "./codec.js";
 import { readWindow } from "./history-reads.js";
+import { endIfAbandoned, pausedCandidates } from "./abandoned-sweep.js";
+import { abandonCutoffMs } from "../../session/abandon-plan.js";
 import { RedisEventRelay } from "./event-relay.js";
 import { connectRedis, describeServer, storageError } from "./connection.js";
 import { checkDurability } from "./durability.js";
@@ -259,6 +261,33 @@ export class RedisStore implements Store {
 
   cleanup(request: CleanupRequest): Promise<number> {
     return this.run(request.tenant, () => cleanup(this.ctx, request));
+  }
+
+  /** Tenant by tenant, a batch of candidates at a time from its paused zset (abandoned-sweep.ts), each under its session's lock. */
+  endAbandoned(request: AbandonRequest): Promise<number> {
+    return this.run(undefined, async () => {
+      const now = this.ctx.clock.now();
+      const cutoffMs = abandonCutoffMs(now, this.ctx.rules);
+      if (cutoffMs === undefined) return 0;
+      const batchSize = Math.max(1, request.batchSize);
+      let count = 0;
+      for (const tenant of await this.redis.smembers(this.ctx.layout.global.tenants)) {
+        for (;;) {
+          const candidates = await pausedCandidates(this.ctx, tenant, cutoffMs, expiryCutoffMs(now, this.ctx.rules), batchSize);
+          const ended: Session[] = [];
+          let progress = false;
+          for (const candidate of candidates) {
+            const outcome = await this.write(tenant, candidate.conversationId, () => endIfAbandoned(this.ctx, tenant, candidate));
+            if (outcome !== "skipped") progress = true;
+            if (typeof outcome === "object") ended.push(outcome.ended);
+          }
+          count += ended.length;
+          if (ended.length > 0) request.onEnded?.(tenant, ended);
+          if (candidates.length < batchSize || !progress) break;
+        }
+      }
+      return count;
+    });
   }
 
   stats(tenant: string): Promise<StoreStats> {

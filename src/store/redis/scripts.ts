@@ -201,6 +201,17 @@ end
 return removed
 `;
 
+/**
+ * A tenant's paused zset. ARGV: conversation_id, the score the caller read.
+ * Drops the member unless its score has risen since (a commit paused the
+ * session again after the caller looked).
+ */
+const unindexPaused = `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+`;
+
 type Arg = string | Buffer | number;
 
 // ioredis adds a method per defined command (and a "…Buffer" twin that keeps
@@ -215,6 +226,7 @@ declare module "ioredis" {
     ssRemove(...args: Arg[]): Result<[number, string?], Context>;
     ssReserve(...args: Arg[]): Result<[number, ("tenant" | "store")?, number?], Context>;
     ssUnindex(...args: Arg[]): Result<number, Context>;
+    ssUnindexPaused(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -232,4 +244,5 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand("ssRemove", { numberOfKeys: 7, lua: remove });
   redis.defineCommand("ssReserve", { numberOfKeys: 2, lua: reserve });
   redis.defineCommand("ssUnindex", { numberOfKeys: 2, lua: unindex });
+  redis.defineCommand("ssUnindexPaused", { numberOfKeys: 1, lua: unindexPaused });
 }

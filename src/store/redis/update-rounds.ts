@@ -1,3 +1,4 @@
+import { SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { isDataCorrupted, type SessionError } from "../../session/errors.js";
 import { planUpdates, type SessionWrite, type UpdateResult } from "../../session/update-plan.js";
 import { editedItemIds, type StoredItems } from "../../session/history-edit.js";
@@ -114,7 +115,9 @@ async function round(ctx: RedisContext, sessions: Pending[], results: (UpdateRes
     placeResults(results, group, plan.results);
     if (!plan.write || !head) continue;
     const hints = now.getTime() - head.indexedMs >= refreshMs;
-    queued.push({ tenant: group.tenant, plan: commitPlan(head.header, plan.write), hints });
+    // A session that becomes PAUSED is indexed at once; one that stays PAUSED only as its other hints are refreshed.
+    const paused = plan.write.record.session.status === SessionStatus.PAUSED && (hints || head.header.record.session.status !== SessionStatus.PAUSED);
+    queued.push({ tenant: group.tenant, plan: commitPlan(head.header, plan.write), hints, paused });
     after.push({ pending: p, head: nextHead(head, plan.write, hints ? now.getTime() : head.indexedMs) });
     if (queued.length === CHUNK_SESSIONS) send();
   }

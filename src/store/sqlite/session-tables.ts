@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import { toBinary } from "@bufbuild/protobuf";
-import { type Session, SessionSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { type Session, SessionSchema, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { concatBytes, concatFields } from "../../grpc/length-delimited.js";
 import { checkStoredFraming } from "../stored-records.js";
 import type { NewSession } from "../../session/create-plan.js";
@@ -21,7 +21,7 @@ import {
   millisOf,
   recordFromRow,
 } from "./rows.js";
-import { Counter, type DeletedRow, type HeaderRow, type ListParams, prepareStatements, type Statements } from "./sql.js";
+import { Counter, type DeletedRow, type HeaderRow, type ListParams, prepareStatements, type SessionKeyRow, type Statements } from "./sql.js";
 
 /**
  * The store's tables as records and messages: each method is one or a few
@@ -202,6 +202,11 @@ export class SessionTables {
   /** Deletes at most `limit` sessions last active before cutoffMs, oldest first; returns each one deleted. */
   deleteInactive(tenant: string | undefined, cutoffMs: number, limit: number): DeletedRow[] {
     return tenant === undefined ? this.sql.deleteInactive.all(cutoffMs, limit) : this.sql.deleteTenantInactive.all(tenant, cutoffMs, limit);
+  }
+
+  /** At most `limit` sessions PAUSED with their last activity in [expiryMs, cutoffMs), oldest first. */
+  pausedBefore(cutoffMs: number, expiryMs: number, limit: number): SessionKeyRow[] {
+    return this.sql.pausedBefore.all({ paused: SessionStatus.PAUSED, cutoffMs, expiryMs, limit });
   }
 
   countInactive(tenant: string | undefined, cutoffMs: number): number {

@@ -59,6 +59,11 @@ export interface AudioRow {
   data: Buffer;
 }
 
+export interface SessionKeyRow {
+  tenant: string;
+  conversation_id: string;
+}
+
 /** A session cleanup deleted. */
 export interface DeletedRow {
   tenant: string;
@@ -168,6 +173,11 @@ export function prepareStatements(db: Database.Database) {
           SELECT rowid FROM sessions INDEXED BY sessions_by_activity
            WHERE tenant = ? AND last_activity_ms < ? ORDER BY last_activity_ms LIMIT ?)
         RETURNING tenant, conversation_id, status`),
+    // PAUSED and idle since before the grace, unexpired: a range of the sessions_live index.
+    pausedBefore: db.prepare<{ paused: number; cutoffMs: number; expiryMs: number; limit: number }, SessionKeyRow>(`
+      SELECT tenant, conversation_id FROM sessions
+       WHERE status = @paused AND last_activity_ms < @cutoffMs AND last_activity_ms >= @expiryMs
+       ORDER BY last_activity_ms LIMIT @limit`),
     countInactive: db.prepare<[cutoffMs: number], number>("SELECT count(*) FROM sessions WHERE last_activity_ms < ?").pluck(),
     countTenantInactive: db
       .prepare<[tenant: string, cutoffMs: number], number>(

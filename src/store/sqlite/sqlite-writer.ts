@@ -8,6 +8,7 @@ import { isDataCorrupted, Reason, SessionError } from "../../session/errors.js";
 import { isFullView } from "../../session/reads.js";
 import { expiryCutoffMs, type SessionRecord, withChildren, withoutChildren } from "../../session/record.js";
 import { planResume } from "../../session/resume-plan.js";
+import { abandonCutoffMs, planAbandon } from "../../session/abandon-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { planUpdates } from "../../session/update-plan.js";
 import type { EndRequest, ResumeRequest, ResumeResult, TenantUpdate, UpdateResult } from "../store.js";
@@ -19,6 +20,12 @@ import { NotEndedCounts } from "./not-ended-counts.js";
 import type { SessionTables } from "./session-tables.js";
 import { isDiskFull } from "./sqlite-errors.js";
 import { Counter } from "./sql.js";
+
+/** What one batch of abandoned sessions did: how many candidates it looked at, and those it ended (BASIC). */
+export interface AbandonBatch {
+  seen: number;
+  ended: [tenant: string, session: Session][];
+}
 
 /** The sessions one cleanup batch deleted, as [tenant, conversation_id]. */
 export type DeletedIds = [tenant: string, conversationId: string][];
@@ -61,6 +68,8 @@ export class SqliteWriter {
   readonly delete: (tenant: string, conversationId: string, etag: string, now: Date) => void;
   /** Deletes up to batchSize sessions last active before cutoffMs; returns how many. */
   readonly cleanupBatch: (tenant: string | undefined, cutoffMs: number, batchSize: number) => DeletedIds;
+  /** Ends up to batchSize abandoned sessions (see planAbandon). */
+  readonly abandonBatch: (now: Date, batchSize: number) => AbandonBatch;
 
   private readonly headers = new SessionCache<SessionRecord>(CACHED_SESSIONS);
   /** Sessions not ended, in all and per tenant, expired ones not yet swept included. */
@@ -121,6 +130,7 @@ export class SqliteWriter {
     this.end = immediate(this.endSession.bind(this));
     this.delete = immediate(this.deleteSession.bind(this));
     this.cleanupBatch = immediate(this.deleteInactive.bind(this));
+    this.abandonBatch = immediate(this.endAbandoned.bind(this));
   }
 
   /** True from a write that failed for want of disk space (SQLITE_FULL) until the next commit. */
@@ -227,6 +237,32 @@ export class SqliteWriter {
     }
     for (const [t, count] of perTenant) this.tables.addToCounter(t, Counter.cleanupCount, count);
     return deleted.map((row) => [row.tenant, row.conversation_id]);
+  }
+
+  /**
+   * One batch of abandoned sessions, each decided again on its header. A
+   * damaged header costs its own session only: it is left as it is (and
+   * counted as seen, so a batch of them does not make the caller loop).
+   */
+  private endAbandoned(now: Date, batchSize: number): AbandonBatch {
+    const cutoffMs = abandonCutoffMs(now, this.rules);
+    if (cutoffMs === undefined) return { seen: 0, ended: [] };
+    const rows = this.tables.pausedBefore(cutoffMs, expiryCutoffMs(now, this.rules), batchSize);
+    const ended: [tenant: string, session: Session][] = [];
+    for (const { tenant, conversation_id: id } of rows) {
+      let record: SessionRecord | undefined;
+      try {
+        record = planAbandon(this.read(tenant, id), now, this.rules);
+      } catch (err) {
+        if (isDataCorrupted(err)) continue;
+        throw err;
+      }
+      if (!record) continue;
+      this.save(tenant, record);
+      this.notEnded.add(tenant, -1);
+      ended.push([tenant, record.session]);
+    }
+    return { seen: rows.length, ended };
   }
 
   /** Stores a planned new session once max_sessions allows it; returns it FULL. */
