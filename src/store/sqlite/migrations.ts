@@ -122,14 +122,18 @@ export const migrations: readonly Migration[] = [
         CREATE INDEX history_by_item ON history (tenant, conversation_id, item_id, id);
       `);
       const fill = db.prepare<[itemId: string, id: number]>("UPDATE history SET item_id = ? WHERE id = ?");
-      for (const row of db.prepare<[], { id: number; item: Buffer }>("SELECT id, item FROM history").iterate()) {
-        let itemId: string;
-        try {
-          itemId = fromBinary(ConversationItemSchema, row.item).itemId;
-        } catch {
-          continue;
+      // In pages by id: a cursor cannot stay open across the updates, and a whole history file need not fit in memory.
+      const page = db.prepare<[after: number], { id: number; item: Buffer }>("SELECT id, item FROM history WHERE id > ? ORDER BY id LIMIT 1000");
+      for (let rows = page.all(0); rows.length > 0; rows = page.all(rows.at(-1)!.id)) {
+        for (const row of rows) {
+          let itemId: string;
+          try {
+            itemId = fromBinary(ConversationItemSchema, row.item).itemId;
+          } catch {
+            continue;
+          }
+          if (itemId !== "") fill.run(itemId, row.id);
         }
-        if (itemId !== "") fill.run(itemId, row.id);
       }
     },
   },
