@@ -1,8 +1,9 @@
 import { SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
-import { planAbandon } from "../../session/abandon-plan.js";
+import { abandonCutoffMs, planAbandon } from "../../session/abandon-plan.js";
 import { isDataCorrupted } from "../../session/errors.js";
-import { lastActivityMs } from "../../session/record.js";
+import { expiryCutoffMs, lastActivityMs } from "../../session/record.js";
+import type { AbandonRequest } from "../store.js";
 import { CONFLICT, untilCommitted } from "./concurrency.js";
 import { commitHeader, forgetLive } from "./session-commits.js";
 import { readHead, type RedisContext, Round } from "./session-io.js";
@@ -75,4 +76,33 @@ export async function endIfAbandoned(ctx: RedisContext, tenant: string, candidat
     }
     throw err;
   }
+}
+
+/** Runs `work` as the store's write of one session (under its lock, its cached head dropped). */
+export type LockedWrite = <T>(tenant: string, conversationId: string, work: () => Promise<T>) => Promise<T>;
+
+/** Store.endAbandoned: tenant by tenant, a batch of candidates at a time, each ended under its session's lock. */
+export async function endAbandonedSessions(ctx: RedisContext, request: AbandonRequest, write: LockedWrite): Promise<number> {
+  const now = ctx.clock.now();
+  const cutoffMs = abandonCutoffMs(now, ctx.rules);
+  if (cutoffMs === undefined) return 0;
+  const batchSize = Math.max(1, request.batchSize);
+  let count = 0;
+  for (const tenant of await ctx.redis.smembers(ctx.layout.global.tenants)) {
+    for (;;) {
+      const candidates = await pausedCandidates(ctx, tenant, cutoffMs, expiryCutoffMs(now, ctx.rules), batchSize);
+      const ended: Session[] = [];
+      let progress = false;
+      for (const candidate of candidates) {
+        const outcome = await write(tenant, candidate.conversationId, () => endIfAbandoned(ctx, tenant, candidate));
+        if (outcome !== "skipped") progress = true;
+        if (typeof outcome === "object") ended.push(outcome.ended);
+      }
+      count += ended.length;
+      if (ended.length > 0) request.onEnded?.(tenant, ended);
+      // A batch of damaged sessions only would come back the same: the next sweep tries again.
+      if (candidates.length < batchSize || !progress) break;
+    }
+  }
+  return count;
 }

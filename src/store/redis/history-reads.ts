@@ -1,9 +1,12 @@
 import type { ChainableCommander } from "ioredis";
 import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { StoredItems } from "../../session/history-edit.js";
-import { cutWindow, type HistoryWindow, windowFetchLimit } from "../../session/history-window.js";
+import { historyItemNotFound } from "../../session/errors.js";
+import { AFTER_ITEM_FIELD, cutWindow, type HistoryWindow, windowFetchLimit } from "../../session/history-window.js";
+import { visibleRecord } from "../../session/reads.js";
+import type { WindowedRead } from "../store.js";
 import { type StoredHeader, headerFromHash, hashOf, storedItemsOf } from "./codec.js";
-import { parseFull, type RedisContext } from "./session-io.js";
+import { parseFull, readFull, readHead, type RedisContext } from "./session-io.js";
 
 /*
  * The Redis store's reads of part of a history: the items an update group
@@ -33,6 +36,32 @@ export async function readWindow(ctx: RedisContext, tenant: string, id: string, 
   if (!full) return { kind: "absent" };
   const cut = cutWindow(full.session.conversationHistory, window);
   return { kind: "found", header: full.header, session: { ...full.session, conversationHistory: cut.items }, truncated: cut.truncated };
+}
+
+/** Store.getWindow: SESSION_NOT_FOUND as for any read, then HISTORY_ITEM_NOT_FOUND for an unknown after_item_id. */
+export async function getWindow(ctx: RedisContext, tenant: string, id: string, window: HistoryWindow): Promise<WindowedRead> {
+  const read = await readWindow(ctx, tenant, id, window);
+  visibleRecord(id, read.kind === "absent" ? undefined : read.header.record, ctx.clock.now(), ctx.rules);
+  if (read.kind !== "found") throw historyItemNotFound(id, window.afterItemId, AFTER_ITEM_FIELD);
+  return { session: read.session, historyTruncated: read.truncated };
+}
+
+/** What a resume decides on: the header, with the children (or their window) when the view is FULL; undefined when absent. */
+export async function readForResume(
+  ctx: RedisContext,
+  tenant: string,
+  id: string,
+  full: boolean,
+  window: HistoryWindow | undefined,
+): Promise<{ header: StoredHeader | undefined; session?: Session; truncated?: boolean; missingItem?: boolean } | undefined> {
+  if (full && window) {
+    const read = await readWindow(ctx, tenant, id, window);
+    if (read.kind === "absent") return undefined;
+    if (read.kind === "no-item") return { header: read.header, missingItem: true };
+    return { header: read.header, session: read.session, truncated: read.truncated };
+  }
+  if (full) return readFull(ctx, tenant, id);
+  return { header: (await readHead(ctx, tenant, id)).header };
 }
 
 /** Queues the read of the newest stored item of each item_id; parse the reply with storedItemsOf. */

@@ -10,16 +10,15 @@ import { planEnd } from "../../session/end-plan.js";
 import { historyItemNotFound, notFound, Reason, SessionError } from "../../session/errors.js";
 import { AFTER_ITEM_FIELD, type HistoryWindow, windowOfArray } from "../../session/history-window.js";
 import { isFullView, visibleRecord } from "../../session/reads.js";
-import { expiryCutoffMs, randomInitialVersion, withoutChildren } from "../../session/record.js";
+import { randomInitialVersion, withoutChildren } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import { planResume } from "../../session/resume-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
 import type { AbandonRequest, CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, ResumeResult, Store, StoreStats, TenantUpdate, UpdateResult, WindowedRead } from "../store.js";
-import { headerFromHash, type StoredHeader } from "./codec.js";
-import { readWindow } from "./history-reads.js";
-import { endIfAbandoned, pausedCandidates } from "./abandoned-sweep.js";
-import { abandonCutoffMs } from "../../session/abandon-plan.js";
+import { headerFromHash } from "./codec.js";
+import { getWindow, readForResume } from "./history-reads.js";
+import { endAbandonedSessions } from "./abandoned-sweep.js";
 import { RedisEventRelay } from "./event-relay.js";
 import { connectRedis, describeServer, storageError } from "./connection.js";
 import { checkDurability } from "./durability.js";
@@ -130,12 +129,7 @@ export class RedisStore implements Store {
   }
 
   getWindow(tenant: string, conversationId: string, window: HistoryWindow): Promise<WindowedRead> {
-    return this.run(tenant, async () => {
-      const read = await readWindow(this.ctx, tenant, conversationId, window);
-      visibleRecord(conversationId, read.kind === "absent" ? undefined : read.header.record, this.ctx.clock.now(), this.ctx.rules);
-      if (read.kind !== "found") throw historyItemNotFound(conversationId, window.afterItemId, AFTER_ITEM_FIELD);
-      return { session: read.session, historyTruncated: read.truncated };
-    });
+    return this.run(tenant, () => getWindow(this.ctx, tenant, conversationId, window));
   }
 
   resume(tenant: string, request: ResumeRequest): Promise<ResumeResult> {
@@ -146,7 +140,7 @@ export class RedisStore implements Store {
       untilCommitted(id, async () => {
         const now = this.ctx.clock.now();
         // Children are read with the header, so the ones returned are those of the version resumed.
-        const read = await this.readForResume(tenant, id, full, window);
+        const read = await readForResume(this.ctx, tenant, id, full, window);
         const header = read?.header;
         const plan = planResume(header?.record, request, { now, rules: this.ctx.rules, initialVersion: randomInitialVersion() });
         switch (plan.kind) {
@@ -170,23 +164,6 @@ export class RedisStore implements Store {
         }
       }),
     );
-  }
-
-  /** What a resume decides on: the header, with the children (or their window) when the view is FULL. */
-  private async readForResume(
-    tenant: string,
-    id: string,
-    full: boolean,
-    window: HistoryWindow | undefined,
-  ): Promise<{ header: StoredHeader | undefined; session?: Session; truncated?: boolean; missingItem?: boolean } | undefined> {
-    if (full && window) {
-      const read = await readWindow(this.ctx, tenant, id, window);
-      if (read.kind === "absent") return undefined;
-      if (read.kind === "no-item") return { header: read.header, missingItem: true };
-      return { header: read.header, session: read.session, truncated: read.truncated };
-    }
-    if (full) return readFull(this.ctx, tenant, id);
-    return { header: (await readHead(this.ctx, tenant, id)).header };
   }
 
   validateResume(tenant: string, conversationId: string): Promise<ResumeVerdict> {
@@ -263,31 +240,8 @@ export class RedisStore implements Store {
     return this.run(request.tenant, () => cleanup(this.ctx, request));
   }
 
-  /** Tenant by tenant, a batch of candidates at a time from its paused zset (abandoned-sweep.ts), each under its session's lock. */
   endAbandoned(request: AbandonRequest): Promise<number> {
-    return this.run(undefined, async () => {
-      const now = this.ctx.clock.now();
-      const cutoffMs = abandonCutoffMs(now, this.ctx.rules);
-      if (cutoffMs === undefined) return 0;
-      const batchSize = Math.max(1, request.batchSize);
-      let count = 0;
-      for (const tenant of await this.redis.smembers(this.ctx.layout.global.tenants)) {
-        for (;;) {
-          const candidates = await pausedCandidates(this.ctx, tenant, cutoffMs, expiryCutoffMs(now, this.ctx.rules), batchSize);
-          const ended: Session[] = [];
-          let progress = false;
-          for (const candidate of candidates) {
-            const outcome = await this.write(tenant, candidate.conversationId, () => endIfAbandoned(this.ctx, tenant, candidate));
-            if (outcome !== "skipped") progress = true;
-            if (typeof outcome === "object") ended.push(outcome.ended);
-          }
-          count += ended.length;
-          if (ended.length > 0) request.onEnded?.(tenant, ended);
-          if (candidates.length < batchSize || !progress) break;
-        }
-      }
-      return count;
-    });
+    return this.run(undefined, () => endAbandonedSessions(this.ctx, request, (tenant, id, work) => this.write(tenant, id, work)));
   }
 
   stats(tenant: string): Promise<StoreStats> {
