@@ -18,7 +18,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file sessionstore/v1/session_store.proto.
  */
 export const file_sessionstore_v1_session_store: GenFile = /*@__PURE__*/
-  fileDesc("CiNzZXNzaW9uc3RvcmUvdjEvc2Vzc2lvbl9zdG9yZS5wcm90bxIPc2Vzc2lvbnN0b3JlLnYxIqQBChBDb252ZXJzYXRpb25JdGVtEg8KB2l0ZW1faWQYASABKAkSDAoEcm9sZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRleHQYBCABKAkSJQoEZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimQEKDEZ1bmN0aW9uQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhUKDWZ1bmN0aW9uX25hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJEg4KBnN0YXR1cxgEIAEoCRIOCgZyZXN1bHQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVwoKQXVkaW9DaHVuaxIMCgRkYXRhGAEgASgMEgsKA3NlcRgCIAEoAxIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK8BgoHU2Vzc2lvbhIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRITCgticmlkZ2VfdHlwZRgDIAEoCRIQCghib3RfbmFtZRgEIAEoCRIOCgZjYWxsZXIYBSABKAkSFAoMbWVkaWFfZm9ybWF0GAYgASgJEi4KBnN0YXR1cxgHIAEoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfYWN0aXZpdHkYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlc3VtZWRfY291bnQYCiABKAUSPwoUY29udmVyc2F0aW9uX2hpc3RvcnkYCyADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRIUCgxjdXJyZW50X3R1cm4YDCABKAUSNQoOZnVuY3Rpb25fY2FsbHMYDSADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGF1ZGlvX2J1ZmZlchgOIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rEi8KDmF1ZGlvX21ldGFkYXRhGA8gASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIpCghtZXRhZGF0YRgQIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoRb3BlbmFpX3Nlc3Npb25faWQYESABKAkSHgoWb3BlbmFpX2NvbnZlcnNhdGlvbl9pZBgSIAEoCRIaChJhY3RpdmVfcmVzcG9uc2VfaWQYEyABKAkSEwoLZXJyb3JfY291bnQYFCABKAUSEgoKbGFzdF9lcnJvchgVIAEoCRISCgplbmRfcmVhc29uGBYgASgJEgwKBGV0YWcYFyABKAkSEAoIb3duZXJfaWQYGCABKAkSEwoLb3duZXJfZXBvY2gYGSABKAMSEAoIbGFzdF9zZXEYGiABKAMSFQoNaGlzdG9yeV9ieXRlcxgbIAEoAyLgAgoNU2Vzc2lvblVwZGF0ZRIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEwoLb3duZXJfZXBvY2gYAiABKAMSCwoDc2VxGAMgASgDEgwKBGV0YWcYBCABKAkSLwoLdXBkYXRlX21hc2sYBSABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEikKB3Nlc3Npb24YBiABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhI5Cg5hcHBlbmRfaGlzdG9yeRgHIAMoCzIhLnNlc3Npb25zdG9yZS52MS5Db252ZXJzYXRpb25JdGVtEjwKFXVwc2VydF9mdW5jdGlvbl9jYWxscxgIIAMoCzIdLnNlc3Npb25zdG9yZS52MS5GdW5jdGlvbkNhbGwSMQoMYXBwZW5kX2F1ZGlvGAkgAygLMhsuc2Vzc2lvbnN0b3JlLnYxLkF1ZGlvQ2h1bmsicwoJVXBkYXRlQWNrEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRILCgNzZXEYAiABKAMSDAoEZXRhZxgDIAEoCRIhCgVlcnJvchgEIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzEg8KB2FwcGxpZWQYBSABKAgiTQoaU3RyZWFtVXBkYXRlQmF0Y2hlc1JlcXVlc3QSLwoHdXBkYXRlcxgBIAMoCzIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVXBkYXRlIkcKG1N0cmVhbVVwZGF0ZUJhdGNoZXNSZXNwb25zZRIoCgRhY2tzGAEgAygLMhouc2Vzc2lvbnN0b3JlLnYxLlVwZGF0ZUFjayJTChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24SEAoIb3duZXJfaWQYAiABKAkiQgoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbiJYChFHZXRTZXNzaW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSKgoEdmlldxgCIAEoDjIcLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVmlldyI/ChJHZXRTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uIrMBChRSZXN1bWVTZXNzaW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSGQoRY3JlYXRlX2lmX21pc3NpbmcYAyABKAgSKQoHc2Vzc2lvbhgEIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEioKBHZpZXcYBSABKA4yHC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblZpZXciUwoVUmVzdW1lU2Vzc2lvblJlc3BvbnNlEikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIPCgdjcmVhdGVkGAIgASgIIjAKFVZhbGlkYXRlUmVzdW1lUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkiRQoWVmFsaWRhdGVSZXN1bWVSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSDAoEY29kZRgDIAEoCSJGChRVcGRhdGVTZXNzaW9uUmVxdWVzdBIuCgZ1cGRhdGUYASABKAsyHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblVwZGF0ZSJTChVVcGRhdGVTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEg8KB2FwcGxpZWQYAiABKAgiXwoRRW5kU2Vzc2lvblJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRITCgtvd25lcl9lcG9jaBgDIAEoAxIMCgRldGFnGAQgASgJIj8KEkVuZFNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24iPQoURGVsZXRlU2Vzc2lvblJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEgwKBGV0YWcYAiABKAkiFwoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlIq8BChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEjAKCHN0YXR1c2VzGAMgAygOMh4uc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25TdGF0dXMSEwoLYnJpZGdlX3R5cGUYBCABKAkSKgoEdmlldxgFIAEoDjIcLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVmlldyJbChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIqCghzZXNzaW9ucxgBIAMoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJVChZDbGVhbnVwU2Vzc2lvbnNSZXF1ZXN0EioKB21heF9hZ2UYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHZHJ5X3J1bhgCIAEoCCIwChdDbGVhbnVwU2Vzc2lvbnNSZXNwb25zZRIVCg1kZWxldGVkX2NvdW50GAEgASgFIhEKD0dldFN0YXRzUmVxdWVzdCJMCgtTdGF0dXNDb3VudBIuCgZzdGF0dXMYASABKA4yHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblN0YXR1cxINCgVjb3VudBgCIAEoAyLBAQoQR2V0U3RhdHNSZXNwb25zZRIXCg9hY3RpdmVfc2Vzc2lvbnMYASABKAMSFgoOdG90YWxfc2Vzc2lvbnMYAiABKAMSGAoQcmVzdW1lZF9zZXNzaW9ucxgDIAEoAxIWCg5mYWlsZWRfcmVzdW1lcxgEIAEoAxIVCg1jbGVhbnVwX2NvdW50GAUgASgDEjMKDXN0YXR1c19jb3VudHMYBiADKAsyHC5zZXNzaW9uc3RvcmUudjEuU3RhdHVzQ291bnQiYQoUV2F0Y2hTZXNzaW9uc1JlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEjAKCHN0YXR1c2VzGAIgAygOMh4uc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25TdGF0dXMinQEKFVdhdGNoU2Vzc2lvbnNSZXNwb25zZRIvCgR0eXBlGAEgASgOMiEuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25FdmVudFR5cGUSKQoHc2Vzc2lvbhgCIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKrcBCg1TZXNzaW9uU3RhdHVzEh4KGlNFU1NJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYU0VTU0lPTl9TVEFUVVNfSU5JVElBVEVEEAESGQoVU0VTU0lPTl9TVEFUVVNfQUNUSVZFEAISGQoVU0VTU0lPTl9TVEFUVVNfUEFVU0VEEAMSGAoUU0VTU0lPTl9TVEFUVVNfRU5ERUQQBBIYChRTRVNTSU9OX1NUQVRVU19FUlJPUhAFKloKC1Nlc3Npb25WaWV3EhwKGFNFU1NJT05fVklFV19VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fVklFV19CQVNJQxABEhUKEVNFU1NJT05fVklFV19GVUxMEAIqkwIKEFNlc3Npb25FdmVudFR5cGUSIgoeU0VTU0lPTl9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASHgoaU0VTU0lPTl9FVkVOVF9UWVBFX0NSRUFURUQQARIeChpTRVNTSU9OX0VWRU5UX1RZUEVfUkVTVU1FRBACEh4KGlNFU1NJT05fRVZFTlRfVFlQRV9VUERBVEVEEAMSHAoYU0VTU0lPTl9FVkVOVF9UWVBFX0VOREVEEAQSHgoaU0VTU0lPTl9FVkVOVF9UWVBFX0RFTEVURUQQBRIeChpTRVNTSU9OX0VWRU5UX1RZUEVfRVhQSVJFRBAGEh0KGVNFU1NJT05fRVZFTlRfVFlQRV9GRU5DRUQQBzLjCQoTU2Vzc2lvblN0b3JlU2VydmljZRJeCg1DcmVhdGVTZXNzaW9uEiUuc2Vzc2lvbnN0b3JlLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0GiYuc2Vzc2lvbnN0b3JlLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJVCgpHZXRTZXNzaW9uEiIuc2Vzc2lvbnN0b3JlLnYxLkdldFNlc3Npb25SZXF1ZXN0GiMuc2Vzc2lvbnN0b3JlLnYxLkdldFNlc3Npb25SZXNwb25zZRJeCg1SZXN1bWVTZXNzaW9uEiUuc2Vzc2lvbnN0b3JlLnYxLlJlc3VtZVNlc3Npb25SZXF1ZXN0GiYuc2Vzc2lvbnN0b3JlLnYxLlJlc3VtZVNlc3Npb25SZXNwb25zZRJhCg5WYWxpZGF0ZVJlc3VtZRImLnNlc3Npb25zdG9yZS52MS5WYWxpZGF0ZVJlc3VtZVJlcXVlc3QaJy5zZXNzaW9uc3RvcmUudjEuVmFsaWRhdGVSZXN1bWVSZXNwb25zZRJeCg1VcGRhdGVTZXNzaW9uEiUuc2Vzc2lvbnN0b3JlLnYxLlVwZGF0ZVNlc3Npb25SZXF1ZXN0GiYuc2Vzc2lvbnN0b3JlLnYxLlVwZGF0ZVNlc3Npb25SZXNwb25zZRJPCg1TdHJlYW1VcGRhdGVzEh4uc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25VcGRhdGUaGi5zZXNzaW9uc3RvcmUudjEuVXBkYXRlQWNrKAEwARJ0ChNTdHJlYW1VcGRhdGVCYXRjaGVzEisuc2Vzc2lvbnN0b3JlLnYxLlN0cmVhbVVwZGF0ZUJhdGNoZXNSZXF1ZXN0Giwuc2Vzc2lvbnN0b3JlLnYxLlN0cmVhbVVwZGF0ZUJhdGNoZXNSZXNwb25zZSgBMAESVQoKRW5kU2Vzc2lvbhIiLnNlc3Npb25zdG9yZS52MS5FbmRTZXNzaW9uUmVxdWVzdBojLnNlc3Npb25zdG9yZS52MS5FbmRTZXNzaW9uUmVzcG9uc2USXgoNRGVsZXRlU2Vzc2lvbhIlLnNlc3Npb25zdG9yZS52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBomLnNlc3Npb25zdG9yZS52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USWwoMTGlzdFNlc3Npb25zEiQuc2Vzc2lvbnN0b3JlLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaJS5zZXNzaW9uc3RvcmUudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USZAoPQ2xlYW51cFNlc3Npb25zEicuc2Vzc2lvbnN0b3JlLnYxLkNsZWFudXBTZXNzaW9uc1JlcXVlc3QaKC5zZXNzaW9uc3RvcmUudjEuQ2xlYW51cFNlc3Npb25zUmVzcG9uc2USTwoIR2V0U3RhdHMSIC5zZXNzaW9uc3RvcmUudjEuR2V0U3RhdHNSZXF1ZXN0GiEuc2Vzc2lvbnN0b3JlLnYxLkdldFN0YXRzUmVzcG9uc2USYAoNV2F0Y2hTZXNzaW9ucxIlLnNlc3Npb25zdG9yZS52MS5XYXRjaFNlc3Npb25zUmVxdWVzdBomLnNlc3Npb25zdG9yZS52MS5XYXRjaFNlc3Npb25zUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("CiNzZXNzaW9uc3RvcmUvdjEvc2Vzc2lvbl9zdG9yZS5wcm90bxIPc2Vzc2lvbnN0b3JlLnYxIqQBChBDb252ZXJzYXRpb25JdGVtEg8KB2l0ZW1faWQYASABKAkSDAoEcm9sZRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBHRleHQYBCABKAkSJQoEZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimQEKDEZ1bmN0aW9uQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhUKDWZ1bmN0aW9uX25hbWUYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJEg4KBnN0YXR1cxgEIAEoCRIOCgZyZXN1bHQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVwoKQXVkaW9DaHVuaxIMCgRkYXRhGAEgASgMEgsKA3NlcRgCIAEoAxIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK8BgoHU2Vzc2lvbhIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRITCgticmlkZ2VfdHlwZRgDIAEoCRIQCghib3RfbmFtZRgEIAEoCRIOCgZjYWxsZXIYBSABKAkSFAoMbWVkaWFfZm9ybWF0GAYgASgJEi4KBnN0YXR1cxgHIAEoDjIeLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfYWN0aXZpdHkYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlc3VtZWRfY291bnQYCiABKAUSPwoUY29udmVyc2F0aW9uX2hpc3RvcnkYCyADKAsyIS5zZXNzaW9uc3RvcmUudjEuQ29udmVyc2F0aW9uSXRlbRIUCgxjdXJyZW50X3R1cm4YDCABKAUSNQoOZnVuY3Rpb25fY2FsbHMYDSADKAsyHS5zZXNzaW9uc3RvcmUudjEuRnVuY3Rpb25DYWxsEjEKDGF1ZGlvX2J1ZmZlchgOIAMoCzIbLnNlc3Npb25zdG9yZS52MS5BdWRpb0NodW5rEi8KDmF1ZGlvX21ldGFkYXRhGA8gASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIpCghtZXRhZGF0YRgQIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGQoRb3BlbmFpX3Nlc3Npb25faWQYESABKAkSHgoWb3BlbmFpX2NvbnZlcnNhdGlvbl9pZBgSIAEoCRIaChJhY3RpdmVfcmVzcG9uc2VfaWQYEyABKAkSEwoLZXJyb3JfY291bnQYFCABKAUSEgoKbGFzdF9lcnJvchgVIAEoCRISCgplbmRfcmVhc29uGBYgASgJEgwKBGV0YWcYFyABKAkSEAoIb3duZXJfaWQYGCABKAkSEwoLb3duZXJfZXBvY2gYGSABKAMSEAoIbGFzdF9zZXEYGiABKAMSFQoNaGlzdG9yeV9ieXRlcxgbIAEoAyKUAwoNU2Vzc2lvblVwZGF0ZRIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEwoLb3duZXJfZXBvY2gYAiABKAMSCwoDc2VxGAMgASgDEgwKBGV0YWcYBCABKAkSLwoLdXBkYXRlX21hc2sYBSABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEikKB3Nlc3Npb24YBiABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhI5Cg5hcHBlbmRfaGlzdG9yeRgHIAMoCzIhLnNlc3Npb25zdG9yZS52MS5Db252ZXJzYXRpb25JdGVtEjwKFXVwc2VydF9mdW5jdGlvbl9jYWxscxgIIAMoCzIdLnNlc3Npb25zdG9yZS52MS5GdW5jdGlvbkNhbGwSMQoMYXBwZW5kX2F1ZGlvGAkgAygLMhsuc2Vzc2lvbnN0b3JlLnYxLkF1ZGlvQ2h1bmsSMgoMZWRpdF9oaXN0b3J5GAogAygLMhwuc2Vzc2lvbnN0b3JlLnYxLkhpc3RvcnlFZGl0IoQBCgtIaXN0b3J5RWRpdBIPCgdpdGVtX2lkGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIMCgR0ZXh0GAMgASgJEiUKBGRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IjoKDUhpc3RvcnlXaW5kb3cSEgoKbGFzdF9pdGVtcxgBIAEoBRIVCg1hZnRlcl9pdGVtX2lkGAIgASgJInMKCVVwZGF0ZUFjaxIXCg9jb252ZXJzYXRpb25faWQYASABKAkSCwoDc2VxGAIgASgDEgwKBGV0YWcYAyABKAkSIQoFZXJyb3IYBCABKAsyEi5nb29nbGUucnBjLlN0YXR1cxIPCgdhcHBsaWVkGAUgASgIIk0KGlN0cmVhbVVwZGF0ZUJhdGNoZXNSZXF1ZXN0Ei8KB3VwZGF0ZXMYASADKAsyHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblVwZGF0ZSJHChtTdHJlYW1VcGRhdGVCYXRjaGVzUmVzcG9uc2USKAoEYWNrcxgBIAMoCzIaLnNlc3Npb25zdG9yZS52MS5VcGRhdGVBY2siUwoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEhAKCG93bmVyX2lkGAIgASgJIkIKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24ikAEKEUdldFNlc3Npb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIqCgR2aWV3GAIgASgOMhwuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25WaWV3EjYKDmhpc3Rvcnlfd2luZG93GAMgASgLMh4uc2Vzc2lvbnN0b3JlLnYxLkhpc3RvcnlXaW5kb3ciWgoSR2V0U2Vzc2lvblJlc3BvbnNlEikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIZChFoaXN0b3J5X3RydW5jYXRlZBgCIAEoCCLrAQoUUmVzdW1lU2Vzc2lvblJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEhkKEWNyZWF0ZV9pZl9taXNzaW5nGAMgASgIEikKB3Nlc3Npb24YBCABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIqCgR2aWV3GAUgASgOMhwuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25WaWV3EjYKDmhpc3Rvcnlfd2luZG93GAYgASgLMh4uc2Vzc2lvbnN0b3JlLnYxLkhpc3RvcnlXaW5kb3cibgoVUmVzdW1lU2Vzc2lvblJlc3BvbnNlEikKB3Nlc3Npb24YASABKAsyGC5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvbhIPCgdjcmVhdGVkGAIgASgIEhkKEWhpc3RvcnlfdHJ1bmNhdGVkGAMgASgIIjAKFVZhbGlkYXRlUmVzdW1lUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkiRQoWVmFsaWRhdGVSZXN1bWVSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSDAoEY29kZRgDIAEoCSJGChRVcGRhdGVTZXNzaW9uUmVxdWVzdBIuCgZ1cGRhdGUYASABKAsyHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblVwZGF0ZSJTChVVcGRhdGVTZXNzaW9uUmVzcG9uc2USKQoHc2Vzc2lvbhgBIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEg8KB2FwcGxpZWQYAiABKAgiXwoRRW5kU2Vzc2lvblJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRITCgtvd25lcl9lcG9jaBgDIAEoAxIMCgRldGFnGAQgASgJIj8KEkVuZFNlc3Npb25SZXNwb25zZRIpCgdzZXNzaW9uGAEgASgLMhguc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb24iPQoURGVsZXRlU2Vzc2lvblJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEgwKBGV0YWcYAiABKAkiFwoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlIq8BChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEjAKCHN0YXR1c2VzGAMgAygOMh4uc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25TdGF0dXMSEwoLYnJpZGdlX3R5cGUYBCABKAkSKgoEdmlldxgFIAEoDjIcLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uVmlldyJbChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIqCghzZXNzaW9ucxgBIAMoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJVChZDbGVhbnVwU2Vzc2lvbnNSZXF1ZXN0EioKB21heF9hZ2UYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHZHJ5X3J1bhgCIAEoCCIwChdDbGVhbnVwU2Vzc2lvbnNSZXNwb25zZRIVCg1kZWxldGVkX2NvdW50GAEgASgFIhEKD0dldFN0YXRzUmVxdWVzdCJMCgtTdGF0dXNDb3VudBIuCgZzdGF0dXMYASABKA4yHi5zZXNzaW9uc3RvcmUudjEuU2Vzc2lvblN0YXR1cxINCgVjb3VudBgCIAEoAyLBAQoQR2V0U3RhdHNSZXNwb25zZRIXCg9hY3RpdmVfc2Vzc2lvbnMYASABKAMSFgoOdG90YWxfc2Vzc2lvbnMYAiABKAMSGAoQcmVzdW1lZF9zZXNzaW9ucxgDIAEoAxIWCg5mYWlsZWRfcmVzdW1lcxgEIAEoAxIVCg1jbGVhbnVwX2NvdW50GAUgASgDEjMKDXN0YXR1c19jb3VudHMYBiADKAsyHC5zZXNzaW9uc3RvcmUudjEuU3RhdHVzQ291bnQiYQoUV2F0Y2hTZXNzaW9uc1JlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEjAKCHN0YXR1c2VzGAIgAygOMh4uc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25TdGF0dXMinQEKFVdhdGNoU2Vzc2lvbnNSZXNwb25zZRIvCgR0eXBlGAEgASgOMiEuc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25FdmVudFR5cGUSKQoHc2Vzc2lvbhgCIAEoCzIYLnNlc3Npb25zdG9yZS52MS5TZXNzaW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKrcBCg1TZXNzaW9uU3RhdHVzEh4KGlNFU1NJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYU0VTU0lPTl9TVEFUVVNfSU5JVElBVEVEEAESGQoVU0VTU0lPTl9TVEFUVVNfQUNUSVZFEAISGQoVU0VTU0lPTl9TVEFUVVNfUEFVU0VEEAMSGAoUU0VTU0lPTl9TVEFUVVNfRU5ERUQQBBIYChRTRVNTSU9OX1NUQVRVU19FUlJPUhAFKloKC1Nlc3Npb25WaWV3EhwKGFNFU1NJT05fVklFV19VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fVklFV19CQVNJQxABEhUKEVNFU1NJT05fVklFV19GVUxMEAIqkwIKEFNlc3Npb25FdmVudFR5cGUSIgoeU0VTU0lPTl9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASHgoaU0VTU0lPTl9FVkVOVF9UWVBFX0NSRUFURUQQARIeChpTRVNTSU9OX0VWRU5UX1RZUEVfUkVTVU1FRBACEh4KGlNFU1NJT05fRVZFTlRfVFlQRV9VUERBVEVEEAMSHAoYU0VTU0lPTl9FVkVOVF9UWVBFX0VOREVEEAQSHgoaU0VTU0lPTl9FVkVOVF9UWVBFX0RFTEVURUQQBRIeChpTRVNTSU9OX0VWRU5UX1RZUEVfRVhQSVJFRBAGEh0KGVNFU1NJT05fRVZFTlRfVFlQRV9GRU5DRUQQBzLjCQoTU2Vzc2lvblN0b3JlU2VydmljZRJeCg1DcmVhdGVTZXNzaW9uEiUuc2Vzc2lvbnN0b3JlLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0GiYuc2Vzc2lvbnN0b3JlLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJVCgpHZXRTZXNzaW9uEiIuc2Vzc2lvbnN0b3JlLnYxLkdldFNlc3Npb25SZXF1ZXN0GiMuc2Vzc2lvbnN0b3JlLnYxLkdldFNlc3Npb25SZXNwb25zZRJeCg1SZXN1bWVTZXNzaW9uEiUuc2Vzc2lvbnN0b3JlLnYxLlJlc3VtZVNlc3Npb25SZXF1ZXN0GiYuc2Vzc2lvbnN0b3JlLnYxLlJlc3VtZVNlc3Npb25SZXNwb25zZRJhCg5WYWxpZGF0ZVJlc3VtZRImLnNlc3Npb25zdG9yZS52MS5WYWxpZGF0ZVJlc3VtZVJlcXVlc3QaJy5zZXNzaW9uc3RvcmUudjEuVmFsaWRhdGVSZXN1bWVSZXNwb25zZRJeCg1VcGRhdGVTZXNzaW9uEiUuc2Vzc2lvbnN0b3JlLnYxLlVwZGF0ZVNlc3Npb25SZXF1ZXN0GiYuc2Vzc2lvbnN0b3JlLnYxLlVwZGF0ZVNlc3Npb25SZXNwb25zZRJPCg1TdHJlYW1VcGRhdGVzEh4uc2Vzc2lvbnN0b3JlLnYxLlNlc3Npb25VcGRhdGUaGi5zZXNzaW9uc3RvcmUudjEuVXBkYXRlQWNrKAEwARJ0ChNTdHJlYW1VcGRhdGVCYXRjaGVzEisuc2Vzc2lvbnN0b3JlLnYxLlN0cmVhbVVwZGF0ZUJhdGNoZXNSZXF1ZXN0Giwuc2Vzc2lvbnN0b3JlLnYxLlN0cmVhbVVwZGF0ZUJhdGNoZXNSZXNwb25zZSgBMAESVQoKRW5kU2Vzc2lvbhIiLnNlc3Npb25zdG9yZS52MS5FbmRTZXNzaW9uUmVxdWVzdBojLnNlc3Npb25zdG9yZS52MS5FbmRTZXNzaW9uUmVzcG9uc2USXgoNRGVsZXRlU2Vzc2lvbhIlLnNlc3Npb25zdG9yZS52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBomLnNlc3Npb25zdG9yZS52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USWwoMTGlzdFNlc3Npb25zEiQuc2Vzc2lvbnN0b3JlLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaJS5zZXNzaW9uc3RvcmUudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USZAoPQ2xlYW51cFNlc3Npb25zEicuc2Vzc2lvbnN0b3JlLnYxLkNsZWFudXBTZXNzaW9uc1JlcXVlc3QaKC5zZXNzaW9uc3RvcmUudjEuQ2xlYW51cFNlc3Npb25zUmVzcG9uc2USTwoIR2V0U3RhdHMSIC5zZXNzaW9uc3RvcmUudjEuR2V0U3RhdHNSZXF1ZXN0GiEuc2Vzc2lvbnN0b3JlLnYxLkdldFN0YXRzUmVzcG9uc2USYAoNV2F0Y2hTZXNzaW9ucxIlLnNlc3Npb25zdG9yZS52MS5XYXRjaFNlc3Npb25zUmVxdWVzdBomLnNlc3Npb25zdG9yZS52MS5XYXRjaFNlc3Npb25zUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * ConversationItem is one entry of the conversation: a user utterance, a bot
@@ -403,6 +403,16 @@ export type SessionUpdate = Message<"sessionstore.v1.SessionUpdate"> & {
    * @generated from field: repeated sessionstore.v1.AudioChunk append_audio = 9;
    */
   appendAudio: AudioChunk[];
+
+  /**
+   * Edits of stored history items, applied in order after append_history
+   * (so an edit may name an item this same update appends). Each counts as
+   * an entry for the sidecar's max_items_per_update, and each edited item,
+   * encoded in full, counts in history_bytes and against max_item_bytes.
+   *
+   * @generated from field: repeated sessionstore.v1.HistoryEdit edit_history = 10;
+   */
+  editHistory: HistoryEdit[];
 };
 
 /**
@@ -411,6 +421,92 @@ export type SessionUpdate = Message<"sessionstore.v1.SessionUpdate"> & {
  */
 export const SessionUpdateSchema: GenMessage<SessionUpdate> = /*@__PURE__*/
   messageDesc(file_sessionstore_v1_session_store, 4);
+
+/**
+ * HistoryEdit replaces the text and/or the data of one history item: a late
+ * input transcript that completes after its item was appended, or a barge-in
+ * that truncates the assistant's item to what the caller heard. The item
+ * keeps its item_id, role, type, created_at and place in the history.
+ *
+ * @generated from message sessionstore.v1.HistoryEdit
+ */
+export type HistoryEdit = Message<"sessionstore.v1.HistoryEdit"> & {
+  /**
+   * The item to edit: the newest item of the session with this item_id.
+   * Required. When the session has none, the whole update is refused with
+   * NOT_FOUND (ErrorInfo reason HISTORY_ITEM_NOT_FOUND, metadata item_id)
+   * and nothing of it is applied.
+   *
+   * @generated from field: string item_id = 1;
+   */
+  itemId: string;
+
+  /**
+   * Which fields of the item to replace: "text", "data", or both. Required;
+   * a field it does not name keeps its stored value.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+
+  /**
+   * The new text, when update_mask names "text".
+   *
+   * @generated from field: string text = 3;
+   */
+  text: string;
+
+  /**
+   * The new data, when update_mask names "data"; left unset, it clears the
+   * item's data.
+   *
+   * @generated from field: google.protobuf.Struct data = 4;
+   */
+  data?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message sessionstore.v1.HistoryEdit.
+ * Use `create(HistoryEditSchema)` to create a new message.
+ */
+export const HistoryEditSchema: GenMessage<HistoryEdit> = /*@__PURE__*/
+  messageDesc(file_sessionstore_v1_session_store, 5);
+
+/**
+ * HistoryWindow asks a FULL read for part of conversation_history only, so
+ * resuming a long call does not ship all of it: the newest items, the items
+ * after one the reader already has, or the newest of those. Function calls
+ * and audio are returned whole. The read costs what the window holds, not
+ * what the session holds.
+ *
+ * @generated from message sessionstore.v1.HistoryWindow
+ */
+export type HistoryWindow = Message<"sessionstore.v1.HistoryWindow"> & {
+  /**
+   * At most this many items, the newest. 0 means no limit; negative is
+   * INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 last_items = 1;
+   */
+  lastItems: number;
+
+  /**
+   * Only the items appended after the newest item with this item_id. Empty
+   * means from the first item. When the session has no such item the read
+   * fails with NOT_FOUND (ErrorInfo reason HISTORY_ITEM_NOT_FOUND, metadata
+   * item_id) and, for ResumeSession, the session is not taken over.
+   *
+   * @generated from field: string after_item_id = 2;
+   */
+  afterItemId: string;
+};
+
+/**
+ * Describes the message sessionstore.v1.HistoryWindow.
+ * Use `create(HistoryWindowSchema)` to create a new message.
+ */
+export const HistoryWindowSchema: GenMessage<HistoryWindow> = /*@__PURE__*/
+  messageDesc(file_sessionstore_v1_session_store, 6);
 
 /**
  * UpdateAck answers one SessionUpdate of StreamUpdates.
@@ -458,7 +554,7 @@ export type UpdateAck = Message<"sessionstore.v1.UpdateAck"> & {
  * Use `create(UpdateAckSchema)` to create a new message.
  */
 export const UpdateAckSchema: GenMessage<UpdateAck> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 5);
+  messageDesc(file_sessionstore_v1_session_store, 7);
 
 /**
  * StreamUpdateBatchesRequest carries updates in the order they were written.
@@ -477,7 +573,7 @@ export type StreamUpdateBatchesRequest = Message<"sessionstore.v1.StreamUpdateBa
  * Use `create(StreamUpdateBatchesRequestSchema)` to create a new message.
  */
 export const StreamUpdateBatchesRequestSchema: GenMessage<StreamUpdateBatchesRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 6);
+  messageDesc(file_sessionstore_v1_session_store, 8);
 
 /**
  * StreamUpdateBatchesResponse carries acks in the order their updates were
@@ -498,7 +594,7 @@ export type StreamUpdateBatchesResponse = Message<"sessionstore.v1.StreamUpdateB
  * Use `create(StreamUpdateBatchesResponseSchema)` to create a new message.
  */
 export const StreamUpdateBatchesResponseSchema: GenMessage<StreamUpdateBatchesResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 7);
+  messageDesc(file_sessionstore_v1_session_store, 9);
 
 /**
  * @generated from message sessionstore.v1.CreateSessionRequest
@@ -522,7 +618,7 @@ export type CreateSessionRequest = Message<"sessionstore.v1.CreateSessionRequest
  * Use `create(CreateSessionRequestSchema)` to create a new message.
  */
 export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 8);
+  messageDesc(file_sessionstore_v1_session_store, 10);
 
 /**
  * @generated from message sessionstore.v1.CreateSessionResponse
@@ -539,7 +635,7 @@ export type CreateSessionResponse = Message<"sessionstore.v1.CreateSessionRespon
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 9);
+  messageDesc(file_sessionstore_v1_session_store, 11);
 
 /**
  * @generated from message sessionstore.v1.GetSessionRequest
@@ -556,6 +652,14 @@ export type GetSessionRequest = Message<"sessionstore.v1.GetSessionRequest"> & {
    * @generated from field: sessionstore.v1.SessionView view = 2;
    */
   view: SessionView;
+
+  /**
+   * Part of the history only; unset for all of it. Needs the FULL view: with
+   * BASIC it is INVALID_ARGUMENT.
+   *
+   * @generated from field: sessionstore.v1.HistoryWindow history_window = 3;
+   */
+  historyWindow?: HistoryWindow | undefined;
 };
 
 /**
@@ -563,7 +667,7 @@ export type GetSessionRequest = Message<"sessionstore.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 10);
+  messageDesc(file_sessionstore_v1_session_store, 12);
 
 /**
  * @generated from message sessionstore.v1.GetSessionResponse
@@ -573,6 +677,14 @@ export type GetSessionResponse = Message<"sessionstore.v1.GetSessionResponse"> &
    * @generated from field: sessionstore.v1.Session session = 1;
    */
   session?: Session | undefined;
+
+  /**
+   * True when history_window left out stored items older than the first
+   * item returned (with after_item_id, the named item and those before it).
+   *
+   * @generated from field: bool history_truncated = 2;
+   */
+  historyTruncated: boolean;
 };
 
 /**
@@ -580,7 +692,7 @@ export type GetSessionResponse = Message<"sessionstore.v1.GetSessionResponse"> &
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 11);
+  messageDesc(file_sessionstore_v1_session_store, 13);
 
 /**
  * @generated from message sessionstore.v1.ResumeSessionRequest
@@ -616,6 +728,15 @@ export type ResumeSessionRequest = Message<"sessionstore.v1.ResumeSessionRequest
    * @generated from field: sessionstore.v1.SessionView view = 5;
    */
   view: SessionView;
+
+  /**
+   * Part of the history only; unset for all of it. Needs the FULL view: with
+   * BASIC it is INVALID_ARGUMENT. A session that create_if_missing creates
+   * is returned with the window applied to its initial history.
+   *
+   * @generated from field: sessionstore.v1.HistoryWindow history_window = 6;
+   */
+  historyWindow?: HistoryWindow | undefined;
 };
 
 /**
@@ -623,7 +744,7 @@ export type ResumeSessionRequest = Message<"sessionstore.v1.ResumeSessionRequest
  * Use `create(ResumeSessionRequestSchema)` to create a new message.
  */
 export const ResumeSessionRequestSchema: GenMessage<ResumeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 12);
+  messageDesc(file_sessionstore_v1_session_store, 14);
 
 /**
  * @generated from message sessionstore.v1.ResumeSessionResponse
@@ -640,6 +761,14 @@ export type ResumeSessionResponse = Message<"sessionstore.v1.ResumeSessionRespon
    * @generated from field: bool created = 2;
    */
   created: boolean;
+
+  /**
+   * True when history_window left out stored items older than the first
+   * item returned (with after_item_id, the named item and those before it).
+   *
+   * @generated from field: bool history_truncated = 3;
+   */
+  historyTruncated: boolean;
 };
 
 /**
@@ -647,7 +776,7 @@ export type ResumeSessionResponse = Message<"sessionstore.v1.ResumeSessionRespon
  * Use `create(ResumeSessionResponseSchema)` to create a new message.
  */
 export const ResumeSessionResponseSchema: GenMessage<ResumeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 13);
+  messageDesc(file_sessionstore_v1_session_store, 15);
 
 /**
  * @generated from message sessionstore.v1.ValidateResumeRequest
@@ -664,7 +793,7 @@ export type ValidateResumeRequest = Message<"sessionstore.v1.ValidateResumeReque
  * Use `create(ValidateResumeRequestSchema)` to create a new message.
  */
 export const ValidateResumeRequestSchema: GenMessage<ValidateResumeRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 14);
+  messageDesc(file_sessionstore_v1_session_store, 16);
 
 /**
  * @generated from message sessionstore.v1.ValidateResumeResponse
@@ -697,7 +826,7 @@ export type ValidateResumeResponse = Message<"sessionstore.v1.ValidateResumeResp
  * Use `create(ValidateResumeResponseSchema)` to create a new message.
  */
 export const ValidateResumeResponseSchema: GenMessage<ValidateResumeResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 15);
+  messageDesc(file_sessionstore_v1_session_store, 17);
 
 /**
  * @generated from message sessionstore.v1.UpdateSessionRequest
@@ -714,7 +843,7 @@ export type UpdateSessionRequest = Message<"sessionstore.v1.UpdateSessionRequest
  * Use `create(UpdateSessionRequestSchema)` to create a new message.
  */
 export const UpdateSessionRequestSchema: GenMessage<UpdateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 16);
+  messageDesc(file_sessionstore_v1_session_store, 18);
 
 /**
  * @generated from message sessionstore.v1.UpdateSessionResponse
@@ -740,7 +869,7 @@ export type UpdateSessionResponse = Message<"sessionstore.v1.UpdateSessionRespon
  * Use `create(UpdateSessionResponseSchema)` to create a new message.
  */
 export const UpdateSessionResponseSchema: GenMessage<UpdateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 17);
+  messageDesc(file_sessionstore_v1_session_store, 19);
 
 /**
  * @generated from message sessionstore.v1.EndSessionRequest
@@ -776,7 +905,7 @@ export type EndSessionRequest = Message<"sessionstore.v1.EndSessionRequest"> & {
  * Use `create(EndSessionRequestSchema)` to create a new message.
  */
 export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 18);
+  messageDesc(file_sessionstore_v1_session_store, 20);
 
 /**
  * @generated from message sessionstore.v1.EndSessionResponse
@@ -793,7 +922,7 @@ export type EndSessionResponse = Message<"sessionstore.v1.EndSessionResponse"> &
  * Use `create(EndSessionResponseSchema)` to create a new message.
  */
 export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 19);
+  messageDesc(file_sessionstore_v1_session_store, 21);
 
 /**
  * @generated from message sessionstore.v1.DeleteSessionRequest
@@ -817,7 +946,7 @@ export type DeleteSessionRequest = Message<"sessionstore.v1.DeleteSessionRequest
  * Use `create(DeleteSessionRequestSchema)` to create a new message.
  */
 export const DeleteSessionRequestSchema: GenMessage<DeleteSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 20);
+  messageDesc(file_sessionstore_v1_session_store, 22);
 
 /**
  * @generated from message sessionstore.v1.DeleteSessionResponse
@@ -830,7 +959,7 @@ export type DeleteSessionResponse = Message<"sessionstore.v1.DeleteSessionRespon
  * Use `create(DeleteSessionResponseSchema)` to create a new message.
  */
 export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 21);
+  messageDesc(file_sessionstore_v1_session_store, 23);
 
 /**
  * @generated from message sessionstore.v1.ListSessionsRequest
@@ -878,7 +1007,7 @@ export type ListSessionsRequest = Message<"sessionstore.v1.ListSessionsRequest">
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 22);
+  messageDesc(file_sessionstore_v1_session_store, 24);
 
 /**
  * @generated from message sessionstore.v1.ListSessionsResponse
@@ -904,7 +1033,7 @@ export type ListSessionsResponse = Message<"sessionstore.v1.ListSessionsResponse
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 23);
+  messageDesc(file_sessionstore_v1_session_store, 25);
 
 /**
  * @generated from message sessionstore.v1.CleanupSessionsRequest
@@ -932,7 +1061,7 @@ export type CleanupSessionsRequest = Message<"sessionstore.v1.CleanupSessionsReq
  * Use `create(CleanupSessionsRequestSchema)` to create a new message.
  */
 export const CleanupSessionsRequestSchema: GenMessage<CleanupSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 24);
+  messageDesc(file_sessionstore_v1_session_store, 26);
 
 /**
  * @generated from message sessionstore.v1.CleanupSessionsResponse
@@ -949,7 +1078,7 @@ export type CleanupSessionsResponse = Message<"sessionstore.v1.CleanupSessionsRe
  * Use `create(CleanupSessionsResponseSchema)` to create a new message.
  */
 export const CleanupSessionsResponseSchema: GenMessage<CleanupSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 25);
+  messageDesc(file_sessionstore_v1_session_store, 27);
 
 /**
  * @generated from message sessionstore.v1.GetStatsRequest
@@ -962,7 +1091,7 @@ export type GetStatsRequest = Message<"sessionstore.v1.GetStatsRequest"> & {
  * Use `create(GetStatsRequestSchema)` to create a new message.
  */
 export const GetStatsRequestSchema: GenMessage<GetStatsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 26);
+  messageDesc(file_sessionstore_v1_session_store, 28);
 
 /**
  * StatusCount is the number of stored sessions in one status.
@@ -986,7 +1115,7 @@ export type StatusCount = Message<"sessionstore.v1.StatusCount"> & {
  * Use `create(StatusCountSchema)` to create a new message.
  */
 export const StatusCountSchema: GenMessage<StatusCount> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 27);
+  messageDesc(file_sessionstore_v1_session_store, 29);
 
 /**
  * @generated from message sessionstore.v1.GetStatsResponse
@@ -1038,7 +1167,7 @@ export type GetStatsResponse = Message<"sessionstore.v1.GetStatsResponse"> & {
  * Use `create(GetStatsResponseSchema)` to create a new message.
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 28);
+  messageDesc(file_sessionstore_v1_session_store, 30);
 
 /**
  * @generated from message sessionstore.v1.WatchSessionsRequest
@@ -1066,7 +1195,7 @@ export type WatchSessionsRequest = Message<"sessionstore.v1.WatchSessionsRequest
  * Use `create(WatchSessionsRequestSchema)` to create a new message.
  */
 export const WatchSessionsRequestSchema: GenMessage<WatchSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 29);
+  messageDesc(file_sessionstore_v1_session_store, 31);
 
 /**
  * @generated from message sessionstore.v1.WatchSessionsResponse
@@ -1099,7 +1228,7 @@ export type WatchSessionsResponse = Message<"sessionstore.v1.WatchSessionsRespon
  * Use `create(WatchSessionsResponseSchema)` to create a new message.
  */
 export const WatchSessionsResponseSchema: GenMessage<WatchSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_sessionstore_v1_session_store, 30);
+  messageDesc(file_sessionstore_v1_session_store, 32);
 
 /**
  * SessionStatus is where a session is in its lifecycle:

@@ -758,7 +758,12 @@ type SessionUpdate struct {
 	// Inserted, or replacing the stored call with the same call_id.
 	UpsertFunctionCalls []*FunctionCall `protobuf:"bytes,8,rep,name=upsert_function_calls,json=upsertFunctionCalls,proto3" json:"upsert_function_calls,omitempty"`
 	// Appended to the audio ring; only data is read.
-	AppendAudio   []*AudioChunk `protobuf:"bytes,9,rep,name=append_audio,json=appendAudio,proto3" json:"append_audio,omitempty"`
+	AppendAudio []*AudioChunk `protobuf:"bytes,9,rep,name=append_audio,json=appendAudio,proto3" json:"append_audio,omitempty"`
+	// Edits of stored history items, applied in order after append_history
+	// (so an edit may name an item this same update appends). Each counts as
+	// an entry for the sidecar's max_items_per_update, and each edited item,
+	// encoded in full, counts in history_bytes and against max_item_bytes.
+	EditHistory   []*HistoryEdit `protobuf:"bytes,10,rep,name=edit_history,json=editHistory,proto3" json:"edit_history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -856,6 +861,157 @@ func (x *SessionUpdate) GetAppendAudio() []*AudioChunk {
 	return nil
 }
 
+func (x *SessionUpdate) GetEditHistory() []*HistoryEdit {
+	if x != nil {
+		return x.EditHistory
+	}
+	return nil
+}
+
+// HistoryEdit replaces the text and/or the data of one history item: a late
+// input transcript that completes after its item was appended, or a barge-in
+// that truncates the assistant's item to what the caller heard. The item
+// keeps its item_id, role, type, created_at and place in the history.
+type HistoryEdit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item to edit: the newest item of the session with this item_id.
+	// Required. When the session has none, the whole update is refused with
+	// NOT_FOUND (ErrorInfo reason HISTORY_ITEM_NOT_FOUND, metadata item_id)
+	// and nothing of it is applied.
+	ItemId string `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// Which fields of the item to replace: "text", "data", or both. Required;
+	// a field it does not name keeps its stored value.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// The new text, when update_mask names "text".
+	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	// The new data, when update_mask names "data"; left unset, it clears the
+	// item's data.
+	Data          *structpb.Struct `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryEdit) Reset() {
+	*x = HistoryEdit{}
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryEdit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryEdit) ProtoMessage() {}
+
+func (x *HistoryEdit) ProtoReflect() protoreflect.Message {
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryEdit.ProtoReflect.Descriptor instead.
+func (*HistoryEdit) Descriptor() ([]byte, []int) {
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HistoryEdit) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *HistoryEdit) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *HistoryEdit) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *HistoryEdit) GetData() *structpb.Struct {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// HistoryWindow asks a FULL read for part of conversation_history only, so
+// resuming a long call does not ship all of it: the newest items, the items
+// after one the reader already has, or the newest of those. Function calls
+// and audio are returned whole. The read costs what the window holds, not
+// what the session holds.
+type HistoryWindow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many items, the newest. 0 means no limit; negative is
+	// INVALID_ARGUMENT.
+	LastItems int32 `protobuf:"varint,1,opt,name=last_items,json=lastItems,proto3" json:"last_items,omitempty"`
+	// Only the items appended after the newest item with this item_id. Empty
+	// means from the first item. When the session has no such item the read
+	// fails with NOT_FOUND (ErrorInfo reason HISTORY_ITEM_NOT_FOUND, metadata
+	// item_id) and, for ResumeSession, the session is not taken over.
+	AfterItemId   string `protobuf:"bytes,2,opt,name=after_item_id,json=afterItemId,proto3" json:"after_item_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryWindow) Reset() {
+	*x = HistoryWindow{}
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryWindow) ProtoMessage() {}
+
+func (x *HistoryWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryWindow.ProtoReflect.Descriptor instead.
+func (*HistoryWindow) Descriptor() ([]byte, []int) {
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *HistoryWindow) GetLastItems() int32 {
+	if x != nil {
+		return x.LastItems
+	}
+	return 0
+}
+
+func (x *HistoryWindow) GetAfterItemId() string {
+	if x != nil {
+		return x.AfterItemId
+	}
+	return ""
+}
+
 // UpdateAck answers one SessionUpdate of StreamUpdates.
 type UpdateAck struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -875,7 +1031,7 @@ type UpdateAck struct {
 
 func (x *UpdateAck) Reset() {
 	*x = UpdateAck{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[5]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1043,7 @@ func (x *UpdateAck) String() string {
 func (*UpdateAck) ProtoMessage() {}
 
 func (x *UpdateAck) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[5]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1056,7 @@ func (x *UpdateAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAck.ProtoReflect.Descriptor instead.
 func (*UpdateAck) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{5}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateAck) GetConversationId() string {
@@ -948,7 +1104,7 @@ type StreamUpdateBatchesRequest struct {
 
 func (x *StreamUpdateBatchesRequest) Reset() {
 	*x = StreamUpdateBatchesRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[6]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1116,7 @@ func (x *StreamUpdateBatchesRequest) String() string {
 func (*StreamUpdateBatchesRequest) ProtoMessage() {}
 
 func (x *StreamUpdateBatchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[6]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1129,7 @@ func (x *StreamUpdateBatchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpdateBatchesRequest.ProtoReflect.Descriptor instead.
 func (*StreamUpdateBatchesRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{6}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StreamUpdateBatchesRequest) GetUpdates() []*SessionUpdate {
@@ -995,7 +1151,7 @@ type StreamUpdateBatchesResponse struct {
 
 func (x *StreamUpdateBatchesResponse) Reset() {
 	*x = StreamUpdateBatchesResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[7]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1163,7 @@ func (x *StreamUpdateBatchesResponse) String() string {
 func (*StreamUpdateBatchesResponse) ProtoMessage() {}
 
 func (x *StreamUpdateBatchesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[7]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1176,7 @@ func (x *StreamUpdateBatchesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpdateBatchesResponse.ProtoReflect.Descriptor instead.
 func (*StreamUpdateBatchesResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{7}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StreamUpdateBatchesResponse) GetAcks() []*UpdateAck {
@@ -1041,7 +1197,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[8]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1209,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[8]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1222,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{8}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateSessionRequest) GetSession() *Session {
@@ -1092,7 +1248,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[9]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1260,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[9]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1273,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{9}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateSessionResponse) GetSession() *Session {
@@ -1131,14 +1287,17 @@ type GetSessionRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	// Default FULL.
-	View          SessionView `protobuf:"varint,2,opt,name=view,proto3,enum=sessionstore.v1.SessionView" json:"view,omitempty"`
+	View SessionView `protobuf:"varint,2,opt,name=view,proto3,enum=sessionstore.v1.SessionView" json:"view,omitempty"`
+	// Part of the history only; unset for all of it. Needs the FULL view: with
+	// BASIC it is INVALID_ARGUMENT.
+	HistoryWindow *HistoryWindow `protobuf:"bytes,3,opt,name=history_window,json=historyWindow,proto3" json:"history_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[10]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1309,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[10]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1322,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{10}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetSessionRequest) GetConversationId() string {
@@ -1180,16 +1339,26 @@ func (x *GetSessionRequest) GetView() SessionView {
 	return SessionView_SESSION_VIEW_UNSPECIFIED
 }
 
+func (x *GetSessionRequest) GetHistoryWindow() *HistoryWindow {
+	if x != nil {
+		return x.HistoryWindow
+	}
+	return nil
+}
+
 type GetSessionResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       *Session               `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session *Session               `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// True when history_window left out stored items older than the first
+	// item returned (with after_item_id, the named item and those before it).
+	HistoryTruncated bool `protobuf:"varint,2,opt,name=history_truncated,json=historyTruncated,proto3" json:"history_truncated,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[11]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1370,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[11]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1383,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{11}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -1222,6 +1391,13 @@ func (x *GetSessionResponse) GetSession() *Session {
 		return x.Session
 	}
 	return nil
+}
+
+func (x *GetSessionResponse) GetHistoryTruncated() bool {
+	if x != nil {
+		return x.HistoryTruncated
+	}
+	return false
 }
 
 type ResumeSessionRequest struct {
@@ -1233,14 +1409,18 @@ type ResumeSessionRequest struct {
 	// Initial values when the session is created.
 	Session *Session `protobuf:"bytes,4,opt,name=session,proto3" json:"session,omitempty"`
 	// Default FULL.
-	View          SessionView `protobuf:"varint,5,opt,name=view,proto3,enum=sessionstore.v1.SessionView" json:"view,omitempty"`
+	View SessionView `protobuf:"varint,5,opt,name=view,proto3,enum=sessionstore.v1.SessionView" json:"view,omitempty"`
+	// Part of the history only; unset for all of it. Needs the FULL view: with
+	// BASIC it is INVALID_ARGUMENT. A session that create_if_missing creates
+	// is returned with the window applied to its initial history.
+	HistoryWindow *HistoryWindow `protobuf:"bytes,6,opt,name=history_window,json=historyWindow,proto3" json:"history_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResumeSessionRequest) Reset() {
 	*x = ResumeSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[12]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1432,7 @@ func (x *ResumeSessionRequest) String() string {
 func (*ResumeSessionRequest) ProtoMessage() {}
 
 func (x *ResumeSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[12]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1445,7 @@ func (x *ResumeSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSessionRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{12}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResumeSessionRequest) GetConversationId() string {
@@ -1303,18 +1483,28 @@ func (x *ResumeSessionRequest) GetView() SessionView {
 	return SessionView_SESSION_VIEW_UNSPECIFIED
 }
 
+func (x *ResumeSessionRequest) GetHistoryWindow() *HistoryWindow {
+	if x != nil {
+		return x.HistoryWindow
+	}
+	return nil
+}
+
 type ResumeSessionResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Session *Session               `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
 	// True when create_if_missing created the session.
-	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Created bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// True when history_window left out stored items older than the first
+	// item returned (with after_item_id, the named item and those before it).
+	HistoryTruncated bool `protobuf:"varint,3,opt,name=history_truncated,json=historyTruncated,proto3" json:"history_truncated,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ResumeSessionResponse) Reset() {
 	*x = ResumeSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[13]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1516,7 @@ func (x *ResumeSessionResponse) String() string {
 func (*ResumeSessionResponse) ProtoMessage() {}
 
 func (x *ResumeSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[13]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1529,7 @@ func (x *ResumeSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSessionResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{13}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResumeSessionResponse) GetSession() *Session {
@@ -1356,6 +1546,13 @@ func (x *ResumeSessionResponse) GetCreated() bool {
 	return false
 }
 
+func (x *ResumeSessionResponse) GetHistoryTruncated() bool {
+	if x != nil {
+		return x.HistoryTruncated
+	}
+	return false
+}
+
 type ValidateResumeRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
@@ -1365,7 +1562,7 @@ type ValidateResumeRequest struct {
 
 func (x *ValidateResumeRequest) Reset() {
 	*x = ValidateResumeRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[14]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1574,7 @@ func (x *ValidateResumeRequest) String() string {
 func (*ValidateResumeRequest) ProtoMessage() {}
 
 func (x *ValidateResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[14]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1587,7 @@ func (x *ValidateResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResumeRequest.ProtoReflect.Descriptor instead.
 func (*ValidateResumeRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{14}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ValidateResumeRequest) GetConversationId() string {
@@ -1415,7 +1612,7 @@ type ValidateResumeResponse struct {
 
 func (x *ValidateResumeResponse) Reset() {
 	*x = ValidateResumeResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[15]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1624,7 @@ func (x *ValidateResumeResponse) String() string {
 func (*ValidateResumeResponse) ProtoMessage() {}
 
 func (x *ValidateResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[15]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1637,7 @@ func (x *ValidateResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResumeResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResumeResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{15}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ValidateResumeResponse) GetValid() bool {
@@ -1473,7 +1670,7 @@ type UpdateSessionRequest struct {
 
 func (x *UpdateSessionRequest) Reset() {
 	*x = UpdateSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[16]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1682,7 @@ func (x *UpdateSessionRequest) String() string {
 func (*UpdateSessionRequest) ProtoMessage() {}
 
 func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[16]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1695,7 @@ func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{16}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateSessionRequest) GetUpdate() *SessionUpdate {
@@ -1520,7 +1717,7 @@ type UpdateSessionResponse struct {
 
 func (x *UpdateSessionResponse) Reset() {
 	*x = UpdateSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[17]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1729,7 @@ func (x *UpdateSessionResponse) String() string {
 func (*UpdateSessionResponse) ProtoMessage() {}
 
 func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[17]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1742,7 @@ func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{17}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateSessionResponse) GetSession() *Session {
@@ -1576,7 +1773,7 @@ type EndSessionRequest struct {
 
 func (x *EndSessionRequest) Reset() {
 	*x = EndSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[18]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1785,7 @@ func (x *EndSessionRequest) String() string {
 func (*EndSessionRequest) ProtoMessage() {}
 
 func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[18]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1798,7 @@ func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionRequest.ProtoReflect.Descriptor instead.
 func (*EndSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{18}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EndSessionRequest) GetConversationId() string {
@@ -1641,7 +1838,7 @@ type EndSessionResponse struct {
 
 func (x *EndSessionResponse) Reset() {
 	*x = EndSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[19]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1850,7 @@ func (x *EndSessionResponse) String() string {
 func (*EndSessionResponse) ProtoMessage() {}
 
 func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[19]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1863,7 @@ func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionResponse.ProtoReflect.Descriptor instead.
 func (*EndSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{19}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EndSessionResponse) GetSession() *Session {
@@ -1687,7 +1884,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[20]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1896,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[20]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1909,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{20}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteSessionRequest) GetConversationId() string {
@@ -1737,7 +1934,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[21]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +1946,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[21]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +1959,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{21}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{23}
 }
 
 type ListSessionsRequest struct {
@@ -1784,7 +1981,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[22]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +1993,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[22]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2006,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{22}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListSessionsRequest) GetPageSize() int32 {
@@ -1859,7 +2056,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[23]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1871,7 +2068,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[23]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1884,7 +2081,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{23}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1915,7 +2112,7 @@ type CleanupSessionsRequest struct {
 
 func (x *CleanupSessionsRequest) Reset() {
 	*x = CleanupSessionsRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[24]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2124,7 @@ func (x *CleanupSessionsRequest) String() string {
 func (*CleanupSessionsRequest) ProtoMessage() {}
 
 func (x *CleanupSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[24]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2137,7 @@ func (x *CleanupSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupSessionsRequest.ProtoReflect.Descriptor instead.
 func (*CleanupSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{24}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CleanupSessionsRequest) GetMaxAge() *durationpb.Duration {
@@ -1966,7 +2163,7 @@ type CleanupSessionsResponse struct {
 
 func (x *CleanupSessionsResponse) Reset() {
 	*x = CleanupSessionsResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[25]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2175,7 @@ func (x *CleanupSessionsResponse) String() string {
 func (*CleanupSessionsResponse) ProtoMessage() {}
 
 func (x *CleanupSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[25]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2188,7 @@ func (x *CleanupSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupSessionsResponse.ProtoReflect.Descriptor instead.
 func (*CleanupSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{25}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CleanupSessionsResponse) GetDeletedCount() int32 {
@@ -2009,7 +2206,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[26]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2218,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[26]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2231,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{26}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{28}
 }
 
 // StatusCount is the number of stored sessions in one status.
@@ -2048,7 +2245,7 @@ type StatusCount struct {
 
 func (x *StatusCount) Reset() {
 	*x = StatusCount{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[27]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2060,7 +2257,7 @@ func (x *StatusCount) String() string {
 func (*StatusCount) ProtoMessage() {}
 
 func (x *StatusCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[27]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2073,7 +2270,7 @@ func (x *StatusCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusCount.ProtoReflect.Descriptor instead.
 func (*StatusCount) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{27}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *StatusCount) GetStatus() SessionStatus {
@@ -2109,7 +2306,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[28]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2318,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[28]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2331,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{28}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetStatsResponse) GetActiveSessions() int64 {
@@ -2193,7 +2390,7 @@ type WatchSessionsRequest struct {
 
 func (x *WatchSessionsRequest) Reset() {
 	*x = WatchSessionsRequest{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[29]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2205,7 +2402,7 @@ func (x *WatchSessionsRequest) String() string {
 func (*WatchSessionsRequest) ProtoMessage() {}
 
 func (x *WatchSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[29]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2415,7 @@ func (x *WatchSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionsRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{29}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchSessionsRequest) GetConversationId() string {
@@ -2250,7 +2447,7 @@ type WatchSessionsResponse struct {
 
 func (x *WatchSessionsResponse) Reset() {
 	*x = WatchSessionsResponse{}
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[30]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2262,7 +2459,7 @@ func (x *WatchSessionsResponse) String() string {
 func (*WatchSessionsResponse) ProtoMessage() {}
 
 func (x *WatchSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sessionstore_v1_session_store_proto_msgTypes[30]
+	mi := &file_sessionstore_v1_session_store_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2275,7 +2472,7 @@ func (x *WatchSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionsResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{30}
+	return file_sessionstore_v1_session_store_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchSessionsResponse) GetType() SessionEventType {
@@ -2361,7 +2558,7 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\vowner_epoch\x18\x19 \x01(\x03R\n" +
 	"ownerEpoch\x12\x19\n" +
 	"\blast_seq\x18\x1a \x01(\x03R\alastSeq\x12#\n" +
-	"\rhistory_bytes\x18\x1b \x01(\x03R\fhistoryBytes\"\xcd\x03\n" +
+	"\rhistory_bytes\x18\x1b \x01(\x03R\fhistoryBytes\"\x8e\x04\n" +
 	"\rSessionUpdate\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x1f\n" +
 	"\vowner_epoch\x18\x02 \x01(\x03R\n" +
@@ -2373,7 +2570,19 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\asession\x18\x06 \x01(\v2\x18.sessionstore.v1.SessionR\asession\x12H\n" +
 	"\x0eappend_history\x18\a \x03(\v2!.sessionstore.v1.ConversationItemR\rappendHistory\x12Q\n" +
 	"\x15upsert_function_calls\x18\b \x03(\v2\x1d.sessionstore.v1.FunctionCallR\x13upsertFunctionCalls\x12>\n" +
-	"\fappend_audio\x18\t \x03(\v2\x1b.sessionstore.v1.AudioChunkR\vappendAudio\"\x9e\x01\n" +
+	"\fappend_audio\x18\t \x03(\v2\x1b.sessionstore.v1.AudioChunkR\vappendAudio\x12?\n" +
+	"\fedit_history\x18\n" +
+	" \x03(\v2\x1c.sessionstore.v1.HistoryEditR\veditHistory\"\xa4\x01\n" +
+	"\vHistoryEdit\x12\x17\n" +
+	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12+\n" +
+	"\x04data\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04data\"R\n" +
+	"\rHistoryWindow\x12\x1d\n" +
+	"\n" +
+	"last_items\x18\x01 \x01(\x05R\tlastItems\x12\"\n" +
+	"\rafter_item_id\x18\x02 \x01(\tR\vafterItemId\"\x9e\x01\n" +
 	"\tUpdateAck\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x12\n" +
@@ -2388,21 +2597,25 @@ const file_sessionstore_v1_session_store_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\v2\x18.sessionstore.v1.SessionR\asession\x12\x19\n" +
 	"\bowner_id\x18\x02 \x01(\tR\aownerId\"K\n" +
 	"\x15CreateSessionResponse\x122\n" +
-	"\asession\x18\x01 \x01(\v2\x18.sessionstore.v1.SessionR\asession\"n\n" +
+	"\asession\x18\x01 \x01(\v2\x18.sessionstore.v1.SessionR\asession\"\xb5\x01\n" +
 	"\x11GetSessionRequest\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x120\n" +
-	"\x04view\x18\x02 \x01(\x0e2\x1c.sessionstore.v1.SessionViewR\x04view\"H\n" +
+	"\x04view\x18\x02 \x01(\x0e2\x1c.sessionstore.v1.SessionViewR\x04view\x12E\n" +
+	"\x0ehistory_window\x18\x03 \x01(\v2\x1e.sessionstore.v1.HistoryWindowR\rhistoryWindow\"u\n" +
 	"\x12GetSessionResponse\x122\n" +
-	"\asession\x18\x01 \x01(\v2\x18.sessionstore.v1.SessionR\asession\"\xec\x01\n" +
+	"\asession\x18\x01 \x01(\v2\x18.sessionstore.v1.SessionR\asession\x12+\n" +
+	"\x11history_truncated\x18\x02 \x01(\bR\x10historyTruncated\"\xb3\x02\n" +
 	"\x14ResumeSessionRequest\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x19\n" +
 	"\bowner_id\x18\x02 \x01(\tR\aownerId\x12*\n" +
 	"\x11create_if_missing\x18\x03 \x01(\bR\x0fcreateIfMissing\x122\n" +
 	"\asession\x18\x04 \x01(\v2\x18.sessionstore.v1.SessionR\asession\x120\n" +
-	"\x04view\x18\x05 \x01(\x0e2\x1c.sessionstore.v1.SessionViewR\x04view\"e\n" +
+	"\x04view\x18\x05 \x01(\x0e2\x1c.sessionstore.v1.SessionViewR\x04view\x12E\n" +
+	"\x0ehistory_window\x18\x06 \x01(\v2\x1e.sessionstore.v1.HistoryWindowR\rhistoryWindow\"\x92\x01\n" +
 	"\x15ResumeSessionResponse\x122\n" +
 	"\asession\x18\x01 \x01(\v2\x18.sessionstore.v1.SessionR\asession\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"@\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12+\n" +
+	"\x11history_truncated\x18\x03 \x01(\bR\x10historyTruncated\"@\n" +
 	"\x15ValidateResumeRequest\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\"Z\n" +
 	"\x16ValidateResumeResponse\x12\x14\n" +
@@ -2510,7 +2723,7 @@ func file_sessionstore_v1_session_store_proto_rawDescGZIP() []byte {
 }
 
 var file_sessionstore_v1_session_store_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_sessionstore_v1_session_store_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_sessionstore_v1_session_store_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_sessionstore_v1_session_store_proto_goTypes = []any{
 	(SessionStatus)(0),                  // 0: sessionstore.v1.SessionStatus
 	(SessionView)(0),                    // 1: sessionstore.v1.SessionView
@@ -2520,110 +2733,117 @@ var file_sessionstore_v1_session_store_proto_goTypes = []any{
 	(*AudioChunk)(nil),                  // 5: sessionstore.v1.AudioChunk
 	(*Session)(nil),                     // 6: sessionstore.v1.Session
 	(*SessionUpdate)(nil),               // 7: sessionstore.v1.SessionUpdate
-	(*UpdateAck)(nil),                   // 8: sessionstore.v1.UpdateAck
-	(*StreamUpdateBatchesRequest)(nil),  // 9: sessionstore.v1.StreamUpdateBatchesRequest
-	(*StreamUpdateBatchesResponse)(nil), // 10: sessionstore.v1.StreamUpdateBatchesResponse
-	(*CreateSessionRequest)(nil),        // 11: sessionstore.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),       // 12: sessionstore.v1.CreateSessionResponse
-	(*GetSessionRequest)(nil),           // 13: sessionstore.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),          // 14: sessionstore.v1.GetSessionResponse
-	(*ResumeSessionRequest)(nil),        // 15: sessionstore.v1.ResumeSessionRequest
-	(*ResumeSessionResponse)(nil),       // 16: sessionstore.v1.ResumeSessionResponse
-	(*ValidateResumeRequest)(nil),       // 17: sessionstore.v1.ValidateResumeRequest
-	(*ValidateResumeResponse)(nil),      // 18: sessionstore.v1.ValidateResumeResponse
-	(*UpdateSessionRequest)(nil),        // 19: sessionstore.v1.UpdateSessionRequest
-	(*UpdateSessionResponse)(nil),       // 20: sessionstore.v1.UpdateSessionResponse
-	(*EndSessionRequest)(nil),           // 21: sessionstore.v1.EndSessionRequest
-	(*EndSessionResponse)(nil),          // 22: sessionstore.v1.EndSessionResponse
-	(*DeleteSessionRequest)(nil),        // 23: sessionstore.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),       // 24: sessionstore.v1.DeleteSessionResponse
-	(*ListSessionsRequest)(nil),         // 25: sessionstore.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),        // 26: sessionstore.v1.ListSessionsResponse
-	(*CleanupSessionsRequest)(nil),      // 27: sessionstore.v1.CleanupSessionsRequest
-	(*CleanupSessionsResponse)(nil),     // 28: sessionstore.v1.CleanupSessionsResponse
-	(*GetStatsRequest)(nil),             // 29: sessionstore.v1.GetStatsRequest
-	(*StatusCount)(nil),                 // 30: sessionstore.v1.StatusCount
-	(*GetStatsResponse)(nil),            // 31: sessionstore.v1.GetStatsResponse
-	(*WatchSessionsRequest)(nil),        // 32: sessionstore.v1.WatchSessionsRequest
-	(*WatchSessionsResponse)(nil),       // 33: sessionstore.v1.WatchSessionsResponse
-	(*structpb.Struct)(nil),             // 34: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),       // 35: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),       // 36: google.protobuf.FieldMask
-	(*status.Status)(nil),               // 37: google.rpc.Status
-	(*durationpb.Duration)(nil),         // 38: google.protobuf.Duration
+	(*HistoryEdit)(nil),                 // 8: sessionstore.v1.HistoryEdit
+	(*HistoryWindow)(nil),               // 9: sessionstore.v1.HistoryWindow
+	(*UpdateAck)(nil),                   // 10: sessionstore.v1.UpdateAck
+	(*StreamUpdateBatchesRequest)(nil),  // 11: sessionstore.v1.StreamUpdateBatchesRequest
+	(*StreamUpdateBatchesResponse)(nil), // 12: sessionstore.v1.StreamUpdateBatchesResponse
+	(*CreateSessionRequest)(nil),        // 13: sessionstore.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),       // 14: sessionstore.v1.CreateSessionResponse
+	(*GetSessionRequest)(nil),           // 15: sessionstore.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),          // 16: sessionstore.v1.GetSessionResponse
+	(*ResumeSessionRequest)(nil),        // 17: sessionstore.v1.ResumeSessionRequest
+	(*ResumeSessionResponse)(nil),       // 18: sessionstore.v1.ResumeSessionResponse
+	(*ValidateResumeRequest)(nil),       // 19: sessionstore.v1.ValidateResumeRequest
+	(*ValidateResumeResponse)(nil),      // 20: sessionstore.v1.ValidateResumeResponse
+	(*UpdateSessionRequest)(nil),        // 21: sessionstore.v1.UpdateSessionRequest
+	(*UpdateSessionResponse)(nil),       // 22: sessionstore.v1.UpdateSessionResponse
+	(*EndSessionRequest)(nil),           // 23: sessionstore.v1.EndSessionRequest
+	(*EndSessionResponse)(nil),          // 24: sessionstore.v1.EndSessionResponse
+	(*DeleteSessionRequest)(nil),        // 25: sessionstore.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),       // 26: sessionstore.v1.DeleteSessionResponse
+	(*ListSessionsRequest)(nil),         // 27: sessionstore.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),        // 28: sessionstore.v1.ListSessionsResponse
+	(*CleanupSessionsRequest)(nil),      // 29: sessionstore.v1.CleanupSessionsRequest
+	(*CleanupSessionsResponse)(nil),     // 30: sessionstore.v1.CleanupSessionsResponse
+	(*GetStatsRequest)(nil),             // 31: sessionstore.v1.GetStatsRequest
+	(*StatusCount)(nil),                 // 32: sessionstore.v1.StatusCount
+	(*GetStatsResponse)(nil),            // 33: sessionstore.v1.GetStatsResponse
+	(*WatchSessionsRequest)(nil),        // 34: sessionstore.v1.WatchSessionsRequest
+	(*WatchSessionsResponse)(nil),       // 35: sessionstore.v1.WatchSessionsResponse
+	(*structpb.Struct)(nil),             // 36: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),       // 37: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 38: google.protobuf.FieldMask
+	(*status.Status)(nil),               // 39: google.rpc.Status
+	(*durationpb.Duration)(nil),         // 40: google.protobuf.Duration
 }
 var file_sessionstore_v1_session_store_proto_depIdxs = []int32{
-	34, // 0: sessionstore.v1.ConversationItem.data:type_name -> google.protobuf.Struct
-	35, // 1: sessionstore.v1.ConversationItem.created_at:type_name -> google.protobuf.Timestamp
-	35, // 2: sessionstore.v1.FunctionCall.created_at:type_name -> google.protobuf.Timestamp
-	35, // 3: sessionstore.v1.AudioChunk.created_at:type_name -> google.protobuf.Timestamp
+	36, // 0: sessionstore.v1.ConversationItem.data:type_name -> google.protobuf.Struct
+	37, // 1: sessionstore.v1.ConversationItem.created_at:type_name -> google.protobuf.Timestamp
+	37, // 2: sessionstore.v1.FunctionCall.created_at:type_name -> google.protobuf.Timestamp
+	37, // 3: sessionstore.v1.AudioChunk.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: sessionstore.v1.Session.status:type_name -> sessionstore.v1.SessionStatus
-	35, // 5: sessionstore.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	35, // 6: sessionstore.v1.Session.last_activity:type_name -> google.protobuf.Timestamp
+	37, // 5: sessionstore.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	37, // 6: sessionstore.v1.Session.last_activity:type_name -> google.protobuf.Timestamp
 	3,  // 7: sessionstore.v1.Session.conversation_history:type_name -> sessionstore.v1.ConversationItem
 	4,  // 8: sessionstore.v1.Session.function_calls:type_name -> sessionstore.v1.FunctionCall
 	5,  // 9: sessionstore.v1.Session.audio_buffer:type_name -> sessionstore.v1.AudioChunk
-	34, // 10: sessionstore.v1.Session.audio_metadata:type_name -> google.protobuf.Struct
-	34, // 11: sessionstore.v1.Session.metadata:type_name -> google.protobuf.Struct
-	36, // 12: sessionstore.v1.SessionUpdate.update_mask:type_name -> google.protobuf.FieldMask
+	36, // 10: sessionstore.v1.Session.audio_metadata:type_name -> google.protobuf.Struct
+	36, // 11: sessionstore.v1.Session.metadata:type_name -> google.protobuf.Struct
+	38, // 12: sessionstore.v1.SessionUpdate.update_mask:type_name -> google.protobuf.FieldMask
 	6,  // 13: sessionstore.v1.SessionUpdate.session:type_name -> sessionstore.v1.Session
 	3,  // 14: sessionstore.v1.SessionUpdate.append_history:type_name -> sessionstore.v1.ConversationItem
 	4,  // 15: sessionstore.v1.SessionUpdate.upsert_function_calls:type_name -> sessionstore.v1.FunctionCall
 	5,  // 16: sessionstore.v1.SessionUpdate.append_audio:type_name -> sessionstore.v1.AudioChunk
-	37, // 17: sessionstore.v1.UpdateAck.error:type_name -> google.rpc.Status
-	7,  // 18: sessionstore.v1.StreamUpdateBatchesRequest.updates:type_name -> sessionstore.v1.SessionUpdate
-	8,  // 19: sessionstore.v1.StreamUpdateBatchesResponse.acks:type_name -> sessionstore.v1.UpdateAck
-	6,  // 20: sessionstore.v1.CreateSessionRequest.session:type_name -> sessionstore.v1.Session
-	6,  // 21: sessionstore.v1.CreateSessionResponse.session:type_name -> sessionstore.v1.Session
-	1,  // 22: sessionstore.v1.GetSessionRequest.view:type_name -> sessionstore.v1.SessionView
-	6,  // 23: sessionstore.v1.GetSessionResponse.session:type_name -> sessionstore.v1.Session
-	6,  // 24: sessionstore.v1.ResumeSessionRequest.session:type_name -> sessionstore.v1.Session
-	1,  // 25: sessionstore.v1.ResumeSessionRequest.view:type_name -> sessionstore.v1.SessionView
-	6,  // 26: sessionstore.v1.ResumeSessionResponse.session:type_name -> sessionstore.v1.Session
-	7,  // 27: sessionstore.v1.UpdateSessionRequest.update:type_name -> sessionstore.v1.SessionUpdate
-	6,  // 28: sessionstore.v1.UpdateSessionResponse.session:type_name -> sessionstore.v1.Session
-	6,  // 29: sessionstore.v1.EndSessionResponse.session:type_name -> sessionstore.v1.Session
-	0,  // 30: sessionstore.v1.ListSessionsRequest.statuses:type_name -> sessionstore.v1.SessionStatus
-	1,  // 31: sessionstore.v1.ListSessionsRequest.view:type_name -> sessionstore.v1.SessionView
-	6,  // 32: sessionstore.v1.ListSessionsResponse.sessions:type_name -> sessionstore.v1.Session
-	38, // 33: sessionstore.v1.CleanupSessionsRequest.max_age:type_name -> google.protobuf.Duration
-	0,  // 34: sessionstore.v1.StatusCount.status:type_name -> sessionstore.v1.SessionStatus
-	30, // 35: sessionstore.v1.GetStatsResponse.status_counts:type_name -> sessionstore.v1.StatusCount
-	0,  // 36: sessionstore.v1.WatchSessionsRequest.statuses:type_name -> sessionstore.v1.SessionStatus
-	2,  // 37: sessionstore.v1.WatchSessionsResponse.type:type_name -> sessionstore.v1.SessionEventType
-	6,  // 38: sessionstore.v1.WatchSessionsResponse.session:type_name -> sessionstore.v1.Session
-	35, // 39: sessionstore.v1.WatchSessionsResponse.time:type_name -> google.protobuf.Timestamp
-	11, // 40: sessionstore.v1.SessionStoreService.CreateSession:input_type -> sessionstore.v1.CreateSessionRequest
-	13, // 41: sessionstore.v1.SessionStoreService.GetSession:input_type -> sessionstore.v1.GetSessionRequest
-	15, // 42: sessionstore.v1.SessionStoreService.ResumeSession:input_type -> sessionstore.v1.ResumeSessionRequest
-	17, // 43: sessionstore.v1.SessionStoreService.ValidateResume:input_type -> sessionstore.v1.ValidateResumeRequest
-	19, // 44: sessionstore.v1.SessionStoreService.UpdateSession:input_type -> sessionstore.v1.UpdateSessionRequest
-	7,  // 45: sessionstore.v1.SessionStoreService.StreamUpdates:input_type -> sessionstore.v1.SessionUpdate
-	9,  // 46: sessionstore.v1.SessionStoreService.StreamUpdateBatches:input_type -> sessionstore.v1.StreamUpdateBatchesRequest
-	21, // 47: sessionstore.v1.SessionStoreService.EndSession:input_type -> sessionstore.v1.EndSessionRequest
-	23, // 48: sessionstore.v1.SessionStoreService.DeleteSession:input_type -> sessionstore.v1.DeleteSessionRequest
-	25, // 49: sessionstore.v1.SessionStoreService.ListSessions:input_type -> sessionstore.v1.ListSessionsRequest
-	27, // 50: sessionstore.v1.SessionStoreService.CleanupSessions:input_type -> sessionstore.v1.CleanupSessionsRequest
-	29, // 51: sessionstore.v1.SessionStoreService.GetStats:input_type -> sessionstore.v1.GetStatsRequest
-	32, // 52: sessionstore.v1.SessionStoreService.WatchSessions:input_type -> sessionstore.v1.WatchSessionsRequest
-	12, // 53: sessionstore.v1.SessionStoreService.CreateSession:output_type -> sessionstore.v1.CreateSessionResponse
-	14, // 54: sessionstore.v1.SessionStoreService.GetSession:output_type -> sessionstore.v1.GetSessionResponse
-	16, // 55: sessionstore.v1.SessionStoreService.ResumeSession:output_type -> sessionstore.v1.ResumeSessionResponse
-	18, // 56: sessionstore.v1.SessionStoreService.ValidateResume:output_type -> sessionstore.v1.ValidateResumeResponse
-	20, // 57: sessionstore.v1.SessionStoreService.UpdateSession:output_type -> sessionstore.v1.UpdateSessionResponse
-	8,  // 58: sessionstore.v1.SessionStoreService.StreamUpdates:output_type -> sessionstore.v1.UpdateAck
-	10, // 59: sessionstore.v1.SessionStoreService.StreamUpdateBatches:output_type -> sessionstore.v1.StreamUpdateBatchesResponse
-	22, // 60: sessionstore.v1.SessionStoreService.EndSession:output_type -> sessionstore.v1.EndSessionResponse
-	24, // 61: sessionstore.v1.SessionStoreService.DeleteSession:output_type -> sessionstore.v1.DeleteSessionResponse
-	26, // 62: sessionstore.v1.SessionStoreService.ListSessions:output_type -> sessionstore.v1.ListSessionsResponse
-	28, // 63: sessionstore.v1.SessionStoreService.CleanupSessions:output_type -> sessionstore.v1.CleanupSessionsResponse
-	31, // 64: sessionstore.v1.SessionStoreService.GetStats:output_type -> sessionstore.v1.GetStatsResponse
-	33, // 65: sessionstore.v1.SessionStoreService.WatchSessions:output_type -> sessionstore.v1.WatchSessionsResponse
-	53, // [53:66] is the sub-list for method output_type
-	40, // [40:53] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	8,  // 17: sessionstore.v1.SessionUpdate.edit_history:type_name -> sessionstore.v1.HistoryEdit
+	38, // 18: sessionstore.v1.HistoryEdit.update_mask:type_name -> google.protobuf.FieldMask
+	36, // 19: sessionstore.v1.HistoryEdit.data:type_name -> google.protobuf.Struct
+	39, // 20: sessionstore.v1.UpdateAck.error:type_name -> google.rpc.Status
+	7,  // 21: sessionstore.v1.StreamUpdateBatchesRequest.updates:type_name -> sessionstore.v1.SessionUpdate
+	10, // 22: sessionstore.v1.StreamUpdateBatchesResponse.acks:type_name -> sessionstore.v1.UpdateAck
+	6,  // 23: sessionstore.v1.CreateSessionRequest.session:type_name -> sessionstore.v1.Session
+	6,  // 24: sessionstore.v1.CreateSessionResponse.session:type_name -> sessionstore.v1.Session
+	1,  // 25: sessionstore.v1.GetSessionRequest.view:type_name -> sessionstore.v1.SessionView
+	9,  // 26: sessionstore.v1.GetSessionRequest.history_window:type_name -> sessionstore.v1.HistoryWindow
+	6,  // 27: sessionstore.v1.GetSessionResponse.session:type_name -> sessionstore.v1.Session
+	6,  // 28: sessionstore.v1.ResumeSessionRequest.session:type_name -> sessionstore.v1.Session
+	1,  // 29: sessionstore.v1.ResumeSessionRequest.view:type_name -> sessionstore.v1.SessionView
+	9,  // 30: sessionstore.v1.ResumeSessionRequest.history_window:type_name -> sessionstore.v1.HistoryWindow
+	6,  // 31: sessionstore.v1.ResumeSessionResponse.session:type_name -> sessionstore.v1.Session
+	7,  // 32: sessionstore.v1.UpdateSessionRequest.update:type_name -> sessionstore.v1.SessionUpdate
+	6,  // 33: sessionstore.v1.UpdateSessionResponse.session:type_name -> sessionstore.v1.Session
+	6,  // 34: sessionstore.v1.EndSessionResponse.session:type_name -> sessionstore.v1.Session
+	0,  // 35: sessionstore.v1.ListSessionsRequest.statuses:type_name -> sessionstore.v1.SessionStatus
+	1,  // 36: sessionstore.v1.ListSessionsRequest.view:type_name -> sessionstore.v1.SessionView
+	6,  // 37: sessionstore.v1.ListSessionsResponse.sessions:type_name -> sessionstore.v1.Session
+	40, // 38: sessionstore.v1.CleanupSessionsRequest.max_age:type_name -> google.protobuf.Duration
+	0,  // 39: sessionstore.v1.StatusCount.status:type_name -> sessionstore.v1.SessionStatus
+	32, // 40: sessionstore.v1.GetStatsResponse.status_counts:type_name -> sessionstore.v1.StatusCount
+	0,  // 41: sessionstore.v1.WatchSessionsRequest.statuses:type_name -> sessionstore.v1.SessionStatus
+	2,  // 42: sessionstore.v1.WatchSessionsResponse.type:type_name -> sessionstore.v1.SessionEventType
+	6,  // 43: sessionstore.v1.WatchSessionsResponse.session:type_name -> sessionstore.v1.Session
+	37, // 44: sessionstore.v1.WatchSessionsResponse.time:type_name -> google.protobuf.Timestamp
+	13, // 45: sessionstore.v1.SessionStoreService.CreateSession:input_type -> sessionstore.v1.CreateSessionRequest
+	15, // 46: sessionstore.v1.SessionStoreService.GetSession:input_type -> sessionstore.v1.GetSessionRequest
+	17, // 47: sessionstore.v1.SessionStoreService.ResumeSession:input_type -> sessionstore.v1.ResumeSessionRequest
+	19, // 48: sessionstore.v1.SessionStoreService.ValidateResume:input_type -> sessionstore.v1.ValidateResumeRequest
+	21, // 49: sessionstore.v1.SessionStoreService.UpdateSession:input_type -> sessionstore.v1.UpdateSessionRequest
+	7,  // 50: sessionstore.v1.SessionStoreService.StreamUpdates:input_type -> sessionstore.v1.SessionUpdate
+	11, // 51: sessionstore.v1.SessionStoreService.StreamUpdateBatches:input_type -> sessionstore.v1.StreamUpdateBatchesRequest
+	23, // 52: sessionstore.v1.SessionStoreService.EndSession:input_type -> sessionstore.v1.EndSessionRequest
+	25, // 53: sessionstore.v1.SessionStoreService.DeleteSession:input_type -> sessionstore.v1.DeleteSessionRequest
+	27, // 54: sessionstore.v1.SessionStoreService.ListSessions:input_type -> sessionstore.v1.ListSessionsRequest
+	29, // 55: sessionstore.v1.SessionStoreService.CleanupSessions:input_type -> sessionstore.v1.CleanupSessionsRequest
+	31, // 56: sessionstore.v1.SessionStoreService.GetStats:input_type -> sessionstore.v1.GetStatsRequest
+	34, // 57: sessionstore.v1.SessionStoreService.WatchSessions:input_type -> sessionstore.v1.WatchSessionsRequest
+	14, // 58: sessionstore.v1.SessionStoreService.CreateSession:output_type -> sessionstore.v1.CreateSessionResponse
+	16, // 59: sessionstore.v1.SessionStoreService.GetSession:output_type -> sessionstore.v1.GetSessionResponse
+	18, // 60: sessionstore.v1.SessionStoreService.ResumeSession:output_type -> sessionstore.v1.ResumeSessionResponse
+	20, // 61: sessionstore.v1.SessionStoreService.ValidateResume:output_type -> sessionstore.v1.ValidateResumeResponse
+	22, // 62: sessionstore.v1.SessionStoreService.UpdateSession:output_type -> sessionstore.v1.UpdateSessionResponse
+	10, // 63: sessionstore.v1.SessionStoreService.StreamUpdates:output_type -> sessionstore.v1.UpdateAck
+	12, // 64: sessionstore.v1.SessionStoreService.StreamUpdateBatches:output_type -> sessionstore.v1.StreamUpdateBatchesResponse
+	24, // 65: sessionstore.v1.SessionStoreService.EndSession:output_type -> sessionstore.v1.EndSessionResponse
+	26, // 66: sessionstore.v1.SessionStoreService.DeleteSession:output_type -> sessionstore.v1.DeleteSessionResponse
+	28, // 67: sessionstore.v1.SessionStoreService.ListSessions:output_type -> sessionstore.v1.ListSessionsResponse
+	30, // 68: sessionstore.v1.SessionStoreService.CleanupSessions:output_type -> sessionstore.v1.CleanupSessionsResponse
+	33, // 69: sessionstore.v1.SessionStoreService.GetStats:output_type -> sessionstore.v1.GetStatsResponse
+	35, // 70: sessionstore.v1.SessionStoreService.WatchSessions:output_type -> sessionstore.v1.WatchSessionsResponse
+	58, // [58:71] is the sub-list for method output_type
+	45, // [45:58] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_sessionstore_v1_session_store_proto_init() }
@@ -2637,7 +2857,7 @@ func file_sessionstore_v1_session_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sessionstore_v1_session_store_proto_rawDesc), len(file_sessionstore_v1_session_store_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -158,7 +158,7 @@ class Session(_message.Message):
     def __init__(self, conversation_id: _Optional[str] = ..., session_id: _Optional[str] = ..., bridge_type: _Optional[str] = ..., bot_name: _Optional[str] = ..., caller: _Optional[str] = ..., media_format: _Optional[str] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resumed_count: _Optional[int] = ..., conversation_history: _Optional[_Iterable[_Union[ConversationItem, _Mapping]]] = ..., current_turn: _Optional[int] = ..., function_calls: _Optional[_Iterable[_Union[FunctionCall, _Mapping]]] = ..., audio_buffer: _Optional[_Iterable[_Union[AudioChunk, _Mapping]]] = ..., audio_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., openai_session_id: _Optional[str] = ..., openai_conversation_id: _Optional[str] = ..., active_response_id: _Optional[str] = ..., error_count: _Optional[int] = ..., last_error: _Optional[str] = ..., end_reason: _Optional[str] = ..., etag: _Optional[str] = ..., owner_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., last_seq: _Optional[int] = ..., history_bytes: _Optional[int] = ...) -> None: ...
 
 class SessionUpdate(_message.Message):
-    __slots__ = ("conversation_id", "owner_epoch", "seq", "etag", "update_mask", "session", "append_history", "upsert_function_calls", "append_audio")
+    __slots__ = ("conversation_id", "owner_epoch", "seq", "etag", "update_mask", "session", "append_history", "upsert_function_calls", "append_audio", "edit_history")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +168,7 @@ class SessionUpdate(_message.Message):
     APPEND_HISTORY_FIELD_NUMBER: _ClassVar[int]
     UPSERT_FUNCTION_CALLS_FIELD_NUMBER: _ClassVar[int]
     APPEND_AUDIO_FIELD_NUMBER: _ClassVar[int]
+    EDIT_HISTORY_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     owner_epoch: int
     seq: int
@@ -177,7 +178,28 @@ class SessionUpdate(_message.Message):
     append_history: _containers.RepeatedCompositeFieldContainer[ConversationItem]
     upsert_function_calls: _containers.RepeatedCompositeFieldContainer[FunctionCall]
     append_audio: _containers.RepeatedCompositeFieldContainer[AudioChunk]
-    def __init__(self, conversation_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., seq: _Optional[int] = ..., etag: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., append_history: _Optional[_Iterable[_Union[ConversationItem, _Mapping]]] = ..., upsert_function_calls: _Optional[_Iterable[_Union[FunctionCall, _Mapping]]] = ..., append_audio: _Optional[_Iterable[_Union[AudioChunk, _Mapping]]] = ...) -> None: ...
+    edit_history: _containers.RepeatedCompositeFieldContainer[HistoryEdit]
+    def __init__(self, conversation_id: _Optional[str] = ..., owner_epoch: _Optional[int] = ..., seq: _Optional[int] = ..., etag: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., append_history: _Optional[_Iterable[_Union[ConversationItem, _Mapping]]] = ..., upsert_function_calls: _Optional[_Iterable[_Union[FunctionCall, _Mapping]]] = ..., append_audio: _Optional[_Iterable[_Union[AudioChunk, _Mapping]]] = ..., edit_history: _Optional[_Iterable[_Union[HistoryEdit, _Mapping]]] = ...) -> None: ...
+
+class HistoryEdit(_message.Message):
+    __slots__ = ("item_id", "update_mask", "text", "data")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    update_mask: _field_mask_pb2.FieldMask
+    text: str
+    data: _struct_pb2.Struct
+    def __init__(self, item_id: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., text: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class HistoryWindow(_message.Message):
+    __slots__ = ("last_items", "after_item_id")
+    LAST_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    last_items: int
+    after_item_id: str
+    def __init__(self, last_items: _Optional[int] = ..., after_item_id: _Optional[str] = ...) -> None: ...
 
 class UpdateAck(_message.Message):
     __slots__ = ("conversation_id", "seq", "etag", "error", "applied")
@@ -220,40 +242,48 @@ class CreateSessionResponse(_message.Message):
     def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
 
 class GetSessionRequest(_message.Message):
-    __slots__ = ("conversation_id", "view")
+    __slots__ = ("conversation_id", "view", "history_window")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     VIEW_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_WINDOW_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     view: SessionView
-    def __init__(self, conversation_id: _Optional[str] = ..., view: _Optional[_Union[SessionView, str]] = ...) -> None: ...
+    history_window: HistoryWindow
+    def __init__(self, conversation_id: _Optional[str] = ..., view: _Optional[_Union[SessionView, str]] = ..., history_window: _Optional[_Union[HistoryWindow, _Mapping]] = ...) -> None: ...
 
 class GetSessionResponse(_message.Message):
-    __slots__ = ("session",)
+    __slots__ = ("session", "history_truncated")
     SESSION_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     session: Session
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
+    history_truncated: bool
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., history_truncated: bool = ...) -> None: ...
 
 class ResumeSessionRequest(_message.Message):
-    __slots__ = ("conversation_id", "owner_id", "create_if_missing", "session", "view")
+    __slots__ = ("conversation_id", "owner_id", "create_if_missing", "session", "view", "history_window")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_IF_MISSING_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     VIEW_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_WINDOW_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     owner_id: str
     create_if_missing: bool
     session: Session
     view: SessionView
-    def __init__(self, conversation_id: _Optional[str] = ..., owner_id: _Optional[str] = ..., create_if_missing: bool = ..., session: _Optional[_Union[Session, _Mapping]] = ..., view: _Optional[_Union[SessionView, str]] = ...) -> None: ...
+    history_window: HistoryWindow
+    def __init__(self, conversation_id: _Optional[str] = ..., owner_id: _Optional[str] = ..., create_if_missing: bool = ..., session: _Optional[_Union[Session, _Mapping]] = ..., view: _Optional[_Union[SessionView, str]] = ..., history_window: _Optional[_Union[HistoryWindow, _Mapping]] = ...) -> None: ...
 
 class ResumeSessionResponse(_message.Message):
-    __slots__ = ("session", "created")
+    __slots__ = ("session", "created", "history_truncated")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     session: Session
     created: bool
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., created: bool = ...) -> None: ...
+    history_truncated: bool
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., created: bool = ..., history_truncated: bool = ...) -> None: ...
 
 class ValidateResumeRequest(_message.Message):
     __slots__ = ("conversation_id",)
