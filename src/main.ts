@@ -15,6 +15,7 @@ import { SessionActivity } from "./server/session-activity.js";
 import { SessionEvents } from "./server/session-events.js";
 import { createLogger, type Logger } from "./logger.js";
 import { startServer } from "./server/server.js";
+import { AddressInUse } from "./server/address-in-use.js";
 import { RotatingTlsCredentials } from "./server/tls-credentials.js";
 import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics-server.js";
 import { SidecarMetrics } from "./metrics/sidecar-metrics.js";
@@ -182,7 +183,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       await server.shutdown(0);
       tls?.close();
       await store.close().catch(() => undefined);
-      return failStart(err, `cannot serve metrics on ${config.metricsListen}`);
+      return failStart(err, err instanceof AddressInUse ? undefined : `cannot serve metrics on ${config.metricsListen}`);
     }
   }
 
@@ -360,11 +361,11 @@ function failStart(err: unknown, context?: string): never {
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`sessionstore: ${context === undefined ? "" : `${context}: `}${message}\n`);
   if (!isExpected(err) && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
-  process.exit(err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE);
+  process.exit(err instanceof ConfigError || err instanceof AddressInUse ? EXIT_USAGE : EXIT_FAILURE);
 }
 
 function isExpected(err: unknown): boolean {
-  if (err instanceof ConfigError || err instanceof SessionError) return true;
+  if (err instanceof ConfigError || err instanceof SessionError || err instanceof AddressInUse) return true;
   if (!(err instanceof Error)) return false;
   // System and driver errors (EADDRINUSE, SQLITE_CORRUPT, …) carry a code; plain
   // Errors are what the stores and server throw on purpose, with a message to act on.
