@@ -24,6 +24,8 @@ import { SessionError } from "./session/errors.js";
 import type { SessionRules } from "./session/rules.js";
 import type { Store } from "./store/store.js";
 import { Sweeper } from "./store/sweeper.js";
+import { statsCommand, watchCommand } from "./cli/monitor-commands.js";
+import { sessionsCommand } from "./cli/sessions-command.js";
 
 /** Exit codes: 1 for a failure at run time or while starting, 2 for a bad command line or configuration. */
 const EXIT_FAILURE = 1;
@@ -85,6 +87,10 @@ export async function main(argv: string[]): Promise<void> {
     // The same settings as serve's, except that check never creates the file.
     check.option(option.flags, option.description.replace("; created when missing", ""));
   }
+
+  program.addCommand(sessionsCommand());
+  program.addCommand(statsCommand());
+  program.addCommand(watchCommand());
 
   if (argv.length <= 2) {
     program.outputHelp();
