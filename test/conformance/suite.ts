@@ -6,6 +6,7 @@ import type { ConformanceContext, StoreFactory } from "./helpers.js";
 import { audioTests } from "./audio.js";
 import { batchTests } from "./batch.js";
 import { expiryTests } from "./expiry.js";
+import { importTests } from "./import.js";
 import { lifecycleTests } from "./lifecycle.js";
 import { limitTests } from "./limits.js";
 import { listTests } from "./list.js";
@@ -51,5 +52,6 @@ export function runConformance(
     expiryTests(context);
     limitTests(context);
     sizeLimitTests(context);
+    importTests(context);
   });
 }

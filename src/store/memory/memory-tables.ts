@@ -44,7 +44,7 @@ export class MemoryTables {
   }
 
   tenantNames(): string[] {
-    return [...this.tenants.keys()];
+    return [...this.tenants.keys()].sort();
   }
 
   /** Stores a planned new session, over an expired one of the same id, which it replaces. */
@@ -54,7 +54,8 @@ export class MemoryTables {
     const id = plan.record.session.conversationId;
     this.remove(tenant, id);
     this.tenant(tenant).sessions.set(id, entry);
-    this.countNotEnded(tenant, 1);
+    // Only an import stores a session ENDED from the start.
+    if (plan.record.session.status !== SessionStatus.ENDED) this.countNotEnded(tenant, 1);
     return entry;
   }
 
