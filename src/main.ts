@@ -21,15 +21,15 @@ import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics
 import { SidecarMetrics } from "./metrics/sidecar-metrics.js";
 import { addStoreGauges } from "./metrics/store-gauges.js";
 import { SessionError } from "./session/errors.js";
-import type { SessionRules } from "./session/rules.js";
 import type { Store } from "./store/store.js";
 import { Sweeper } from "./store/sweeper.js";
 import { statsCommand, watchCommand } from "./cli/monitor-commands.js";
 import { sessionsCommand } from "./cli/sessions-command.js";
+import { openStore } from "./cli/open-store.js";
+import { EXIT_FAILURE, EXIT_USAGE } from "./cli/exit.js";
+import { exportCommand, importCommand } from "./cli/transfer-commands.js";
+import { backupCommand, checkCommand, restoreCommand } from "./cli/sqlite-file-commands.js";
 
-/** Exit codes: 1 for a failure at run time or while starting, 2 for a bad command line or configuration. */
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 
 /** How often readiness is checked against the store. */
 const HEALTH_PROBE_INTERVAL_MS = 1000;
@@ -53,15 +53,6 @@ SESSIONSTORE_* environment, then these flags. Durations are written 300s, 24h,
 1h30m or 500ms. SIGTERM or SIGINT drains in-flight calls and exits; a second
 signal exits at once.`;
 
-const CHECK_HELP_AFTER = `
-Runs SQLite's integrity_check and foreign_key_check, then decodes every stored
-session header, history item and function call the way the sidecar reads them,
-and prints each damaged one by tenant and conversation id. The file is opened
-read-only: nothing is changed, and a sidecar serving it goes on undisturbed.
-The path comes from --sqlite-path, SESSIONSTORE_SQLITE_PATH or the --config
-file, as for serve. Exit status: 0 clean, 1 damaged, 2 usage error (bad flags,
-or a file that is missing or not a sessionstore database).`;
-
 /** The `sessionstore` command line; argv as in process.argv (node and script first). */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command("sessionstore")
@@ -78,19 +69,14 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (flags: Record<string, unknown>) => serveCommand(flags));
   for (const option of cliOptions()) serve.option(option.flags, option.description);
 
-  const check = program
-    .command("check")
-    .description("check an SQLite session database for damage, read-only (safe while a sidecar serves it)")
-    .addHelpText("after", CHECK_HELP_AFTER)
-    .action(async (flags: Record<string, unknown>) => checkCommand(flags));
-  for (const option of cliOptions().filter((o) => /^--(config|sqlite-path) /.test(o.flags))) {
-    // The same settings as serve's, except that check never creates the file.
-    check.option(option.flags, option.description.replace("; created when missing", ""));
-  }
-
+  program.addCommand(checkCommand());
+  program.addCommand(backupCommand());
+  program.addCommand(restoreCommand());
   program.addCommand(sessionsCommand());
   program.addCommand(statsCommand());
   program.addCommand(watchCommand());
+  program.addCommand(exportCommand());
+  program.addCommand(importCommand());
 
   if (argv.length <= 2) {
     program.outputHelp();
@@ -265,56 +251,6 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
 function tlsCredentialsOf(config: Config, logger: Logger): RotatingTlsCredentials {
   const files = { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa };
   return new RotatingTlsCredentials(files, config.tlsReloadIntervalMs, logger);
-}
-
-async function checkCommand(flags: Record<string, unknown>): Promise<void> {
-  const config = configOf(flags);
-  // Imported here for the same reason as the stores (see openStore).
-  const { checkDatabase, NotCheckable } = await import("./store/sqlite/check-database.js");
-  let report: ReturnType<typeof checkDatabase>;
-  try {
-    report = checkDatabase(config.sqlitePath);
-  } catch (err) {
-    if (!(err instanceof NotCheckable)) throw err;
-    process.stderr.write(`sessionstore: ${err.message}\n`);
-    process.exit(EXIT_USAGE);
-  }
-  const out: string[] = [];
-  for (const d of report.damage) {
-    const where = d.conversationId === "" ? "the file" : `tenant ${JSON.stringify(d.tenant)} conversation_id ${JSON.stringify(d.conversationId)}`;
-    out.push(`damaged: ${where}: ${d.part}: ${d.problem}`);
-  }
-  const damagedSessions = new Set(report.damage.filter((d) => d.conversationId !== "").map((d) => `${d.tenant}\u0000${d.conversationId}`)).size;
-  out.push(
-    report.damage.length === 0
-      ? `${config.sqlitePath}: ok, ${report.sessions} sessions, no damage found`
-      : `${config.sqlitePath}: ${report.damage.length} damaged records (${damagedSessions} of ${report.sessions} sessions)`,
-  );
-  process.stdout.write(`${out.join("\n")}\n`);
-  process.exitCode = report.damage.length === 0 ? 0 : EXIT_FAILURE;
-}
-
-// Backends are imported when chosen, so a build whose native SQLite module is
-// broken can still serve from memory.
-async function openStore(config: Config, rules: SessionRules, logger: Logger): Promise<Store> {
-  if (config.storage === "memory") {
-    const { MemoryStore } = await import("./store/memory/memory-store.js");
-    return new MemoryStore({ rules, clock: systemClock });
-  }
-  if (config.storage === "redis") {
-    const { RedisStore } = await import("./store/redis/redis-store.js");
-    return RedisStore.connect({
-      url: config.redisUrl,
-      keyPrefix: config.redisKeyPrefix,
-      connectTimeoutMs: config.redisConnectTimeoutMs,
-      requireDurable: config.redisRequireDurable,
-      rules,
-      clock: systemClock,
-      logger,
-    });
-  }
-  const { SqliteStore } = await import("./store/sqlite/sqlite-store.js");
-  return SqliteStore.open({ path: config.sqlitePath, synchronous: config.sqliteSynchronous, rules, clock: systemClock, logger });
 }
 
 /** Which store serves, and where, for the "listening" line: never a password. */
