@@ -57,6 +57,7 @@ export function clientOf(flags: SidecarFlags): SessionStoreClient {
   if (flags.tlsCa !== undefined || flags.tlsCert !== undefined || flags.tlsKey !== undefined) {
     if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) fail(EXIT_USAGE, "--tls-cert and --tls-key go together");
     if (flags.tlsCa === undefined) fail(EXIT_USAGE, "--tls-cert needs --tls-ca: the client certificate is sent over TLS only");
+    withoutIpServerNameWarning();
     options.tls = {
       ca: readPem(flags.tlsCa, "--tls-ca"),
       ...(flags.tlsCert === undefined ? {} : { cert: readPem(flags.tlsCert, "--tls-cert"), key: readPem(flags.tlsKey as string, "--tls-key") }),
@@ -78,6 +79,21 @@ export async function withClient(flags: SidecarFlags, run: (client: SessionStore
     fail(EXIT_FAILURE, errorSummaryOf(err));
   }
   client.close();
+}
+
+/**
+ * grpc-js sends the host of --address as the TLS server name, and for an IP
+ * address (a sidecar's pod IP, 127.0.0.1) Node prints a deprecation warning
+ * (DEP0123) on stderr, where it would be read as the command's error. The
+ * certificate is verified against the address either way; that one warning
+ * is dropped, every other is printed as usual.
+ */
+function withoutIpServerNameWarning(): void {
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const code = typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: unknown }).code : rest[1];
+    if (code !== "DEP0123") emit(warning, ...rest);
+  }) as typeof process.emitWarning;
 }
 
 function timeoutOf(text: string | undefined): number {
