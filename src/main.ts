@@ -49,9 +49,12 @@ const LIVENESS = { maxDelayMs: 2000, holdMs: 10_000, sampleMs: 500 };
 const SERVE_HELP_AFTER = `
 Settings come from, later winning: built-in defaults, the --config file (JSON or
 YAML; keys camelCase like maxSessions or kebab-case like max-sessions), the
-SESSIONSTORE_* environment, then these flags. Durations are written 300s, 24h,
-1h30m or 500ms. SIGTERM or SIGINT drains in-flight calls and exits; a second
-signal exits at once.`;
+SESSIONSTORE_* environment, then these flags; an unknown SESSIONSTORE_*
+variable or config key is refused. Durations are a number and a unit, ms, s,
+m, h or d (days): 500ms, 300s, 24h, 1h30m, 7d; sizes are in bytes. A bad
+setting, or a listen address in use, exits 2 with one line saying which.
+SIGTERM or SIGINT drains in-flight calls and exits; a second signal exits at
+once.`;
 
 /** The `sessionstore` command line; argv as in process.argv (node and script first). */
 export async function main(argv: string[]): Promise<void> {

@@ -24,8 +24,9 @@ The store is chosen by the settings serve uses (--storage, --sqlite-path,
 
   sessionstore export --storage sqlite --sqlite-path old.db | sessionstore import --storage redis --redis-url redis://cache:6379
 
-Each line is one session with its tenant (docs/EXPORT-FORMAT.md): every field,
-history item, function call and audio byte. Expired sessions are not exported.
+Each line is one session with its tenant, in the format sessionstore.export.v1
+(docs/EXPORT-FORMAT.md; import reads that version only): every field, history
+item, function call and audio byte. Expired sessions are not exported.
 A Redis store can be exported and imported into while sidecars serve it; an
 SQLite file is locked by the sidecar serving it, so stop that sidecar first,
 or export from a backup (sessionstore backup) of the live file.

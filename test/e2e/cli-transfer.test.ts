@@ -60,7 +60,7 @@ async function sessionsOf(sidecar: Sidecar, token: string): Promise<Session[]> {
 describe("sessionstore export | sessionstore import: SQLite to Redis", () => {
   let redis: RedisServer;
   const dbPath = tempDbPath();
-  let before: Record<string, Session[]>;
+  let before: { acme: Session[]; globex: Session[] };
   let exported: string;
 
   beforeAll(async () => {
