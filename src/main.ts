@@ -72,14 +72,9 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (flags: Record<string, unknown>) => serveCommand(flags));
   for (const option of cliOptions()) serve.option(option.flags, option.description);
 
-  program.addCommand(checkCommand());
-  program.addCommand(backupCommand());
-  program.addCommand(restoreCommand());
-  program.addCommand(sessionsCommand());
-  program.addCommand(statsCommand());
-  program.addCommand(watchCommand());
-  program.addCommand(exportCommand());
-  program.addCommand(importCommand());
+  for (const command of [checkCommand(), backupCommand(), restoreCommand(), sessionsCommand(), statsCommand(), watchCommand(), exportCommand(), importCommand()]) {
+    program.addCommand(inheriting(command, program));
+  }
 
   if (argv.length <= 2) {
     program.outputHelp();
@@ -92,6 +87,17 @@ export async function main(argv: string[]): Promise<void> {
     // Commander has already printed the message (or the help or version that ended the parse).
     if (err.exitCode !== 0) process.exit(EXIT_USAGE);
   }
+}
+
+/**
+ * addCommand, unlike command(), does not hand a command its parent's
+ * settings: without this a bad flag of `sessions list` would exit 1 in
+ * commander's own words instead of 2 in ours.
+ */
+function inheriting(command: Command, parent: Command): Command {
+  command.copyInheritedSettings(parent);
+  for (const sub of command.commands) inheriting(sub, command);
+  return command;
 }
 
 async function serveCommand(flags: Record<string, unknown>): Promise<void> {

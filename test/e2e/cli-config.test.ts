@@ -48,6 +48,13 @@ describe("sessionstore serve: mistakes in its settings, refused at start", () =>
     expect(run.stderr).toBe(`sessionstore: cannot listen on ${held.address} (--metrics-listen): the address is already in use by another process; stop it or choose another --metrics-listen\n`);
   });
 
+  it("answers a bad flag of any command with one line and exit 2", async () => {
+    for (const args of [["sessions", "list", "--bogus"], ["export", "--bogus"], ["backup", "--bogus"]]) {
+      const run = await sessionstore(args);
+      expect(run, args.join(" ")).toMatchObject({ code: 2, stdout: "", stderr: "sessionstore: unknown option '--bogus'\n" });
+    }
+  });
+
   it("accepts durations in days", async () => {
     const run = await sessionstore(["serve", "--storage", "memory", "--listen", "127.0.0.1:0", "--max-session-age", "2d", "--max-resume-age", "1d12h", "--cleanup-interval", "0.5d"], {
       env: { SESSIONSTORE_MAX_SESSIONS: "abc" },
