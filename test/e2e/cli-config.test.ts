@@ -49,7 +49,7 @@ describe("sessionstore serve: mistakes in its settings, refused at start", () =>
   });
 
   it("answers a bad flag of any command with one line and exit 2", async () => {
-    for (const args of [["sessions", "list", "--bogus"], ["export", "--bogus"], ["backup", "--bogus"]]) {
+    for (const args of [["sessions", "list", "--bogus"], ["export", "--bogus"], ["backup", "--to", "x.db", "--bogus"]]) {
       const run = await sessionstore(args);
       expect(run, args.join(" ")).toMatchObject({ code: 2, stdout: "", stderr: "sessionstore: unknown option '--bogus'\n" });
     }
