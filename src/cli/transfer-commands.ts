@@ -72,6 +72,8 @@ export function importCommand(): Command {
     .addHelpText("after", `${TRANSFER_HELP_AFTER}\nA session whose id is taken is refused unless --replace: an import never\noverwrites a live call by surprise, and with --replace the same import can be\nrun again after a failure. Imported sessions keep their etag, owner_epoch,\nlast_seq and timestamps: a bridge resuming one carries on where it left off.`)
     .action(async (flags: Record<string, unknown>) => {
       const config = storeConfigOf(flags);
+      // Checked before the store is opened, so a mistyped file costs nothing.
+      if (typeof flags.from === "string" && !existsSync(flags.from)) fail(EXIT_USAGE, `cannot read ${flags.from}: ENOENT: no such file (--from)`);
       const input = typeof flags.from === "string" ? createReadStream(flags.from) : process.stdin;
       input.once("error", (err: Error) => fail(EXIT_USAGE, `cannot read ${String(flags.from)}: ${messageOf(err)}`));
       const store = await open(config, flags);

@@ -149,6 +149,19 @@ describe("sessionstore export | sessionstore import: SQLite to Redis", () => {
     expect(check).toMatchObject({ code: 0, stdout: `${target}: ok, 7 sessions, no damage found\n` });
   });
 
+  it("exports one tenant to a file with --tenant and --to, and imports it with --from", async () => {
+    const file = `${tempDbPath()}.jsonl`;
+    const written = await sessionstore(["export", "--sqlite-path", dbPath, "--tenant", "globex", "--to", file]);
+    expect(written).toMatchObject({ code: 0, stdout: "", stderr: `exported 1 sessions from sqlite ${dbPath}\n` });
+    const target = tempDbPath();
+    expect(await sessionstore(["import", "--sqlite-path", target, "--from", file])).toMatchObject({ code: 0, stderr: `imported 1 sessions into sqlite ${target}\n` });
+    const globexLine = exported.split("\n").find((l) => l.includes('"tenant":"globex"'));
+    expect((await sessionstore(["export", "--sqlite-path", target])).stdout).toBe(`${globexLine}\n`);
+    const unreadable = await sessionstore(["import", "--sqlite-path", target, "--from", `${file}.none`]);
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.stderr).toMatch(/^sessionstore: cannot read .*\.none: ENOENT/);
+  });
+
   it("refuses to export a SQLite file that does not exist instead of creating it", async () => {
     const missing = `${tempDbPath()}.missing`;
     expect(await sessionstore(["export", "--sqlite-path", missing])).toMatchObject({ code: 2, stdout: "", stderr: `sessionstore: ${missing} does not exist (--sqlite-path)\n` });
