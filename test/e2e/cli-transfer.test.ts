@@ -139,12 +139,20 @@ describe("sessionstore export | sessionstore import: SQLite to Redis", () => {
     expect(replaced.stderr).toContain(`imported 6 sessions (6 replaced) into sqlite ${target}`);
 
     const first = exported.split("\n")[0]!;
-    const mixed = [first.replace('"format":"sessionstore.export.v1"', '"format":"sessionstore.export.v9"'), "not json", first.replace('"acme-1"', '"acme-9"')].join("\n");
+    const mixed = [
+      first.replace('"format":"sessionstore.export.v1"', '"format":"sessionstore.export.v9"'),
+      "not json",
+      first.replace('"acme-1"', '"acme-9"'),
+      first.replace('"conversationId":"acme-1"', '"conversationId":"acme-8","futureField":1'),
+      first.replace('"tenant":"acme"', '"tenant":"no such tenant"'),
+    ].join("\n");
     const partly = await sessionstore(["import", "--sqlite-path", target], { input: mixed });
     expect(partly.code).toBe(1);
     expect(partly.stderr).toContain('sessionstore: line 1: format is "sessionstore.export.v9"; this build reads "sessionstore.export.v1"');
     expect(partly.stderr).toMatch(/sessionstore: line 2: not JSON: /);
-    expect(partly.stderr).toContain(`imported 1 sessions into sqlite ${target}; 2 failed`);
+    expect(partly.stderr).toContain('sessionstore: line 4: session is not a sessionstore.v1.Session: cannot decode message sessionstore.v1.Session from JSON: key "futureField" is unknown');
+    expect(partly.stderr).toContain('sessionstore: line 5: tenant "no such tenant" is not a tenant name');
+    expect(partly.stderr).toContain(`imported 1 sessions into sqlite ${target}; 4 failed`);
     const check = await sessionstore(["check", "--sqlite-path", target]);
     expect(check).toMatchObject({ code: 0, stdout: `${target}: ok, 7 sessions, no damage found\n` });
   });
