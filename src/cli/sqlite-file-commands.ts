@@ -52,7 +52,7 @@ export function checkCommand(): Command {
 /** `sessionstore backup --to FILE`: an online, consistent copy. */
 export function backupCommand(): Command {
   return fileCommand("backup", "copy a live SQLite session database to FILE, consistently, while a sidecar serves it", BACKUP_HELP_AFTER)
-    .requiredOption("--to <file>", "where the copy goes (replaced if it exists)")
+    .requiredOption("--to <file>", "where the copy goes (an earlier backup there is replaced; a database in use, with a -wal beside it, is refused)")
     .action(async (flags: Record<string, unknown> & { to: string }) => {
       const path = storeConfigOf(flags).sqlitePath;
       const { backupDatabase } = await import("../store/sqlite/backup-database.js");

@@ -127,5 +127,15 @@ describe("sessionstore backup and restore, under streaming load", () => {
     const noBackup = await sessionstore(["restore", "--sqlite-path", tempDbPath(), "--from", missing]);
     expect(noBackup.code).toBe(2);
     expect((await sessionstore(["backup", "--sqlite-path", sidecar.dbPath])).stderr).toContain("required option '--to <file>' not specified");
+    // Over a live database (its -wal beside it) a copy would be corrupted by that WAL: refused.
+    const over = await sessionstore(["backup", "--sqlite-path", sidecar.dbPath, "--to", sidecar.dbPath.replace(/\.db$/, "-other.db")]);
+    expect(over.code).toBe(0);
+    const onLive = await startSidecar();
+    try {
+      const refused = await sessionstore(["backup", "--sqlite-path", sidecar.dbPath, "--to", onLive.dbPath]);
+      expect(refused).toMatchObject({ code: 2, stderr: `sessionstore: --to ${onLive.dbPath} has a ${onLive.dbPath}-wal beside it: it is (or was) a database in use; choose another file\n` });
+    } finally {
+      await onLive.stop();
+    }
   });
 });

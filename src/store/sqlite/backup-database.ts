@@ -25,6 +25,11 @@ import { holdWriterLock } from "./open-database.js";
 /** Copies the database at `source` to `destination`, then checks the copy; throws NotCheckable for a source that is not a session database. */
 export async function backupDatabase(source: string, destination: string): Promise<CheckReport> {
   if (resolve(source) === resolve(destination)) throw new NotCheckable(`--to ${destination} is the database itself`);
+  // A WAL beside the destination belongs to the file there (a database in use, or
+  // one not closed cleanly), and would be replayed into the copy put in its place.
+  for (const suffix of ["-wal", "-shm"]) {
+    if (existsSync(`${destination}${suffix}`)) throw new NotCheckable(`--to ${destination} has a ${destination}${suffix} beside it: it is (or was) a database in use; choose another file`);
+  }
   const db = openSessionDatabase(source);
   const partial = join(dirname(resolve(destination)), `.${basename(destination)}.partial-${process.pid}`);
   try {
