@@ -15,18 +15,21 @@ import { SessionActivity } from "./server/session-activity.js";
 import { SessionEvents } from "./server/session-events.js";
 import { createLogger, type Logger } from "./logger.js";
 import { startServer } from "./server/server.js";
+import { AddressInUse } from "./server/address-in-use.js";
 import { RotatingTlsCredentials } from "./server/tls-credentials.js";
 import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics-server.js";
 import { SidecarMetrics } from "./metrics/sidecar-metrics.js";
 import { addStoreGauges } from "./metrics/store-gauges.js";
 import { SessionError } from "./session/errors.js";
-import type { SessionRules } from "./session/rules.js";
 import type { Store } from "./store/store.js";
 import { Sweeper } from "./store/sweeper.js";
+import { statsCommand, watchCommand } from "./cli/monitor-commands.js";
+import { sessionsCommand } from "./cli/sessions-command.js";
+import { openStore } from "./cli/open-store.js";
+import { EXIT_FAILURE, EXIT_USAGE } from "./cli/exit.js";
+import { exportCommand, importCommand } from "./cli/transfer-commands.js";
+import { backupCommand, checkCommand, restoreCommand } from "./cli/sqlite-file-commands.js";
 
-/** Exit codes: 1 for a failure at run time or while starting, 2 for a bad command line or configuration. */
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 
 /** How often readiness is checked against the store. */
 const HEALTH_PROBE_INTERVAL_MS = 1000;
@@ -46,18 +49,12 @@ const LIVENESS = { maxDelayMs: 2000, holdMs: 10_000, sampleMs: 500 };
 const SERVE_HELP_AFTER = `
 Settings come from, later winning: built-in defaults, the --config file (JSON or
 YAML; keys camelCase like maxSessions or kebab-case like max-sessions), the
-SESSIONSTORE_* environment, then these flags. Durations are written 300s, 24h,
-1h30m or 500ms. SIGTERM or SIGINT drains in-flight calls and exits; a second
-signal exits at once.`;
-
-const CHECK_HELP_AFTER = `
-Runs SQLite's integrity_check and foreign_key_check, then decodes every stored
-session header, history item and function call the way the sidecar reads them,
-and prints each damaged one by tenant and conversation id. The file is opened
-read-only: nothing is changed, and a sidecar serving it goes on undisturbed.
-The path comes from --sqlite-path, SESSIONSTORE_SQLITE_PATH or the --config
-file, as for serve. Exit status: 0 clean, 1 damaged, 2 usage error (bad flags,
-or a file that is missing or not a sessionstore database).`;
+SESSIONSTORE_* environment, then these flags; an unknown SESSIONSTORE_*
+variable or config key is refused. Durations are a number and a unit, ms, s,
+m, h or d (days): 500ms, 300s, 24h, 1h30m, 7d; sizes are in bytes. A bad
+setting, or a listen address in use, exits 2 with one line saying which.
+SIGTERM or SIGINT drains in-flight calls and exits; a second signal exits at
+once.`;
 
 /** The `sessionstore` command line; argv as in process.argv (node and script first). */
 export async function main(argv: string[]): Promise<void> {
@@ -75,14 +72,8 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (flags: Record<string, unknown>) => serveCommand(flags));
   for (const option of cliOptions()) serve.option(option.flags, option.description);
 
-  const check = program
-    .command("check")
-    .description("check an SQLite session database for damage, read-only (safe while a sidecar serves it)")
-    .addHelpText("after", CHECK_HELP_AFTER)
-    .action(async (flags: Record<string, unknown>) => checkCommand(flags));
-  for (const option of cliOptions().filter((o) => /^--(config|sqlite-path) /.test(o.flags))) {
-    // The same settings as serve's, except that check never creates the file.
-    check.option(option.flags, option.description.replace("; created when missing", ""));
+  for (const command of [checkCommand(), backupCommand(), restoreCommand(), sessionsCommand(), statsCommand(), watchCommand(), exportCommand(), importCommand()]) {
+    program.addCommand(inheriting(command, program));
   }
 
   if (argv.length <= 2) {
@@ -96,6 +87,17 @@ export async function main(argv: string[]): Promise<void> {
     // Commander has already printed the message (or the help or version that ended the parse).
     if (err.exitCode !== 0) process.exit(EXIT_USAGE);
   }
+}
+
+/**
+ * addCommand, unlike command(), does not hand a command its parent's
+ * settings: without this a bad flag of `sessions list` would exit 1 in
+ * commander's own words instead of 2 in ours.
+ */
+function inheriting(command: Command, parent: Command): Command {
+  command.copyInheritedSettings(parent);
+  for (const sub of command.commands) inheriting(sub, command);
+  return command;
 }
 
 async function serveCommand(flags: Record<string, unknown>): Promise<void> {
@@ -182,7 +184,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       await server.shutdown(0);
       tls?.close();
       await store.close().catch(() => undefined);
-      return failStart(err, `cannot serve metrics on ${config.metricsListen}`);
+      return failStart(err, err instanceof AddressInUse ? undefined : `cannot serve metrics on ${config.metricsListen}`);
     }
   }
 
@@ -263,56 +265,6 @@ function tlsCredentialsOf(config: Config, logger: Logger): RotatingTlsCredential
   return new RotatingTlsCredentials(files, config.tlsReloadIntervalMs, logger);
 }
 
-async function checkCommand(flags: Record<string, unknown>): Promise<void> {
-  const config = configOf(flags);
-  // Imported here for the same reason as the stores (see openStore).
-  const { checkDatabase, NotCheckable } = await import("./store/sqlite/check-database.js");
-  let report: ReturnType<typeof checkDatabase>;
-  try {
-    report = checkDatabase(config.sqlitePath);
-  } catch (err) {
-    if (!(err instanceof NotCheckable)) throw err;
-    process.stderr.write(`sessionstore: ${err.message}\n`);
-    process.exit(EXIT_USAGE);
-  }
-  const out: string[] = [];
-  for (const d of report.damage) {
-    const where = d.conversationId === "" ? "the file" : `tenant ${JSON.stringify(d.tenant)} conversation_id ${JSON.stringify(d.conversationId)}`;
-    out.push(`damaged: ${where}: ${d.part}: ${d.problem}`);
-  }
-  const damagedSessions = new Set(report.damage.filter((d) => d.conversationId !== "").map((d) => `${d.tenant}\u0000${d.conversationId}`)).size;
-  out.push(
-    report.damage.length === 0
-      ? `${config.sqlitePath}: ok, ${report.sessions} sessions, no damage found`
-      : `${config.sqlitePath}: ${report.damage.length} damaged records (${damagedSessions} of ${report.sessions} sessions)`,
-  );
-  process.stdout.write(`${out.join("\n")}\n`);
-  process.exitCode = report.damage.length === 0 ? 0 : EXIT_FAILURE;
-}
-
-// Backends are imported when chosen, so a build whose native SQLite module is
-// broken can still serve from memory.
-async function openStore(config: Config, rules: SessionRules, logger: Logger): Promise<Store> {
-  if (config.storage === "memory") {
-    const { MemoryStore } = await import("./store/memory/memory-store.js");
-    return new MemoryStore({ rules, clock: systemClock });
-  }
-  if (config.storage === "redis") {
-    const { RedisStore } = await import("./store/redis/redis-store.js");
-    return RedisStore.connect({
-      url: config.redisUrl,
-      keyPrefix: config.redisKeyPrefix,
-      connectTimeoutMs: config.redisConnectTimeoutMs,
-      requireDurable: config.redisRequireDurable,
-      rules,
-      clock: systemClock,
-      logger,
-    });
-  }
-  const { SqliteStore } = await import("./store/sqlite/sqlite-store.js");
-  return SqliteStore.open({ path: config.sqlitePath, synchronous: config.sqliteSynchronous, rules, clock: systemClock, logger });
-}
-
 /** Which store serves, and where, for the "listening" line: never a password. */
 function describeStorage(config: Config): Record<string, unknown> {
   if (config.storage === "sqlite") return { storage: "sqlite", sqlitePath: config.sqlitePath, sqliteSynchronous: config.sqliteSynchronous };
@@ -363,11 +315,11 @@ function failStart(err: unknown, context?: string): never {
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`sessionstore: ${context === undefined ? "" : `${context}: `}${message}\n`);
   if (!isExpected(err) && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
-  process.exit(err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE);
+  process.exit(err instanceof ConfigError || err instanceof AddressInUse ? EXIT_USAGE : EXIT_FAILURE);
 }
 
 function isExpected(err: unknown): boolean {
-  if (err instanceof ConfigError || err instanceof SessionError) return true;
+  if (err instanceof ConfigError || err instanceof SessionError || err instanceof AddressInUse) return true;
   if (!(err instanceof Error)) return false;
   // System and driver errors (EADDRINUSE, SQLITE_CORRUPT, …) carry a code; plain
   // Errors are what the stores and server throw on purpose, with a message to act on.

@@ -31,4 +31,5 @@ export {
   type RestoreBudget,
 } from "./realtime-restore.js";
 export { errorDetailsOf, errorReasonOf, rpcStatusOf, statusDetailsOf, type ErrorDetails } from "./error-details.js";
+export { errorSummaryOf } from "./error-summary.js";
 export * from "../gen/sessionstore/v1/session_store_pb.js";

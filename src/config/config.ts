@@ -26,6 +26,7 @@ import {
 } from "./config-values.js";
 import { readAuthTokens, type TokenGrant } from "./auth-tokens.js";
 import { formatDuration } from "./duration.js";
+import { unknownEnvProblems } from "./env-names.js";
 import { defaultRules, type SessionRules } from "../session/rules.js";
 
 export type { LogLevel, SqliteSynchronous, StorageKind };
@@ -283,6 +284,7 @@ export function loadConfig({ argv = {}, env, cwd }: LoadConfigOptions): Config {
     const value = nonEmptyEnv(env[name]);
     if (value !== undefined) chosen.set(key, { value, source: name });
   }
+  problems.push(...unknownEnvProblems(env, KEYS.map((key) => envName(FIELDS[key].flag))));
   for (const key of KEYS) {
     const value = argv[camelCase(FIELDS[key].flag)];
     if (value !== undefined) chosen.set(key, { value, source: `--${FIELDS[key].flag}` });
@@ -426,8 +428,7 @@ function camelCase(flag: string): string {
 }
 
 // An empty variable counts as unset: `-e SESSIONSTORE_LISTEN=` in a manifest means "not given".
-// Unknown SESSIONSTORE_* variables are ignored rather than refused because Kubernetes injects
-// SESSIONSTORE_SERVICE_HOST, SESSIONSTORE_PORT, … for a Service named "sessionstore".
+// Unknown SESSIONSTORE_* variables are refused (env-names.ts), Kubernetes service links excepted.
 function nonEmptyEnv(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === "" ? undefined : value;
 }

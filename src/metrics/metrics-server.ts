@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { AddressInUse, isAddressInUse } from "../server/address-in-use.js";
 
 export interface RunningMetricsServer {
   /** host:port actually bound (the real port when 0 was asked for). */
@@ -39,7 +40,7 @@ export async function startMetricsServer(listen: string, registry: Registry, log
   const host = listen.slice(0, separator).replace(/^\[(.*)\]$/, "$1");
   const port = Number(listen.slice(separator + 1));
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err) => reject(isAddressInUse(err) ? new AddressInUse(listen, "--metrics-listen") : err));
     server.listen(port, host, () => {
       server.off("error", reject);
       resolve();

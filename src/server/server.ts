@@ -7,6 +7,7 @@ import { SessionStoreService } from "../gen/sessionstore/v1/session_store_pb.js"
 import type { SessionRules } from "../session/rules.js";
 import type { Store } from "../store/store.js";
 import { refusalOf } from "./access.js";
+import { AddressInUse, isAddressInUse } from "./address-in-use.js";
 import type { Authenticator } from "./auth.js";
 import { asSessionError, toServiceError } from "./error-status.js";
 import type { SessionActivity } from "./session-activity.js";
@@ -98,8 +99,23 @@ const FLUSH_MS = 250;
 
 type UnaryHandler = (request: never, tenant: string) => Promise<MessageInitShape<DescMessage>>;
 
+/**
+ * grpc-js writes its own messages to stderr as text unless given a logger;
+ * a port in use, say, added "E No address added out of total 1 resolved"
+ * beside the one line that bind's failure already gives. What it logs on a
+ * server is also reported through its API (a bind's callback, a call's
+ * status), which the sidecar logs with context; so its own lines go into
+ * the JSON log at debug, as module grpc-js, for whoever digs.
+ */
+function routeGrpcJsLog(logger: Logger): void {
+  const log = logger.child({ module: "grpc-js" });
+  const write = (...args: unknown[]) => log.debug(args.map(String).join(" "));
+  grpc.setLogger({ error: write, warn: write, info: write, debug: write });
+}
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.logger.child({ module: "server" });
+  routeGrpcJsLog(options.logger);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     interceptors: [transportStatusInterceptor(options.maxMessageBytes, options.logger, options.metrics?.grpc)],
@@ -192,7 +208,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const bind = (address: string, credentials: grpc.ServerCredentials, name: string) =>
     new Promise<string>((resolve, reject) => {
       server.bindAsync(address, credentials, (err, port) =>
-        err ? reject(new Error(`cannot listen on ${address} (${name}): ${err.message}`)) : resolve(boundAddress(address, port)),
+        err
+          ? reject(isAddressInUse(err) ? new AddressInUse(address, name) : new Error(`cannot listen on ${address} (${name}): ${err.message}`))
+          : resolve(boundAddress(address, port)),
       );
     });
   const address = await bind(options.listen, grpc.ServerCredentials.createInsecure(), "--listen");

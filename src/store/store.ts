@@ -144,6 +144,23 @@ export interface Store {
    */
   endAbandoned(request: AbandonRequest): Promise<number>;
 
+  /**
+   * Stores a session exactly as given, with its children (see
+   * session/import-plan.ts for what is checked): `sessionstore import`, and
+   * so every backend can take what another exported. SESSION_EXISTS when the
+   * id is held by a session that has not expired, unless `replace`, which
+   * wipes the stored one first; MAX_SESSIONS as for create when the session
+   * is live; INVALID_ARGUMENT naming the field of a session no store could
+   * have written. Resolves with whether a stored session was replaced.
+   */
+  importSession(tenant: string, session: Session, replace: boolean): Promise<{ replaced: boolean }>;
+
+  /**
+   * Every tenant that holds stored sessions (or may: Redis keeps the
+   * tenants that ever created one), sorted: with list, what an export walks.
+   */
+  tenants(): Promise<string[]>;
+
   /** Counts for one tenant; expired sessions are not counted. */
   stats(tenant: string): Promise<StoreStats>;
 

@@ -9,6 +9,7 @@ import { batchTests } from "./batch.js";
 import { expiryTests } from "./expiry.js";
 import { historyEditTests } from "./history-edits.js";
 import { historyWindowTests } from "./history-windows.js";
+import { importTests } from "./import.js";
 import { lifecycleTests } from "./lifecycle.js";
 import { limitTests } from "./limits.js";
 import { listTests } from "./list.js";
@@ -57,5 +58,6 @@ export function runConformance(
     historyEditTests(context);
     historyWindowTests(context);
     abandonedTests(context);
+    importTests(context);
   });
 }

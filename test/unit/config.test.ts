@@ -124,8 +124,31 @@ describe("loadConfig", () => {
     expect(loadConfig({ argv: { config: file("empty.yaml", "") }, env: {}, cwd: dir }).maxSessions).toBe(1000);
   });
 
-  it("ignores SESSIONSTORE_* variables it does not know (Kubernetes service links)", () => {
-    expect(() => loadConfig({ env: { SESSIONSTORE_PORT: "tcp://10.0.0.1:50051", SESSIONSTORE_SERVICE_HOST: "10.0.0.1" }, cwd: dir })).not.toThrow();
+  it("accepts the variables Kubernetes sets for a Service named sessionstore or sessionstore-…, and the CLI's own", () => {
+    const env = {
+      SESSIONSTORE_PORT: "tcp://10.0.0.1:50051",
+      SESSIONSTORE_SERVICE_HOST: "10.0.0.1",
+      SESSIONSTORE_SERVICE_PORT: "50051",
+      SESSIONSTORE_SERVICE_PORT_GRPC: "50051",
+      SESSIONSTORE_PORT_50051_TCP: "tcp://10.0.0.1:50051",
+      SESSIONSTORE_PORT_50051_TCP_PROTO: "tcp",
+      SESSIONSTORE_PORT_50051_TCP_PORT: "50051",
+      SESSIONSTORE_PORT_50051_TCP_ADDR: "10.0.0.1",
+      SESSIONSTORE_METRICS_SERVICE_HOST: "10.0.0.2",
+      SESSIONSTORE_METRICS_PORT_9464_TCP_ADDR: "10.0.0.2",
+      SESSIONSTORE_ADDRESS: "127.0.0.1:50051",
+      SESSIONSTORE_TOKEN: "t-0123456789abcdef",
+    };
+    expect(() => loadConfig({ env, cwd: dir })).not.toThrow();
+  });
+
+  it("refuses an unknown SESSIONSTORE_* variable, naming it and the closest setting", () => {
+    const error = problemsOf({ env: { SESSIONSTORE_MAXSESSIONS: "5", SESSIONSTORE_LOG_LEVL: "debug", SESSIONSTORE_ZZZ: "1", SESSIONSTORE_EMPTY: "" }, cwd: dir });
+    expect(error.problems).toEqual([
+      "unknown environment variable SESSIONSTORE_LOG_LEVL (did you mean SESSIONSTORE_LOG_LEVEL?)",
+      "unknown environment variable SESSIONSTORE_MAXSESSIONS (did you mean SESSIONSTORE_MAX_SESSIONS?)",
+      "unknown environment variable SESSIONSTORE_ZZZ",
+    ]);
   });
 
   it.each(["localhost:0", "[::1]:50051", "[::]:1", "unix:/run/s.sock", "unix:///tmp/s.sock", "0.0.0.0:65535"])("accepts listen %j", (listen) => {

@@ -8,6 +8,7 @@ import { Reason, SessionError } from "../../session/errors.js";
 import { checkCapacity, type NewSession, planCreate } from "../../session/create-plan.js";
 import { planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
+import { checkImportCapacity, planImport } from "../../session/import-plan.js";
 import { isFullView, isListed, visibleRecord } from "../../session/reads.js";
 import { expiryCutoffMs, lastActivityMs, randomInitialVersion } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
@@ -211,6 +212,20 @@ export class MemoryStore implements Store {
       if (ended.length > 0) request.onEnded?.(tenant, ended);
     }
     return count;
+  }
+
+  async importSession(tenant: string, session: Session, replace: boolean): Promise<{ replaced: boolean }> {
+    const stored = this.open(tenant).sessions.get(session.conversationId)?.record;
+    const now = this.clock.now();
+    const plan = planImport(stored, clone(SessionSchema, session), { replace, now, rules: this.rules });
+    checkImportCapacity(plan, stored, this.tables.liveCounts(tenant, now, this.rules), now, this.rules);
+    this.tables.insert(tenant, plan);
+    return { replaced: plan.replaces };
+  }
+
+  async tenants(): Promise<string[]> {
+    this.checkOpen();
+    return this.tables.tenantNames().filter((tenant) => this.tables.tenant(tenant).sessions.size > 0);
   }
 
   async stats(tenant: string): Promise<StoreStats> {

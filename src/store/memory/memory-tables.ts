@@ -50,7 +50,7 @@ export class MemoryTables {
   }
 
   tenantNames(): string[] {
-    return [...this.tenants.keys()];
+    return [...this.tenants.keys()].sort();
   }
 
   /** Stores a planned new session, over an expired one of the same id, which it replaces. */
@@ -60,7 +60,9 @@ export class MemoryTables {
     const id = plan.record.session.conversationId;
     this.remove(tenant, id);
     this.tenant(tenant).sessions.set(id, entry);
-    this.countNotEnded(tenant, 1);
+    // Only an import stores a session ENDED or PAUSED from the start.
+    if (plan.record.session.status !== SessionStatus.ENDED) this.countNotEnded(tenant, 1);
+    this.track(tenant, entry);
     return entry;
   }
 

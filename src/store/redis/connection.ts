@@ -60,7 +60,8 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
     reported = false;
   });
   redis.on("close", () => {
-    if (up) options.logger?.warn({ redis: where }, "lost the connection to Redis; calls fail with UNAVAILABLE until it is back");
+    // A close we asked for (quit, disconnect) ends the client right after this event; only a lost connection is worth a warning.
+    if (up) setImmediate(() => redis.status !== "end" && options.logger?.warn({ redis: where }, "lost the connection to Redis; calls fail with UNAVAILABLE until it is back"));
     up = false;
   });
 

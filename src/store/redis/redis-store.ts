@@ -9,6 +9,7 @@ import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
 import { historyItemNotFound, notFound, Reason, SessionError } from "../../session/errors.js";
 import { AFTER_ITEM_FIELD, type HistoryWindow, windowOfArray } from "../../session/history-window.js";
+import { planImport } from "../../session/import-plan.js";
 import { isFullView, visibleRecord } from "../../session/reads.js";
 import { randomInitialVersion, withoutChildren } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
@@ -246,6 +247,29 @@ export class RedisStore implements Store {
 
   stats(tenant: string): Promise<StoreStats> {
     return this.run(tenant, () => tenantStats(this.ctx, tenant));
+  }
+
+  /**
+   * planImport, then the create's commit (insertSession): a live session
+   * reserves its place under the caps in the same script a create uses, so
+   * an import into a Redis that sidecars serve counts right. A replaced live
+   * session's place is given up only after that reservation: at the cap,
+   * replacing a live session with a live one is refused (MAX_SESSIONS).
+   */
+  importSession(tenant: string, session: Session, replace: boolean): Promise<{ replaced: boolean }> {
+    return this.write(tenant, session.conversationId, () =>
+      untilCommitted(session.conversationId, async () => {
+        const now = this.ctx.clock.now();
+        const { header } = await readHead(this.ctx, tenant, session.conversationId);
+        const plan = planImport(header?.record, session, { replace, now, rules: this.ctx.rules });
+        const stored = await insertSession(this.ctx, tenant, plan, now, header);
+        return stored === CONFLICT ? CONFLICT : { replaced: plan.replaces };
+      }),
+    );
+  }
+
+  tenants(): Promise<string[]> {
+    return this.run("", async () => (await this.redis.smembers(this.ctx.layout.global.tenants)).sort());
   }
 
   /** True while the connection to Redis is ready; a lost one is being re-established meanwhile. */

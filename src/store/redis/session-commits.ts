@@ -1,6 +1,6 @@
-import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { type Session, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { checkCapacity, type CreatePlan } from "../../session/create-plan.js";
-import { expiryCutoffMs, type SessionRecord, withChildren } from "../../session/record.js";
+import { expiryCutoffMs, isLive, type SessionRecord, withChildren } from "../../session/record.js";
 import type { CommitPlan, StoredHeader } from "./codec.js";
 import { CONFLICT } from "./concurrency.js";
 import { committed, newId, queueCommits, type RedisContext, Round } from "./session-io.js";
@@ -26,11 +26,15 @@ import { committed, newId, queueCommits, type RedisContext, Round } from "./sess
  */
 export async function insertSession(ctx: RedisContext, tenant: string, plan: CreatePlan, now: Date, replaced: StoredHeader | undefined): Promise<Session | typeof CONFLICT> {
   const { redis, rules, layout } = ctx;
-  const liveToken = newId();
+  // Only an import stores a session that is not live (ended): it takes no place under the caps, so no token.
+  const live = isLive(plan.record.session, now, rules);
+  const liveToken = live ? newId() : "";
   const tenantLive = layout.tenantLive(tenant);
-  const [reserved, full, own] = await redis.ssReserve(layout.global.live, tenantLive, expiryCutoffMs(now, rules), rules.maxSessions, rules.maxSessionsPerTenant, liveToken, now.getTime());
-  // The refusal is the planner's, from the counts the script saw: the tenant's own, or the store's cap reached.
-  if (reserved !== 1) checkCapacity(full === "tenant" ? { total: 0, tenant: own ?? 0 } : { total: rules.maxSessions, tenant: 0 }, rules);
+  if (live) {
+    const [reserved, full, own] = await redis.ssReserve(layout.global.live, tenantLive, expiryCutoffMs(now, rules), rules.maxSessions, rules.maxSessionsPerTenant, liveToken, now.getTime());
+    // The refusal is the planner's, from the counts the script saw: the tenant's own, or the store's cap reached.
+    if (reserved !== 1) checkCapacity(full === "tenant" ? { total: 0, tenant: own ?? 0 } : { total: rules.maxSessions, tenant: 0 }, rules);
+  }
 
   const round = new Round(redis, true);
   round.add((c) => c.sadd(layout.global.tenants, tenant));
@@ -39,6 +43,8 @@ export async function insertSession(ctx: RedisContext, tenant: string, plan: Cre
   const position = queueCommits(round, ctx, [{
     tenant,
     hints: true,
+    // Only an import stores a session PAUSED from the start; the abandoned sweep must know of it.
+    paused: record.session.status === SessionStatus.PAUSED,
     plan: {
       expectedVersion: replaced?.record.version,
       commitId: newId(),
@@ -52,7 +58,7 @@ export async function insertSession(ctx: RedisContext, tenant: string, plan: Cre
   }], now);
   if (!committed((await round.run())[position], 0)) {
     const undo = new Round(redis, false);
-    forgetLive(undo, ctx, tenant, [liveToken]);
+    if (live) forgetLive(undo, ctx, tenant, [liveToken]);
     await undo.run();
     return CONFLICT;
   }

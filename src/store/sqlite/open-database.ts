@@ -93,9 +93,21 @@ export function holdWriterLock(path: string): Database.Database {
   } catch (err) {
     lock.close();
     if (err instanceof Database.SqliteError && err.code.startsWith("SQLITE_BUSY")) {
-      throw new Error(`${path} is in use by another sessionstore process (it holds ${lockPath}); run one sidecar per database file`, { cause: err });
+      throw new DatabaseInUse(path, lockPath, err);
     }
     throw new Error(`cannot lock ${lockPath}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+/** Another process holds the writer lock of the database: a sidecar serves it. */
+export class DatabaseInUse extends Error {
+  constructor(
+    readonly path: string,
+    lockPath: string,
+    cause: unknown,
+  ) {
+    super(`${path} is in use by another sessionstore process (it holds ${lockPath}); run one sidecar per database file`, { cause });
+    this.name = "DatabaseInUse";
   }
 }
 

@@ -194,6 +194,11 @@ export class SessionTables {
     this.sql.addToCounter.run(tenant, name, amount);
   }
 
+  /** Tenants that hold at least one session row. */
+  tenants(): string[] {
+    return this.sql.tenants.all();
+  }
+
   /** Sessions that have not ended, expired or not, per tenant. */
   countNotEndedByTenant(): { tenant: string; count: number }[] {
     return this.sql.countNotEndedByTenant.all();

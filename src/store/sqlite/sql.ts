@@ -112,6 +112,16 @@ export function prepareStatements(db: Database.Database) {
     countLiveOfTenant: db
       .prepare<[tenant: string, cutoffMs: number], number>(`SELECT count(*) FROM sessions WHERE tenant = ? AND status IN (${liveStatuses}) AND last_activity_ms >= ?`)
       .pluck(),
+    // From each tenant to the next through the primary key: one index seek per
+    // tenant, where DISTINCT would walk every session's entry.
+    tenants: db
+      .prepare<[], string>(`
+        WITH RECURSIVE next (tenant) AS (
+          SELECT min(tenant) FROM sessions
+          UNION ALL
+          SELECT (SELECT min(tenant) FROM sessions WHERE tenant > next.tenant) FROM next WHERE next.tenant IS NOT NULL)
+        SELECT tenant FROM next WHERE tenant IS NOT NULL`)
+      .pluck(),
     countNotEndedByTenant: db.prepare<[], { tenant: string; count: number }>(`SELECT tenant, count(*) AS count FROM sessions WHERE status IN (${liveStatuses}) GROUP BY tenant`),
 
     // --- children

@@ -243,6 +243,14 @@ export class SqliteStore implements Store {
     }
   }
 
+  async importSession(tenant: string, session: Session, replace: boolean): Promise<{ replaced: boolean }> {
+    return { replaced: await this.write<boolean>("importSession", tenant, session, replace, this.clock.now()) };
+  }
+
+  async tenants(): Promise<string[]> {
+    return this.run("", () => this.tables.tenants());
+  }
+
   async stats(tenant: string): Promise<StoreStats> {
     return this.run(tenant, () => this.snapshot(() => this.tables.stats(tenant, expiryCutoffMs(this.clock.now(), this.rules))));
   }

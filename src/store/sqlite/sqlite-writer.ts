@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { toBinary } from "@bufbuild/protobuf";
 import { type Session, SessionSchema, SessionStatus, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { checkCapacity, type CreatePlan, type LiveCounts, planCreate } from "../../session/create-plan.js";
+import { checkImportCapacity, planImport } from "../../session/import-plan.js";
 import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
 import { isDataCorrupted, Reason, SessionError } from "../../session/errors.js";
@@ -65,6 +66,8 @@ export class SqliteWriter {
   readonly resumeEncoded: (tenant: string, request: ResumeRequest, now: Date, initialVersion: number) => ResumeOutcome<Uint8Array>;
   readonly updateMany: (items: readonly TenantUpdate[], now: Date, epoch: number) => (UpdateResult | SessionError)[];
   readonly end: (tenant: string, request: EndRequest, now: Date) => Session;
+  /** Stores an exported session as it is (planImport); returns whether one was replaced. */
+  readonly importSession: (tenant: string, session: Session, replace: boolean, now: Date) => boolean;
   readonly delete: (tenant: string, conversationId: string, etag: string, now: Date) => void;
   /** Deletes up to batchSize sessions last active before cutoffMs; returns how many. */
   readonly cleanupBatch: (tenant: string | undefined, cutoffMs: number, batchSize: number) => DeletedIds;
@@ -128,6 +131,7 @@ export class SqliteWriter {
       }
     };
     this.end = immediate(this.endSession.bind(this));
+    this.importSession = immediate(this.importOne.bind(this));
     this.delete = immediate(this.deleteSession.bind(this));
     this.cleanupBatch = immediate(this.deleteInactive.bind(this));
     this.abandonBatch = immediate(this.endAbandoned.bind(this));
@@ -201,6 +205,18 @@ export class SqliteWriter {
       }
       return plan;
     });
+  }
+
+  private importOne(tenant: string, session: Session, replace: boolean, now: Date): boolean {
+    const stored = this.read(tenant, session.conversationId);
+    const plan = planImport(stored, session, { replace, now, rules: this.rules });
+    checkImportCapacity(plan, stored, this.liveCounts(tenant, now), now, this.rules);
+    // Inside the transaction: a refusal below rolls the removal back too.
+    if (plan.replaces) this.remove(tenant, stored!);
+    this.tables.insert(tenant, plan);
+    this.headers.set(tenant, session.conversationId, plan.record);
+    if (plan.record.session.status !== SessionStatus.ENDED) this.notEnded.add(tenant, 1);
+    return plan.replaces;
   }
 
   private endSession(tenant: string, request: EndRequest, now: Date): Session {

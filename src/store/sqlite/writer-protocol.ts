@@ -14,7 +14,7 @@ import type { ThreadError } from "./thread-errors.js";
  * messages (plain objects), bigints, Dates and bytes cross as they are.
  */
 
-export type WriterMethod = "create" | "resume" | "resumeEncoded" | "end" | "delete" | "cleanupBatch" | "abandonBatch";
+export type WriterMethod = "create" | "resume" | "resumeEncoded" | "end" | "delete" | "cleanupBatch" | "abandonBatch" | "importSession";
 
 /**
  * A group of updates as it crosses to the thread: every update's protobuf
