@@ -1,0 +1,98 @@
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import YAML from "yaml";
+import { type Snippet, documents, isRunnable, localize, REPO, type RunnableLanguage, snippetsOf } from "../support/doc-snippets.js";
+import { exec, type InstalledClient, installGoModule, installNpmPackage, installPythonWheel, type Run } from "../support/installed-clients.js";
+import { BIN, type Sidecar, startSidecar } from "../support/sidecar-process.js";
+import { toolPath } from "../support/tools.js";
+
+/**
+ * Every code block of README.md and docs/*.md, run in document order against
+ * a fresh sidecar per document (so a snippet cannot lean on what a test wrote
+ * before it). TypeScript, Python and Go snippets run against the clients as a
+ * user outside this repository installs them (test/support/installed-clients.ts);
+ * shell snippets run from the repository root with bash -e, with grpcurl and
+ * the `sessionstore` command on PATH. A block marked norun="why" is listed,
+ * with its reason, instead.
+ */
+
+/** Documents another test runs block by block, comparing each output. */
+const OWN_RUNNER: Record<string, string> = {
+  "docs/grpcurl-recipes.md": "test/e2e/grpcurl-readme.test.ts runs every command in order and compares its output",
+};
+
+const all = documents().flatMap((file) => snippetsOf(file));
+const languages = new Set(all.filter((s) => isRunnable(s) && s.norun === undefined && !OWN_RUNNER[s.file]).map((s) => s.language));
+
+const installed: Partial<Record<RunnableLanguage, InstalledClient>> = {};
+let shellPath = "";
+
+beforeAll(async () => {
+  // The `sessionstore` command as `npm install -g sessionstore-client` puts it on PATH.
+  const bin = mkdtempSync(join(tmpdir(), "sessionstore-bin-"));
+  writeFileSync(join(bin, "sessionstore"), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
+  chmodSync(join(bin, "sessionstore"), 0o755);
+  shellPath = [bin, dirname(toolPath("grpcurl")), process.env.PATH].join(":");
+  const installs: Promise<void>[] = [];
+  if (languages.has("ts")) installs.push(installNpmPackage().then((c) => void (installed.ts = c)));
+  if (languages.has("python")) installs.push(installPythonWheel().then((c) => void (installed.python = c)));
+  if (languages.has("go")) installs.push(installGoModule().then((c) => void (installed.go = c)));
+  await Promise.all(installs);
+}, 600_000);
+
+function where(s: Snippet): string {
+  return `${s.file}:${s.line}`;
+}
+
+async function runSnippet(snippet: Snippet & { language: RunnableLanguage }, sidecar: Sidecar): Promise<Run> {
+  const source = localize(snippet.body, sidecar);
+  if (snippet.language === "sh") {
+    return exec("bash", ["-e", "-o", "pipefail", "-c", source], { cwd: REPO, env: { ...process.env, PATH: shellPath }, timeoutMs: 120_000 });
+  }
+  return installed[snippet.language]!.run(source);
+}
+
+describe("code snippets of README.md and docs/*.md", () => {
+  it("lists every block it does not run, and why", () => {
+    const notRun = all.filter((s) => isRunnable(s) && (s.norun !== undefined || OWN_RUNNER[s.file]));
+    const notCode = all.filter((s) => !isRunnable(s));
+    const lines = [
+      ...notRun.map((s) => `  ${where(s)} ${s.language}: ${s.norun ?? OWN_RUNNER[s.file]}`),
+      ...notCode.map((s) => `  ${where(s)} ${s.language || "(no language)"}: not code (output, data or a diagram)${s.language === "yaml" ? "; parsed as YAML" : ""}`),
+    ];
+    console.log(`snippets not run (${lines.length} of ${all.length}):\n${lines.join("\n")}`);
+    // Each one a reader might take for a program says why it is not run.
+    for (const s of notRun) expect(s.norun ?? OWN_RUNNER[s.file], where(s)).toMatch(/\w{3,}/);
+    expect(all.filter((s) => isRunnable(s) && s.norun === undefined && !OWN_RUNNER[s.file]).length).toBeGreaterThan(0);
+  });
+
+  it.each(all.filter((s) => s.language === "yaml").map((s) => [where(s), s] as const))("%s parses as YAML", (_where, s) => {
+    expect(() => YAML.parseAllDocuments(s.body).forEach((d) => { if (d.errors.length > 0) throw d.errors[0]; })).not.toThrow();
+  });
+
+  for (const file of documents().filter((f) => !OWN_RUNNER[f])) {
+    const runnable = snippetsOf(file).filter((s): s is Snippet & { language: RunnableLanguage } => isRunnable(s) && s.norun === undefined);
+    if (runnable.length === 0) continue;
+    describe(file, () => {
+      let sidecar: Sidecar;
+      beforeAll(async () => {
+        sidecar = await startSidecar();
+      });
+      afterAll(async () => {
+        await sidecar?.stop();
+      });
+
+      // In document order, as a reader pastes them; each twice, since ids are unique per run.
+      for (const snippet of runnable) {
+        it(`${where(snippet)} ${snippet.language} runs, and runs again`, async () => {
+          for (const attempt of [1, 2]) {
+            const { exitCode, output } = await runSnippet(snippet, sidecar);
+            expect({ attempt, exitCode, output: exitCode === snippet.exit ? "" : output }).toEqual({ attempt, exitCode: snippet.exit, output: "" });
+          }
+        }, 300_000);
+      }
+    });
+  }
+});
