@@ -46,7 +46,11 @@ const FENCE = /^```([^\n]*)\n([\s\S]*?)^```$/gm;
 const ATTRIBUTE = /(\w+)=(?:"([^"]*)"|(\S+))/g;
 
 export function snippetsOf(file: string): Snippet[] {
-  const markdown = readFileSync(`${REPO}${file}`, "utf8");
+  return parseSnippets(file, readFileSync(`${REPO}${file}`, "utf8"));
+}
+
+/** The fenced blocks of a markdown text; `file` names it in errors. */
+export function parseSnippets(file: string, markdown: string): Snippet[] {
   return [...markdown.matchAll(FENCE)].map((match) => {
     const info = match[1]!.trim();
     const language = info.split(/\s+/, 1)[0] ?? "";
