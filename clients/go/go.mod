@@ -1,5 +1,8 @@
 module github.com/sessionstore/sessionstore/clients/go
 
+// The lowest go line the pinned dependencies allow: google.golang.org/grpc
+// v1.85.0 (and genproto/googleapis/rpc, x/net, x/sys, x/text at these
+// versions) declare go 1.26.0; google.golang.org/protobuf v1.36.12 alone needs 1.23.
 go 1.26.0
 
 require (

@@ -29,35 +29,18 @@ const TRANSIENT = new Set([GrpcCode.OK, GrpcCode.UNAVAILABLE, GrpcCode.CANCELLED
 
 /**
  * One update stream for a bridge process, carrying the writes of all its
- * calls, with the bookkeeping that makes it safe to lose:
+ * calls, with the bookkeeping that makes it safe to lose: each write gets its
+ * session's next seq, stays in memory until the sidecar acknowledges it as
+ * durable, and is replayed in order on a new stream when one breaks; a
+ * session the sidecar refuses as fenced or ended stops (onFenced / onEnded);
+ * writes are batched into StreamUpdateBatches unless `batching: false`; an
+ * OVERLOADED refusal is held and resent (OverloadHold); write() waits while
+ * maxUnacked updates are unacknowledged.
  *
- * - **batching**: writes of the next few milliseconds (`batching.lingerMs`)
- *   go to the sidecar together in one StreamUpdateBatches message, and its
- *   acks come back together; each update still has its own seq, ack and
- *   error. `batching: false` (or a sidecar without StreamUpdateBatches) uses
- *   StreamUpdates, a message per update;
- * - **seq**: each write gets the session's next seq, counting from the
- *   last_seq that track() was given, so the sidecar applies it at most once;
- * - **replay**: updates stay in memory until acknowledged; when the stream
- *   breaks (sidecar restart, network) it is reopened with backoff and every
- *   unacknowledged update is re-sent in the original order. Those the sidecar
- *   already had are acknowledged as duplicates (`applied` false);
- * - **fencing**: when the sidecar refuses a write as SESSION_FENCED (another
- *   bridge resumed the call) or SESSION_ENDED, onFenced / onEnded is called,
- *   the session's other pending updates are dropped, and later writes for it
- *   are refused here without reaching the sidecar;
- * - **backpressure**: at most maxUnacked updates wait for acks; write()
- *   waits for room beyond that;
- * - **overload**: an update the sidecar refused as OVERLOADED (it could not
- *   commit it in time) was not applied, nor were the session's later ones;
- *   they stay pending, the session's new writes wait with them, and all are
- *   sent again in order once the delay the sidecar asked for has passed and
- *   the session has nothing in flight (OverloadHold). Their promises resolve
- *   once they are durable, as for any other write.
- *
- * Any other error ack is final: the update is not re-sent, because a later
- * update of the same session may already have moved last_seq past it and a
- * re-send would be acknowledged as a duplicate without being applied.
+ * The rules all three client libraries follow (seq numbering, duplicates,
+ * replay, fencing and ending, batching, overload) are described once, in
+ * docs/UPDATE-STREAM-PROTOCOL.md, and tested by the shared fixtures of
+ * test/fixtures/update-stream-protocol.json.
  *
  * Every write's promise must be handled: a refused update rejects it.
  */

@@ -47,7 +47,7 @@ func TestUpdateStreamReportsFencingAndStopsWritingForTheSession(t *testing.T) {
 	create(t, client, &pb.Session{ConversationId: id})
 	otherSession := create(t, client, &pb.Session{ConversationId: other})
 	var fenced []sessionstore.StopInfo
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{OnFenced: func(i sessionstore.StopInfo) { fenced = append(fenced, i) }})
+	stream := sessionstore.NewUpdateStream(t.Context(), client, sessionstore.UpdateStreamOptions{OnFenced: func(i sessionstore.StopInfo) { fenced = append(fenced, i) }})
 	defer stream.Close(ctx)
 	stream.Track(resume(t, client, id, "pod-a"))
 	stream.Track(otherSession)
@@ -69,8 +69,13 @@ func TestUpdateStreamReportsFencingAndStopsWritingForTheSession(t *testing.T) {
 		t.Fatalf("fencing not reported: %v", fenced)
 	}
 	var stopped *sessionstore.SessionStoppedError
-	if _, err := stream.Write(ctx, id, item("a3")); !errors.As(err, &stopped) || stopped.Reason != "SESSION_FENCED" {
+	_, err = stream.Write(ctx, id, item("a3"))
+	if !errors.As(err, &stopped) || stopped.Reason != sessionstore.ReasonSessionFenced || errors.As(err, &refused) {
 		t.Fatalf("a write for a fenced session must be refused locally, got %v", err)
+	}
+	// It reads like the refusal that stopped the session: who owns the call now.
+	if sessionstore.Reason(err) != "SESSION_FENCED" || sessionstore.ErrorInfo(err).GetMetadata()["owner_id"] != "pod-b" {
+		t.Fatalf("the stopped write's error does not carry the fence: %v (%v)", err, sessionstore.ErrorInfo(err))
 	}
 	if ack := writeAndWait(t, stream, other, item("o1")); !ack.GetApplied() { // the stream goes on for other calls
 		t.Fatal("other session's write not applied")
@@ -84,7 +89,7 @@ func TestUpdateStreamReportsAnEndedSession(t *testing.T) {
 	client, id := connect(t, shared), newID(t)
 	session := create(t, client, &pb.Session{ConversationId: id})
 	var ended []sessionstore.StopInfo
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{OnEnded: func(i sessionstore.StopInfo) { ended = append(ended, i) }})
+	stream := sessionstore.NewUpdateStream(t.Context(), client, sessionstore.UpdateStreamOptions{OnEnded: func(i sessionstore.StopInfo) { ended = append(ended, i) }})
 	defer stream.Close(ctx)
 	stream.Track(session)
 	if _, err := client.EndSession(ctx, &pb.EndSessionRequest{ConversationId: id, Reason: "hangup"}); err != nil {
@@ -126,7 +131,7 @@ func TestResumingAgainFailsOnlyTheWritesOfTheOldEpoch(t *testing.T) {
 	}
 	var fenced []sessionstore.StopInfo
 	// A slow reconnect, so that the resume below lands before the queued write is re-sent.
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{
+	stream := sessionstore.NewUpdateStream(t.Context(), client, sessionstore.UpdateStreamOptions{
 		MinBackoff: 3 * time.Second, MaxBackoff: 3 * time.Second,
 		OnFenced: func(i sessionstore.StopInfo) { fenced = append(fenced, i) },
 	})

@@ -47,13 +47,13 @@ func stopClean(s *sidecartest.Sidecar) {
 }
 
 // connect returns a client of the sidecar, closed when the test ends.
-func connect(t *testing.T, s *sidecartest.Sidecar) sessionstorev1.SessionStoreServiceClient {
+func connect(t *testing.T, s *sidecartest.Sidecar, opts ...sessionstore.Option) *sessionstore.Client {
 	t.Helper()
-	client, conn, err := sessionstore.Dial(s.Address, "")
+	client, err := sessionstore.NewClient(s.Address, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = conn.Close() })
+	t.Cleanup(func() { _ = client.Close() })
 	return client
 }
 

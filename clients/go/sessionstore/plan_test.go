@@ -274,12 +274,8 @@ func TestBadInputNamesTheField(t *testing.T) {
 func TestATokenIsSentAsBearerAuthorization(t *testing.T) {
 	t.Parallel()
 	secured := ownSidecar(t, "--auth-tokens", "s3cret-0123456789ab=tenant-a")
-	good, conn, err := sessionstore.Dial(secured.Address, "s3cret-0123456789ab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	good := connect(t, secured, sessionstore.WithToken("s3cret-0123456789ab"))
 	create(t, good, &pb.Session{ConversationId: newID(t)})
-	_, err = connect(t, secured).GetStats(ctx, &pb.GetStatsRequest{})
+	_, err := connect(t, secured).GetStats(ctx, &pb.GetStatsRequest{})
 	expectError(t, err, codes.Unauthenticated, "UNAUTHENTICATED")
 }

@@ -37,12 +37,7 @@ type recordedCall struct {
 func connectRecorded(t *testing.T, s *sidecartest.Sidecar, rename map[string]string) (pb.SessionStoreServiceClient, *callRecorder) {
 	t.Helper()
 	r := &callRecorder{rename: rename}
-	client, conn, err := sessionstore.Dial(s.Address, "", grpc.WithStreamInterceptor(r.intercept))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return client, r
+	return connect(t, s, sessionstore.WithDialOptions(grpc.WithStreamInterceptor(r.intercept))), r
 }
 
 func (r *callRecorder) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {

@@ -33,15 +33,11 @@ func tlsSidecar(t *testing.T, ca *testpki.CA, extra ...string) *sidecartest.Side
 // dialTLS connects with these TLS settings; the connection is closed when the test ends.
 func dialTLS(t *testing.T, address string, settings sessionstore.TLS) sessionstorev1.SessionStoreServiceClient {
 	t.Helper()
-	option, err := sessionstore.WithTLS(settings)
+	client, err := sessionstore.NewClient(address, sessionstore.WithTLS(settings))
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, conn, err := sessionstore.Dial(address, "", option)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	t.Cleanup(func() { _ = client.Close() })
 	return client
 }
 
@@ -94,7 +90,7 @@ func TestMTLSNeedsAClientCertificateFromTheClientCA(t *testing.T) {
 	if _, err := getStats(dialTLS(t, s.TLSAddress, sessionstore.TLS{CA: caPEM, Cert: rightCert, Key: rightKey})); err != nil {
 		t.Fatalf("a client certificate of the client CA must be let in: %v", err)
 	}
-	if _, err := sessionstore.WithTLS(sessionstore.TLS{CA: caPEM, Cert: rightCert}); err == nil {
+	if _, err := sessionstore.NewClient(s.TLSAddress, sessionstore.WithTLS(sessionstore.TLS{CA: caPEM, Cert: rightCert})); err == nil {
 		t.Fatal("a client certificate without its key must be refused")
 	}
 }

@@ -3,7 +3,6 @@ package sessionstore
 import (
 	"container/list"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -16,39 +15,23 @@ import (
 )
 
 // UpdateStream carries a bridge's writes for all its calls on one update
-// stream, with the bookkeeping that makes the stream safe to lose:
+// stream, with the bookkeeping that makes the stream safe to lose: each write
+// gets its session's next seq, is kept until the sidecar acknowledges it as
+// durable, and is replayed in order on a new stream when one breaks; a session
+// the sidecar refuses as fenced or ended stops (OnFenced / OnEnded, then
+// *SessionStoppedError); writes are batched into StreamUpdateBatches unless
+// Batching.Disabled; an OVERLOADED refusal is held and sent again
+// (overloadHold); Write waits while MaxUnacked updates are unacknowledged.
 //
-//   - batching: the writes of the next few milliseconds go to the sidecar
-//     together in one StreamUpdateBatches message, and their acks come back
-//     together; each update still has its own seq, ack and error.
-//     Batching.Disabled (or a sidecar without StreamUpdateBatches, which
-//     answers Unimplemented) uses StreamUpdates, a message per update;
-//   - seq: each write gets its session's next seq, counting from the last_seq
-//     of the Session given to Track, so the sidecar applies it at most once;
-//   - replay: updates are kept until acknowledged; when the stream breaks
-//     (sidecar restart, network) it is reopened with backoff and every
-//     unacknowledged update is re-sent in the original order. Those the
-//     sidecar already had are acknowledged as duplicates (Applied false);
-//   - fencing: when the sidecar refuses a write as SESSION_FENCED (another
-//     bridge resumed the call) or SESSION_ENDED, OnFenced / OnEnded is called,
-//     the session's other unacknowledged updates are dropped, and later writes
-//     for it fail with *SessionStoppedError without reaching the sidecar;
-//   - backpressure: at most MaxUnacked updates wait for acks; Write waits
-//     beyond that;
-//   - overload: an update the sidecar refused as OVERLOADED (it could not
-//     commit it in time) was not applied, nor will the session's later ones
-//     on that stream be until it comes back. Its Pending stays unresolved;
-//     the session's unsent updates are held and, once those already sent
-//     have their acks, sent again in order after the delay the sidecar asked
-//     for (longer while it keeps refusing). Stats.Overloaded counts those acks.
-//
-// Any other error ack is final: the update is not re-sent, since a later
-// update of the session may already have moved last_seq past it. All methods
-// are safe for concurrent use.
+// The rules the three client libraries follow (seq numbering, duplicates,
+// replay, fencing and ending, batching, overload) are described once, in
+// docs/UPDATE-STREAM-PROTOCOL.md of the repository, and tested by its shared
+// fixtures (test/fixtures/update-stream-protocol.json). All methods are safe
+// for concurrent use.
 type UpdateStream struct {
 	client sessionstorev1.SessionStoreServiceClient
 	opts   UpdateStreamOptions
-	ctx    context.Context // ends every stream when Close gives up waiting
+	ctx    context.Context // NewUpdateStream's, ended too when Close gives up waiting: it ends every stream
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the stream goroutine returns
 
@@ -59,6 +42,7 @@ type UpdateStream struct {
 	inflight map[string][]*Pending
 	sendq    chan *sessionstorev1.SessionUpdate // the open stream's; nil while none is open
 	closing  bool
+	closeErr error // what Write returns once closing: ErrStreamClosed, wrapping the context's error when that ended the stream
 	stats    Stats
 	// Per stream: the sessions held after an OVERLOADED ack, and the timer of their resend.
 	overload    overloadHold
@@ -105,11 +89,14 @@ func (p *Pending) Wait(ctx context.Context) (*sessionstorev1.UpdateAck, error) {
 
 type tracked struct {
 	ownerEpoch, lastSeq int64
-	stopped             string
+	stopped             *UpdateRefusedError // the refusal that stopped the session's writes
 }
 
-// NewUpdateStream starts the stream's goroutine; call Close to end it.
-func NewUpdateStream(client sessionstorev1.SessionStoreServiceClient, opts UpdateStreamOptions) *UpdateStream {
+// NewUpdateStream starts the goroutine that opens and reopens the stream on
+// client (a *Client, or any SessionStoreServiceClient). It runs until Close, or
+// until ctx ends: then the stream is cancelled, updates not yet acknowledged
+// fail with *StreamFailedError, and Write returns ErrStreamClosed.
+func NewUpdateStream(ctx context.Context, client sessionstorev1.SessionStoreServiceClient, opts UpdateStreamOptions) *UpdateStream {
 	if opts.MaxUnacked <= 0 {
 		opts.MaxUnacked = 5000
 	}
@@ -120,7 +107,7 @@ func NewUpdateStream(client sessionstorev1.SessionStoreServiceClient, opts Updat
 		opts.MaxBackoff = max(2*time.Second, opts.MinBackoff)
 	}
 	opts.Batching = opts.Batching.withDefaults()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	s := &UpdateStream{
 		client: client, opts: opts, ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		changed: make(chan struct{}), sessions: map[string]*tracked{}, pending: list.New(),
@@ -130,19 +117,26 @@ func NewUpdateStream(client sessionstorev1.SessionStoreServiceClient, opts Updat
 }
 
 // Track starts (or restarts, after this bridge resumed the call again) writing
-// for a session, from the Session that CreateSession or ResumeSession returned.
+// for a session, from the Session that CreateSession or ResumeSession returned:
+// its writes carry that owner_epoch, and their seqs follow its last_seq. Tracking
+// again lifts a stop, and never hands out a seq twice.
 func (s *UpdateStream) Track(session *sessionstorev1.Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sessions[session.GetConversationId()] = &tracked{ownerEpoch: session.GetOwnerEpoch(), lastSeq: session.GetLastSeq()}
+	id := session.GetConversationId()
+	lastSeq := session.GetLastSeq()
+	if known := s.sessions[id]; known != nil {
+		lastSeq = max(lastSeq, known.lastSeq)
+	}
+	s.sessions[id] = &tracked{ownerEpoch: session.GetOwnerEpoch(), lastSeq: lastSeq}
 }
 
-// Stopped is SESSION_FENCED or SESSION_ENDED once the session stopped taking writes, else "".
+// Stopped is ReasonSessionFenced or ReasonSessionEnded once the session stopped taking writes, else "".
 func (s *UpdateStream) Stopped(conversationID string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := s.sessions[conversationID]; t != nil {
-		return t.stopped
+	if t := s.sessions[conversationID]; t != nil && t.stopped != nil {
+		return Reason(t.stopped)
 	}
 	return ""
 }
@@ -156,7 +150,9 @@ func (s *UpdateStream) Stats() Stats {
 
 // Write queues one update of a tracked session. Its conversation_id, seq and
 // owner_epoch are set here (the update is copied); the rest is the caller's.
-// Write waits while MaxUnacked updates wait for acks, until ctx ends.
+// Write waits while MaxUnacked updates wait for acks, until ctx ends (and then
+// returns ctx.Err()). It fails with *SessionStoppedError for a stopped session
+// and ErrStreamClosed once the stream is closed.
 func (s *UpdateStream) Write(ctx context.Context, conversationID string, update *sessionstorev1.SessionUpdate) (*Pending, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,10 +164,10 @@ func (s *UpdateStream) Write(ctx context.Context, conversationID string, update 
 		return nil, err
 	}
 	if s.closing {
-		return nil, errors.New("sessionstore: the update stream is closed")
+		return nil, s.closeErr
 	}
-	if t.stopped != "" {
-		return nil, &SessionStoppedError{conversationID, t.stopped}
+	if t.stopped != nil {
+		return nil, &SessionStoppedError{ConversationID: conversationID, Reason: Reason(t.stopped), Refusal: t.stopped}
 	}
 	t.lastSeq++
 	u := proto.Clone(update).(*sessionstorev1.SessionUpdate)
@@ -198,7 +194,9 @@ func (s *UpdateStream) Flush(ctx context.Context) error {
 func (s *UpdateStream) Close(ctx context.Context) error {
 	flushErr := s.Flush(ctx)
 	s.mu.Lock()
-	s.closing = true
+	if !s.closing {
+		s.closing, s.closeErr = true, ErrStreamClosed
+	}
 	if s.sendq != nil {
 		close(s.sendq) // half-close: the sidecar acks what it has read, then ends the stream
 		s.sendq = nil
@@ -221,6 +219,20 @@ func (s *UpdateStream) Close(ctx context.Context) error {
 	fail(failed, &StreamFailedError{status.New(codes.Canceled, "the update stream was closed")})
 	s.cancel()
 	return flushErr
+}
+
+// ended ends the stream when NewUpdateStream's context ends before Close.
+func (s *UpdateStream) ended() {
+	s.mu.Lock()
+	if s.closing { // Close is ending it, and fails what is left
+		s.mu.Unlock()
+		return
+	}
+	s.closing, s.closeErr = true, fmt.Errorf("%w: %w", ErrStreamClosed, s.ctx.Err())
+	s.forgetHoldsLocked()
+	failed := s.takePendingLocked()
+	s.mu.Unlock()
+	fail(failed, &StreamFailedError{status.FromContextError(s.ctx.Err())})
 }
 
 // waitLocked waits, with s.mu held around each check, until ready() or ctx ends.

@@ -41,7 +41,7 @@ func TestInterleavedSessionsShareOneStream(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, recorder := connectRecorded(t, shared, nil)
-			stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{Batching: tc.batching})
+			stream := sessionstore.NewUpdateStream(t.Context(), client, sessionstore.UpdateStreamOptions{Batching: tc.batching})
 			defer stream.Close(ctx)
 			var ids, written []string
 			for range sessions {
@@ -111,7 +111,7 @@ func TestASidecarWithoutBatchesGetsTheSameUpdatesOnStreamUpdates(t *testing.T) {
 	// Renamed, the batch call reaches the real sidecar as a method it does not
 	// have, as StreamUpdateBatches would reach an older sidecar: Unimplemented.
 	client, recorder := connectRecorded(t, sidecar, map[string]string{streamUpdateBatches: streamUpdateBatches + "Missing"})
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{})
+	stream := sessionstore.NewUpdateStream(t.Context(), client, sessionstore.UpdateStreamOptions{})
 	defer stream.Close(ctx)
 	ids := []string{"old-0", "old-1", "old-2"}
 	for _, id := range ids {

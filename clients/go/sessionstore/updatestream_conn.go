@@ -31,10 +31,14 @@ func (s *UpdateStream) run() {
 	}
 	for {
 		s.mu.Lock()
-		_ = s.waitLocked(context.Background(), func() bool { return s.closing || s.pending.Len() > 0 })
+		_ = s.waitLocked(s.ctx, func() bool { return s.closing || s.pending.Len() > 0 })
 		closing := s.closing
 		s.mu.Unlock()
 		if closing {
+			return
+		}
+		if s.ctx.Err() != nil {
+			s.ended()
 			return
 		}
 		st := s.serve(batching, opened > 0, &attempt)
@@ -57,6 +61,10 @@ func (s *UpdateStream) run() {
 			s.opts.OnDisconnect(st, unacked)
 		}
 		if closing {
+			return
+		}
+		if s.ctx.Err() != nil {
+			s.ended()
 			return
 		}
 		if unacked > 0 {
@@ -156,7 +164,7 @@ func (s *UpdateStream) onAcks(acks []*sessionstorev1.UpdateAck) {
 			continue
 		}
 		refused := &UpdateRefusedError{ConversationID: id, Seq: ack.GetSeq(), Status: status.FromProto(ack.GetError())}
-		if Reason(refused) == "OVERLOADED" {
+		if Reason(refused) == ReasonOverloaded {
 			s.stats.Overloaded++
 			s.holdLocked(refused) // the update stays pending, for its resend
 			continue
@@ -169,8 +177,8 @@ func (s *UpdateStream) onAcks(acks []*sessionstorev1.UpdateAck) {
 		// again (and calling Track) fails alone: the session goes on.
 		t := s.sessions[id]
 		superseded := t != nil && p.update.GetOwnerEpoch() < t.ownerEpoch
-		if reason := Reason(refused); (reason == "SESSION_FENCED" || reason == "SESSION_ENDED") && !superseded {
-			dropped := s.stopLocked(id, reason)
+		if reason := Reason(refused); (reason == ReasonSessionFenced || reason == ReasonSessionEnded) && !superseded {
+			dropped := s.stopLocked(id, refused)
 			stops = append(stops, stop{StopInfo{ConversationID: id, Reason: reason, Err: refused, Dropped: len(dropped)}, dropped})
 		}
 	}
@@ -181,7 +189,7 @@ func (s *UpdateStream) onAcks(acks []*sessionstorev1.UpdateAck) {
 	// first, so that whoever waits on a refused update sees their effects.
 	for _, st := range stops {
 		callback := s.opts.OnFenced
-		if st.info.Reason == "SESSION_ENDED" {
+		if st.info.Reason == ReasonSessionEnded {
 			callback = s.opts.OnEnded
 		}
 		if callback != nil {
@@ -192,13 +200,13 @@ func (s *UpdateStream) onAcks(acks []*sessionstorev1.UpdateAck) {
 		close(p.done)
 	}
 	for _, st := range stops {
-		fail(st.dropped, &SessionStoppedError{st.info.ConversationID, st.info.Reason})
+		fail(st.dropped, &SessionStoppedError{ConversationID: st.info.ConversationID, Reason: st.info.Reason, Refusal: st.info.Err})
 	}
 }
 
-func (s *UpdateStream) stopLocked(id, reason string) []*Pending {
+func (s *UpdateStream) stopLocked(id string, refused *UpdateRefusedError) []*Pending {
 	if t := s.sessions[id]; t != nil {
-		t.stopped = reason
+		t.stopped = refused
 	}
 	var dropped []*Pending
 	for e := s.pending.Front(); e != nil; {

@@ -57,7 +57,7 @@ func TestUpdatesRefusedAsOverloadedAreResentUntilEveryWriteIsStoredInOrder(t *te
 	t.Parallel()
 	sidecar := ownSidecar(t, "--update-queue-timeout", "20ms")
 	client := connect(t, sidecar)
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{MaxUnacked: overloadSessions * overloadWrites})
+	stream := sessionstore.NewUpdateStream(t.Context(), client, sessionstore.UpdateStreamOptions{MaxUnacked: overloadSessions * overloadWrites})
 	defer stream.Close(ctx)
 	bursts := [][]string{overloadBurst(t, client, stream)}
 	for stream.Stats().Overloaded == 0 && len(bursts) < maxOverloadBursts {

@@ -49,14 +49,14 @@ func main() {
 }
 
 func run(ctx context.Context, address, callID string, out io.Writer) error {
-	client, conn, err := sessionstore.Dial(address, "")
+	client, err := sessionstore.NewClient(address)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer client.Close()
 
 	// Each pod is its own process in production, with its own stream.
-	podA := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{OnFenced: func(i sessionstore.StopInfo) {
+	podA := sessionstore.NewUpdateStream(ctx, client, sessionstore.UpdateStreamOptions{OnFenced: func(i sessionstore.StopInfo) {
 		fmt.Fprintf(out, "pod-a: stopped writing %s: %s (now owned by %s)\n", i.ConversationID, i.Reason, sessionstore.ErrorInfo(i.Err).GetMetadata()["owner_id"])
 	}})
 	if _, err := connectCall(ctx, client, podA, callID, "pod-a", out); err != nil {
@@ -76,7 +76,7 @@ func run(ctx context.Context, address, callID string, out io.Writer) error {
 	}
 	fmt.Fprintln(out, "pod-a: platform socket dropped; session PAUSED")
 
-	podB := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{})
+	podB := sessionstore.NewUpdateStream(ctx, client, sessionstore.UpdateStreamOptions{})
 	session, err := connectCall(ctx, client, podB, callID, "pod-b", out)
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func run(ctx context.Context, address, callID string, out io.Writer) error {
 }
 
 // connectCall is what a bridge does when the platform connects: take the session over, or start it.
-func connectCall(ctx context.Context, client pb.SessionStoreServiceClient, stream *sessionstore.UpdateStream, callID, pod string, out io.Writer) (*pb.Session, error) {
+func connectCall(ctx context.Context, client *sessionstore.Client, stream *sessionstore.UpdateStream, callID, pod string, out io.Writer) (*pb.Session, error) {
 	resumed, err := client.ResumeSession(ctx, &pb.ResumeSessionRequest{
 		ConversationId:  callID,
 		OwnerId:         pod,

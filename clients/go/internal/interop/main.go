@@ -38,11 +38,11 @@ func run(ctx context.Context, address, callID, audio string) error {
 	if err != nil {
 		return err
 	}
-	client, conn, err := sessionstore.Dial(address, "")
+	client, err := sessionstore.NewClient(address)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer client.Close()
 	resumed, err := client.ResumeSession(ctx, &pb.ResumeSessionRequest{ConversationId: callID, OwnerId: "pod-go"})
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func run(ctx context.Context, address, callID, audio string) error {
 	if err := printSession(resumed.GetSession()); err != nil {
 		return err
 	}
-	stream := sessionstore.NewUpdateStream(client, sessionstore.UpdateStreamOptions{})
+	stream := sessionstore.NewUpdateStream(ctx, client, sessionstore.UpdateStreamOptions{})
 	stream.Track(resumed.GetSession())
 	p, err := stream.Write(ctx, callID, &pb.SessionUpdate{
 		AppendHistory: []*pb.ConversationItem{{ItemId: "go-1", Role: "assistant", Type: "message", Text: "Welcome back, resumed from Go"}},
