@@ -46,11 +46,45 @@ function where(s: Snippet): string {
   return `${s.file}:${s.line}`;
 }
 
+/**
+ * Go blocks that are a bridge's function rather than a program (the README's
+ * `handleCall`, kept verbatim in clients/go/examples/readme) run as a file of
+ * package main beside a driver that calls them as a bridge would: three
+ * frames of a new call, against the runner's sidecar.
+ */
+const GO_DRIVERS: Record<string, (address: string) => string> = {
+  handleCall: (address) => `
+func main() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	frames := make(chan []byte, 3)
+	for range 3 {
+		frames <- make([]byte, 640)
+	}
+	close(frames)
+	if err := handleCall(ctx, ${JSON.stringify(address)}, "call-"+rand.Text(), "pod-a", frames); err != nil {
+		log.Fatal(err)
+	}
+}`,
+};
+
+function goProgram(body: string, address: string): string {
+  if (/^package /m.test(body)) return body;
+  const name = /^func (\w+)\(/m.exec(body)?.[1] ?? "";
+  const driver = GO_DRIVERS[name];
+  if (!driver) throw new Error(`a Go block that is neither a program nor a function with a driver (${name || "no func"}): add one to GO_DRIVERS, or mark it norun="why"`);
+  // The block's own imports, and the driver's, merged into one import list.
+  const imports = '\t"crypto/rand"\n\t"log"\n\t"time"\n';
+  const source = body.replace(/^import \(\n/m, (m) => m + imports.split("\n").filter((l) => l && !body.includes(l.trim())).map((l) => `${l}\n`).join(""));
+  return `package main\n\n${source}\n${driver(address)}\n`;
+}
+
 async function runSnippet(snippet: Snippet & { language: RunnableLanguage }, sidecar: Sidecar): Promise<Run> {
   const source = localize(snippet.body, sidecar);
   if (snippet.language === "sh") {
     return exec("bash", ["-e", "-o", "pipefail", "-c", source], { cwd: REPO, env: { ...process.env, PATH: shellPath }, timeoutMs: 120_000 });
   }
+  if (snippet.language === "go") return installed.go!.run(goProgram(source, sidecar.address));
   return installed[snippet.language]!.run(source);
 }
 
