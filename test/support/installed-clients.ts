@@ -118,12 +118,17 @@ export async function installGoModule(): Promise<InstalledClient & { proxy: stri
   const project = join(dir, "bridge");
   mkdirSync(project);
   const upstream = (await mustExec("go", ["env", "GOPROXY"])).trim();
+  const cache = (await mustExec("go", ["env", "GOMODCACHE"])).trim();
   const env = {
     ...process.env,
-    GOPROXY: `${pathToFileURL(proxy).href},${upstream}`,
+    // A module cache of its own: the shared one may hold an earlier run's zip of the same
+    // version, which Go would use instead of this one. The shared cache's download folder is
+    // itself laid out as a proxy, so the dependencies still come from it when it has them.
+    GOMODCACHE: join(dir, "modcache"),
+    GOPROXY: [pathToFileURL(proxy).href, pathToFileURL(join(cache, "cache", "download")).href, upstream].join(","),
     // No checksum database knows a module served from a directory; the others are checked as usual.
     GONOSUMDB: GO_MODULE,
-    GOFLAGS: "-mod=mod",
+    GOFLAGS: "-mod=mod -modcacherw",
     GOWORK: "off",
   };
   await mustExec("go", ["mod", "init", "example.com/bridge"], { cwd: project, env });
