@@ -18,13 +18,19 @@ import { toolPath } from "../support/tools.js";
  * with its reason, instead.
  */
 
-/** Documents another test runs block by block, comparing each output. */
+/**
+ * Documents ("file") and sections ("file#heading" of a `## ` heading) that
+ * another test runs block by block, comparing each command's output with the
+ * block under it.
+ */
 const OWN_RUNNER: Record<string, string> = {
   "docs/grpcurl-recipes.md": "test/e2e/grpcurl-readme.test.ts runs every command in order and compares its output",
 };
+const ownRunner = (s: Snippet): string | undefined => OWN_RUNNER[s.file] ?? OWN_RUNNER[`${s.file}#${s.section}`];
+const runsHere = (s: Snippet): boolean => isRunnable(s) && s.norun === undefined && !ownRunner(s);
 
 const all = documents().flatMap((file) => snippetsOf(file));
-const languages = new Set(all.filter((s) => isRunnable(s) && s.norun === undefined && !OWN_RUNNER[s.file]).map((s) => s.language));
+const languages = new Set(all.filter(runsHere).map((s) => s.language));
 
 const installed: Partial<Record<RunnableLanguage, InstalledClient>> = {};
 let shellPath = "";
@@ -90,24 +96,24 @@ async function runSnippet(snippet: Snippet & { language: RunnableLanguage }, sid
 
 describe("code snippets of README.md and docs/*.md", () => {
   it("lists every block it does not run, and why", () => {
-    const notRun = all.filter((s) => isRunnable(s) && (s.norun !== undefined || OWN_RUNNER[s.file]));
+    const notRun = all.filter((s) => isRunnable(s) && !runsHere(s));
     const notCode = all.filter((s) => !isRunnable(s));
     const lines = [
-      ...notRun.map((s) => `  ${where(s)} ${s.language}: ${s.norun ?? OWN_RUNNER[s.file]}`),
+      ...notRun.map((s) => `  ${where(s)} ${s.language}: ${s.norun ?? ownRunner(s)}`),
       ...notCode.map((s) => `  ${where(s)} ${s.language || "(no language)"}: not code (output, data or a diagram)${s.language === "yaml" ? "; parsed as YAML" : ""}`),
     ];
     console.log(`snippets not run (${lines.length} of ${all.length}):\n${lines.join("\n")}`);
     // Each one a reader might take for a program says why it is not run.
-    for (const s of notRun) expect(s.norun ?? OWN_RUNNER[s.file], where(s)).toMatch(/\w{3,}/);
-    expect(all.filter((s) => isRunnable(s) && s.norun === undefined && !OWN_RUNNER[s.file]).length).toBeGreaterThan(0);
+    for (const s of notRun) expect(s.norun ?? ownRunner(s), where(s)).toMatch(/\w{3,}/);
+    expect(all.filter(runsHere).length).toBeGreaterThan(0);
   });
 
   it.each(all.filter((s) => s.language === "yaml").map((s) => [where(s), s] as const))("%s parses as YAML", (_where, s) => {
     expect(() => YAML.parseAllDocuments(s.body).forEach((d) => { if (d.errors.length > 0) throw d.errors[0]; })).not.toThrow();
   });
 
-  for (const file of documents().filter((f) => !OWN_RUNNER[f])) {
-    const runnable = snippetsOf(file).filter((s): s is Snippet & { language: RunnableLanguage } => isRunnable(s) && s.norun === undefined);
+  for (const file of documents()) {
+    const runnable = snippetsOf(file).filter((s): s is Snippet & { language: RunnableLanguage } => runsHere(s));
     if (runnable.length === 0) continue;
     describe(file, () => {
       let sidecar: Sidecar;

@@ -25,6 +25,8 @@ export interface Snippet {
   file: string;
   /** 1-based line of the opening fence. */
   line: number;
+  /** The `## ` heading the block is under ("" before the first). */
+  section: string;
   language: string;
   body: string;
   /** Why the block is not run; undefined when it runs. */
@@ -56,10 +58,12 @@ export function parseSnippets(file: string, markdown: string): Snippet[] {
     const language = info.split(/\s+/, 1)[0] ?? "";
     const attributes = new Map([...info.slice(language.length).matchAll(ATTRIBUTE)].map(([, key, quoted, bare]) => [key!, quoted ?? bare ?? ""]));
     const unknown = [...attributes.keys()].filter((key) => key !== "norun" && key !== "exit");
-    const line = markdown.slice(0, match.index).split("\n").length;
+    const before = markdown.slice(0, match.index);
+    const line = before.split("\n").length;
+    const section = [...before.matchAll(/^## (.+)$/gm)].at(-1)?.[1]?.trim() ?? "";
     if (unknown.length > 0) throw new Error(`${file}:${line}: unknown snippet attribute ${unknown.join(", ")} (norun="why" or exit=N)`);
     if (attributes.get("norun") === "") throw new Error(`${file}:${line}: norun needs its reason, norun="why"`);
-    return { file, line, language, body: match[2]!, norun: attributes.get("norun"), exit: Number(attributes.get("exit") ?? 0) };
+    return { file, line, section, language, body: match[2]!, norun: attributes.get("norun"), exit: Number(attributes.get("exit") ?? 0) };
   });
 }
 

@@ -25,6 +25,11 @@ describe("parseSnippets", () => {
     expect(() => parseSnippets("x.md", doc("```sh skip=yes\nnpm test\n```"))).toThrow(/x\.md:3: unknown snippet attribute skip/);
   });
 
+  it("names the ## section a block is under, so a section another test runs can be left to it", () => {
+    const snippets = parseSnippets("x.md", "```sh\na\n```\n\n## Operating\n\n### Sessions\n\n```sh\nb\n```\n\n## Next\n\n```sh\nc\n```\n");
+    expect(snippets.map((s) => s.section)).toEqual(["", "Operating", "Next"]);
+  });
+
   it("does not take a fence quoted inside a line of prose for a block", () => {
     expect(parseSnippets("x.md", 'Mark it (` ```sh norun="why" `) to skip.\n')).toEqual([]);
   });
