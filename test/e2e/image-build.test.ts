@@ -65,6 +65,8 @@ beforeAll(async () => {
     expect(run.exitCode, run.output).toBe(0);
   }
 
+  // As the image's USER, uid 1000, when the test can: every file but /data is root's then, so a
+  // write anywhere else would fail, as it would on deploy/kubernetes's read-only root filesystem.
   const asNode = process.getuid?.() === 0;
   if (asNode) chownSync(join(root, "data"), NODE_UID, NODE_UID); // the final stage's `chown node:node /data`
   // As in the container: the image's ENV alone (its paths under our root), on a free loopback port.
