@@ -5,6 +5,11 @@
 #     built with go install into .tools/bin.
 #   grpc-health-probe: the Kubernetes manifest's exec probes are run against a
 #     real sidecar (plaintext and TLS); built with go install into .tools/bin.
+#   kustomize: renders the Kubernetes overlays of deploy/kubernetes for their
+#     validation; built with go install into .tools/bin.
+#   kubernetes-validate: validates the rendered manifests against Kubernetes'
+#     own schemas, which it ships (no download at run time); pip installs it
+#     into a venv of its own in .tools/kubernetes-validate.
 #   redis-server: the Redis backend's conformance suite and end-to-end tests
 #     start a real one on a free loopback port (test/support/redis-server.ts);
 #   openssl: makes the certificates of the TLS tests (the sidecar's listener, Redis).
@@ -26,6 +31,21 @@ if ! command -v grpc-health-probe >/dev/null 2>&1 && [ ! -x .tools/bin/grpc-heal
   echo "ensure-test-tools: installing grpc-health-probe with go install" >&2
   # The version deploy/Dockerfile puts in the image.
   GOBIN="$PWD/.tools/bin" go install github.com/grpc-ecosystem/grpc-health-probe@v0.4.63
+fi
+
+if ! command -v kustomize >/dev/null 2>&1 && [ ! -x .tools/bin/kustomize ]; then
+  command -v go >/dev/null 2>&1 || { echo "ensure-test-tools: kustomize is missing and Go is not installed to build it" >&2; exit 1; }
+  echo "ensure-test-tools: installing kustomize with go install" >&2
+  GOBIN="$PWD/.tools/bin" go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+fi
+
+if ! command -v kubernetes-validate >/dev/null 2>&1 && [ ! -x .tools/bin/kubernetes-validate ]; then
+  echo "ensure-test-tools: installing kubernetes-validate with pip" >&2
+  # Its version names the newest Kubernetes whose schemas it ships; the test
+  # validates against that minor and the two before it.
+  python3 -m venv .tools/kubernetes-validate
+  .tools/kubernetes-validate/bin/pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+  ln -sf ../kubernetes-validate/bin/kubernetes-validate .tools/bin/kubernetes-validate
 fi
 
 missing=()

@@ -95,7 +95,7 @@ describe(`grpcurl recipes of ${DOC}, against a real sidecar`, () => {
 describe("grpcurl commands shown in the README", () => {
   it("are all recipes of the doc, so the test above runs each of them", () => {
     const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-    const shBlocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map(([, body]) => body!);
+    const shBlocks = [...readme.matchAll(/^```sh[^\n]*\n([\s\S]*?)^```$/gm)].map(([, body]) => body!);
     const commands = shBlocks
       .flatMap((body) => body.replace(/\\\n\s*/g, "").split("\n"))
       .filter((line) => line.startsWith("grpcurl "));

@@ -9,20 +9,22 @@ import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
 import { makeCa } from "../support/test-pki.js";
 import { toolPath } from "../support/tools.js";
 
-const MANIFEST = fileURLToPath(new URL("../../deploy/kubernetes/bridge-with-sidecar.yaml", import.meta.url));
+const MANIFEST = fileURLToPath(new URL("../../deploy/kubernetes/base/bridge-with-sidecar.yaml", import.meta.url));
 
 interface Container {
   name: string;
   env?: { name: string; value?: string }[];
+  startupProbe?: { exec?: { command: string[] } };
   readinessProbe?: { exec?: { command: string[] } };
   livenessProbe?: { exec?: { command: string[] } };
 }
 
 function sidecarContainer(): Container {
   const deployment = YAML.parseAllDocuments(readFileSync(MANIFEST, "utf8"))
-    .map((d) => d.toJS() as { kind: string; spec: { template: { spec: { containers: Container[] } } } })
+    .map((d) => d.toJS() as { kind: string; spec: { template: { spec: { initContainers: Container[] } } } })
     .find((d) => d.kind === "Deployment")!;
-  return deployment.spec.template.spec.containers.find((c) => c.name === "sessionstore")!;
+  // A native sidecar: an init container that keeps running (test/e2e/kubernetes-manifests.test.ts).
+  return deployment.spec.template.spec.initContainers.find((c) => c.name === "sessionstore")!;
 }
 
 /** Runs grpc_health_probe as the kubelet's exec probe would; the exit code is the verdict. */
@@ -37,7 +39,7 @@ afterEach(async () => {
   await Promise.all(sidecars.splice(0).map((s) => s.stop()));
 });
 
-describe("the probes of deploy/kubernetes/bridge-with-sidecar.yaml", () => {
+describe("the probes of deploy/kubernetes/base/bridge-with-sidecar.yaml", () => {
   it("are exec probes of the plaintext loopback listener that pass against a sidecar with TLS on", async () => {
     const container = sidecarContainer();
     const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? ""]));
@@ -64,7 +66,7 @@ describe("the probes of deploy/kubernetes/bridge-with-sidecar.yaml", () => {
     });
     sidecars.push(sidecar);
 
-    for (const kind of ["readinessProbe", "livenessProbe"] as const) {
+    for (const kind of ["startupProbe", "readinessProbe", "livenessProbe"] as const) {
       const [binary, ...args] = container[kind]!.exec!.command;
       expect(binary).toBe("grpc_health_probe");
       // The probe asks the listener the manifest puts on loopback.

@@ -14,6 +14,7 @@ Run:  python examples/bridge_loop.py --address 127.0.0.1:50051
 from __future__ import annotations
 
 import argparse
+import uuid
 
 import grpc
 
@@ -57,9 +58,10 @@ def play_turn(stream: ss.UpdateStream, call_id: str, turn: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--address", required=True, help="the sidecar's host:port or unix:/path")
-    parser.add_argument("--call-id", default="example-call-1")
+    # A new id each run by default, so the example runs any number of times (an ended call stays ended).
+    parser.add_argument("--call-id", default=None, help="the call's conversation_id (default: a new one)")
     args = parser.parse_args()
-    call_id = args.call_id
+    call_id = args.call_id or f"example-call-{uuid.uuid4().hex[:12]}"
     channel = ss.open_channel(args.address)
     stub = ss.SessionStoreServiceStub(channel)
 

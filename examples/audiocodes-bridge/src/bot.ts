@@ -1,4 +1,4 @@
-import type { ConversationItem } from "sessionstore";
+import type { ConversationItem } from "sessionstore-client";
 
 /**
  * A deterministic stand-in for a speech model: it answers each DTMF digit

@@ -3,7 +3,7 @@ import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
 import { type Logger, pino } from "pino";
 import { WebSocketServer } from "ws";
-import { BridgeUpdateStream, SessionStoreClient } from "sessionstore";
+import { BridgeUpdateStream, SessionStoreClient } from "sessionstore-client";
 import { type BridgeContext, CallHandler, type ResumeReply } from "./call-handler.js";
 
 export interface BridgeOptions {

@@ -9,7 +9,7 @@ import {
   SessionStatus,
   SessionView,
   type UpdateParts,
-} from "sessionstore";
+} from "sessionstore-client";
 import { DtmfBot } from "./bot.js";
 import { type Activity, type BotMessage, chooseMediaFormat, dtmfOf, isHangup, type PlatformMessage, parsePlatformMessage, RESUME_FAILED } from "./protocol.js";
 

@@ -15,6 +15,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
@@ -31,8 +32,12 @@ import (
 
 func main() {
 	address := flag.String("address", "", "the sidecar's host:port or unix:/path")
-	callID := flag.String("call-id", "example-call-1", "the call's conversation_id")
+	callID := flag.String("call-id", "", "the call's conversation_id (default: a new one)")
 	flag.Parse()
+	if *callID == "" {
+		// A new id each run, so the example runs any number of times (an ended call stays ended).
+		*callID = "example-call-" + rand.Text()
+	}
 	if *address == "" {
 		log.Fatal("-address is required")
 	}
