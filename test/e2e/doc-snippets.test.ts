@@ -25,6 +25,7 @@ import { toolPath } from "../support/tools.js";
  */
 const OWN_RUNNER: Record<string, string> = {
   "docs/grpcurl-recipes.md": "test/e2e/grpcurl-readme.test.ts runs every command in order and compares its output",
+  "README.md#Operating": "test/e2e/cli-readme.test.ts runs every command of the section in order and compares its output",
 };
 const ownRunner = (s: Snippet): string | undefined => OWN_RUNNER[s.file] ?? OWN_RUNNER[`${s.file}#${s.section}`];
 const runsHere = (s: Snippet): boolean => isRunnable(s) && s.norun === undefined && !ownRunner(s);
