@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import {
   type BridgeUpdateStream,
+  REALTIME_SESSION_KEY,
   errorReasonOf,
   type Session,
   type SessionStoreClient,
@@ -10,8 +11,20 @@ import {
   SessionView,
   type UpdateParts,
 } from "sessionstore";
+import { ModelCall, type ModelCallHooks, type ModelOptions, realtimeSessionConfig } from "../../model-session/src/model-call.js";
 import { DtmfBot } from "./bot.js";
-import { type Activity, type BotMessage, chooseMediaFormat, dtmfOf, isHangup, type PlatformMessage, parsePlatformMessage, RESUME_FAILED } from "./protocol.js";
+import { PlayStreams } from "./play-streams.js";
+import {
+  type Activity,
+  type BotMessage,
+  chooseMediaFormat,
+  dtmfOf,
+  isHangup,
+  MODEL_MEDIA_FORMATS,
+  type PlatformMessage,
+  parsePlatformMessage,
+  RESUME_FAILED,
+} from "./protocol.js";
 
 export type ResumeReply = "accepted" | "resumed";
 
@@ -23,6 +36,8 @@ export interface BridgeContext {
   resumeReply: ResumeReply;
   /** The call handler that owns each conversation in this process now. */
   calls: Map<string, CallHandler>;
+  /** The speech model each call talks to; without one, the DTMF bot answers (offline mode). */
+  model: ModelOptions | undefined;
   log: Logger;
 }
 
@@ -43,6 +58,12 @@ export class CallHandler {
   private ownerEpoch = 0n;
   private mediaFormat = "";
   private bot = new DtmfBot();
+  private model: ModelCall | undefined;
+  private readonly playback = new PlayStreams(
+    (m) => this.send(m),
+    () => this.conversationId,
+    () => this.mediaFormat,
+  );
   private queue: Promise<void> = Promise.resolve();
   /** This call's writes not yet answered. */
   private readonly writes = new Set<Promise<unknown>>();
@@ -74,6 +95,7 @@ export class CallHandler {
   superseded(): void {
     if (this.state !== "live") return;
     this.state = "superseded";
+    this.model?.close();
     this.ws.close(1000, "session resumed on another connection");
   }
 
@@ -115,7 +137,7 @@ export class CallHandler {
 
   private async initiate(message: Extract<PlatformMessage, { type: "session.initiate" }>): Promise<void> {
     if (this.state !== "new") return this.log.warn("session.initiate on a socket that already has a session; ignored");
-    const mediaFormat = chooseMediaFormat(message.supportedMediaFormats);
+    const mediaFormat = chooseMediaFormat(message.supportedMediaFormats, this.ctx.model !== undefined);
     if (!mediaFormat) return this.refuse(message.conversationId, `None of the media formats ${JSON.stringify(message.supportedMediaFormats)} is supported`);
     let session: Session;
     try {
@@ -127,7 +149,10 @@ export class CallHandler {
           botName: message.botName ?? "",
           caller: message.caller ?? "",
           mediaFormat,
-          metadata: { expectAudioMessages: message.expectAudioMessages ?? true },
+          metadata: {
+            expectAudioMessages: message.expectAudioMessages ?? true,
+            ...(this.ctx.model ? { [REALTIME_SESSION_KEY]: realtimeSessionConfig(MODEL_MEDIA_FORMATS[mediaFormat]!) } : {}),
+          },
         },
       });
       session = created.session!;
@@ -136,6 +161,7 @@ export class CallHandler {
     }
     this.adopt(session);
     this.write({ updateMask: { paths: ["status"] }, session: { status: SessionStatus.ACTIVE } });
+    if (this.ctx.model && !(await this.openModel(session, false))) return;
     this.log.info({ conversationId: this.conversationId, mediaFormat }, "call accepted");
     this.send({ type: "session.accepted", conversationId: this.conversationId, mediaFormat });
   }
@@ -154,9 +180,50 @@ export class CallHandler {
     }
     this.adopt(session);
     this.bot = new DtmfBot(session.conversationHistory);
+    if (this.ctx.model && !(await this.openModel(session, true))) return;
     this.log.info({ conversationId, resumedCount: session.resumedCount, ownerEpoch: String(session.ownerEpoch) }, "call resumed");
     const type = this.ctx.resumeReply === "resumed" ? "session.resumed" : "session.accepted";
     this.send({ type, conversationId, mediaFormat: this.mediaFormat });
+  }
+
+  /**
+   * Opens the call's model session (a resume replays the stored conversation into it) before the
+   * platform is told the call is accepted, so the caller's first words reach a model that is ready.
+   * When the model cannot be reached the platform gets session.error and the call stays PAUSED,
+   * resumable once the model is back.
+   */
+  private async openModel(session: Session, resumed: boolean): Promise<boolean> {
+    const model = this.ctx.model!;
+    const format = MODEL_MEDIA_FORMATS[this.mediaFormat];
+    if (!format) {
+      this.refuse(this.conversationId, `Media format ${this.mediaFormat} cannot be relayed to the model`, resumed ? RESUME_FAILED : undefined);
+      return false;
+    }
+    const config = realtimeSessionConfig(format);
+    const hooks = this.modelHooks();
+    try {
+      this.model = resumed ? await ModelCall.restore(model, hooks, format, session, config) : await ModelCall.start(model, hooks, format, config);
+    } catch (err) {
+      this.log.warn({ conversationId: this.conversationId, err: err instanceof Error ? err.message : String(err) }, "model session could not be opened");
+      this.refuse(this.conversationId, "The speech model is unavailable", resumed ? RESUME_FAILED : undefined);
+      return false;
+    }
+    return true;
+  }
+
+  private modelHooks(): ModelCallHooks {
+    return {
+      write: (parts) => this.write(parts),
+      audio: (chunk, itemId) => this.playback.chunk(chunk, itemId),
+      audioDone: (itemId) => this.playback.done(itemId),
+      speechStarted: () => this.playback.stop(),
+      lost: (code) => {
+        // The platform's reconnect resumes the call with a new model session.
+        this.log.warn({ conversationId: this.conversationId, code }, "model session lost; closing the platform socket so the call resumes");
+        this.ws.close(1011, "model session lost");
+      },
+      log: this.log.child({ conversationId: this.conversationId }),
+    };
   }
 
   private adopt(session: Session): void {
@@ -173,12 +240,19 @@ export class CallHandler {
   private async audio(base64: string): Promise<void> {
     await this.ctx.updates.whenWritable();
     if (this.state !== "live") return;
-    this.write({ appendAudio: [{ data: Buffer.from(base64, "base64") }] });
+    const chunk = Buffer.from(base64, "base64");
+    this.model?.appendAudio(chunk);
+    this.write({ appendAudio: [{ data: chunk }] });
   }
 
   private async activity(activity: Activity): Promise<void> {
     if (this.state !== "live") return;
     const digit = dtmfOf(activity);
+    if (digit !== undefined && this.model) {
+      // With a model, a digit is the caller's input on record, not a question for the DTMF bot.
+      await this.write({ appendHistory: [item("user", "dtmf", digit, { digit })] });
+      return;
+    }
     if (digit !== undefined) {
       const reply = this.bot.answer(digit);
       const heard = item("user", "dtmf", digit, { digit });
@@ -242,6 +316,8 @@ export class CallHandler {
 
   /** Stops writing for the call, unless a newer socket of this process took it over. */
   private release(): void {
+    this.model?.close();
+    this.model = undefined;
     if (this.ctx.calls.get(this.conversationId) !== this) return;
     this.ctx.calls.delete(this.conversationId);
     this.ctx.updates.untrack(this.conversationId);

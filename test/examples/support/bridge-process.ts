@@ -21,12 +21,17 @@ export interface BridgeProcessOptions {
   ownerId: string;
   listen?: string;
   resumeReply?: "accepted" | "resumed";
+  /** --model-url: the calls talk to this Realtime endpoint instead of the DTMF bot. */
+  modelUrl?: string;
+  modelApiKey?: string;
 }
 
 /** Runs the example bridge as users do (`node --import tsx …/bridge-server.ts`) and waits for its "listening" line. */
 export async function startBridgeProcess(options: BridgeProcessOptions): Promise<BridgeProcess> {
   const args = ["--import", "tsx", BRIDGE, "--listen", options.listen ?? "127.0.0.1:0", "--sidecar", options.sidecar, "--owner-id", options.ownerId];
   if (options.resumeReply) args.push("--resume-reply", options.resumeReply);
+  if (options.modelUrl) args.push("--model-url", options.modelUrl);
+  if (options.modelApiKey) args.push("--model-api-key", options.modelApiKey);
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   proc.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
