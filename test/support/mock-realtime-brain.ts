@@ -34,7 +34,11 @@ export function decide(conversation: readonly MockItem[], tools: readonly string
   if (last?.type === "function_call_output") return { kind: "message", text: orderSentence(last, conversation) };
   const userTexts = conversation.filter((i) => i.type === "message" && i.role === "user").map(textOf);
   const said = last?.type === "message" && last.role === "user" ? textOf(last) : undefined;
-  if (said === undefined) return { kind: "message", text: "Hello, how can I help?" };
+  if (said === undefined) {
+    // Asked to speak without a new question: greet a new caller, or pick the conversation up again.
+    const lastSaid = userTexts.at(-1);
+    return { kind: "message", text: lastSaid === undefined ? "Hello, how can I help?" : `Sorry, we were cut off. You last said "${lastSaid}".` };
+  }
   const asked = /\border\s+([A-Za-z0-9-]+)/i.exec(said);
   if (asked && tools.includes(ORDER_TOOL)) return { kind: "function_call", name: ORDER_TOOL, arguments: JSON.stringify({ order_id: asked[1]!.toUpperCase() }) };
   const lastOutput = [...conversation].reverse().find((i) => i.type === "function_call_output");

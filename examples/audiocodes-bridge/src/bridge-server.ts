@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import { type Logger, pino } from "pino";
 import { WebSocketServer } from "ws";
 import { BridgeUpdateStream, SessionStoreClient } from "sessionstore";
+import { splitHostPort } from "../../shared/split-host-port.js";
 import type { ModelOptions } from "../../model-session/src/model-call.js";
 import { type BridgeContext, CallHandler, type ResumeReply } from "./call-handler.js";
 
@@ -70,13 +71,6 @@ function modelOptions(options: BridgeOptions): ModelOptions | undefined {
   if (!options.modelUrl) return undefined;
   if (!/^wss?:\/\//.test(options.modelUrl)) throw new Error(`--model-url: "${options.modelUrl}" is not a ws:// or wss:// URL`);
   return { url: options.modelUrl, ...(options.modelApiKey ? { apiKey: options.modelApiKey } : {}) };
-}
-
-function splitHostPort(listen: string): { host: string; port: number } {
-  const at = listen.lastIndexOf(":");
-  const port = Number(at < 0 ? listen : listen.slice(at + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--listen: "${listen}" is not host:port`);
-  return { host: at <= 0 ? "127.0.0.1" : listen.slice(0, at).replace(/^\[|\]$/g, ""), port };
 }
 
 async function main(argv: string[]): Promise<void> {

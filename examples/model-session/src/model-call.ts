@@ -14,6 +14,12 @@ export interface ModelOptions {
   apiKey?: string;
   /** How much of a long conversation a new model session is given on resume; default all of it. */
   restoreBudget?: RestoreBudget;
+  /**
+   * The model speaks first when its session opens: a greeting on a new call, picking the
+   * conversation up again after a resume. Platforms whose caller waits in silence on a new
+   * stream (Twilio) want it; default false.
+   */
+  speakFirst?: boolean;
 }
 
 /** What the model side of one call needs from the platform side. */
@@ -85,6 +91,7 @@ export class ModelCall {
     const call = new ModelCall(hooks, format, 0);
     await call.connect(options);
     call.socket.send({ type: "session.update", session: config });
+    if (options.speakFirst) call.socket.send({ type: "response.create" });
     return call;
   }
 
@@ -101,7 +108,7 @@ export class ModelCall {
     for (const event of events) call.socket.send(event);
     hooks.log.info({ items: events.length - 1, dropped: restore.droppedItems, unanswered: restore.unansweredCalls.length }, "model session restored");
     for (const pending of restore.unansweredCalls) await call.answerCall(pending.callId, pending.functionName, pending.arguments);
-    if (restore.unansweredCalls.length > 0) call.socket.send({ type: "response.create" });
+    if (restore.unansweredCalls.length > 0 || options.speakFirst) call.socket.send({ type: "response.create" });
     return call;
   }
 
