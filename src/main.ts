@@ -194,6 +194,9 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
     logger,
     metrics,
     onExpired: (tenant, ids) => activity.expired(tenant, ids),
+    onAbandoned: (tenant, sessions) => {
+      for (const session of sessions) activity.ended(tenant, session);
+    },
   });
   const summary = new ActivitySummary({
     intervalMs: config.metricsIntervalMs,

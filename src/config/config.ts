@@ -62,6 +62,8 @@ export interface Config {
   maxSessionAgeMs: number;
   maxResumeAgeMs: number;
   maxResumeAttempts: number;
+  /** A session PAUSED for longer is ended as "abandoned" by the sweeper; 0: never. */
+  pauseGraceMs: number;
   cleanupIntervalMs: number;
   cleanupBatchSize: number;
   audioBufferMaxBytes: number;
@@ -177,9 +179,13 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
     flag: "max-resume-attempts", placeholder: "<n>", default: String(defaultRules.maxResumeAttempts),
     read: integer(0), help: "resumes allowed per session (0 turns resume off)",
   },
+  pauseGraceMs: {
+    flag: "pause-grace", placeholder: "<duration>", default: formatDuration(defaultRules.pauseGraceMs), read: duration(0),
+    help: 'a session PAUSED (no activity) for longer is ended with end_reason "abandoned" at the next sweep, freeing its max-sessions place; 0s never ends one',
+  },
   cleanupIntervalMs: {
     flag: "cleanup-interval", placeholder: "<duration>", default: "300s", read: duration(1, TIMER_LIMIT_MS),
-    help: "how often expired sessions are swept",
+    help: "how often expired sessions are swept (and abandoned ones ended, see --pause-grace)",
   },
   cleanupBatchSize: {
     flag: "cleanup-batch-size", placeholder: "<n>", default: "100", read: integer(1),
@@ -377,6 +383,7 @@ export function rulesOf(config: Config): SessionRules {
     maxSessionAgeMs: config.maxSessionAgeMs,
     maxResumeAgeMs: config.maxResumeAgeMs,
     maxResumeAttempts: config.maxResumeAttempts,
+    pauseGraceMs: config.pauseGraceMs,
     audioBufferMaxBytes: config.audioBufferMaxBytes,
     maxHistoryBytes: config.maxHistoryBytes,
     maxItemsPerUpdate: config.maxItemsPerUpdate,

@@ -19,6 +19,7 @@ type Level = "info" | "warn" | "error";
  */
 const levelOf: Record<Reason, Level> = {
   [Reason.SessionNotFound]: "info",
+  [Reason.HistoryItemNotFound]: "info",
   [Reason.SessionExists]: "info",
   [Reason.SessionEnded]: "info",
   [Reason.ResumeWindowExpired]: "info",

@@ -15,6 +15,7 @@ export const codeOf: Record<Reason, GrpcCode> = {
   [Reason.MalformedRequest]: GrpcCode.INVALID_ARGUMENT,
   [Reason.MessageTooLarge]: GrpcCode.RESOURCE_EXHAUSTED,
   [Reason.SessionNotFound]: GrpcCode.NOT_FOUND,
+  [Reason.HistoryItemNotFound]: GrpcCode.NOT_FOUND,
   [Reason.SessionExists]: GrpcCode.ALREADY_EXISTS,
   [Reason.MaxSessions]: GrpcCode.RESOURCE_EXHAUSTED,
   [Reason.LimitExceeded]: GrpcCode.RESOURCE_EXHAUSTED,

@@ -26,6 +26,7 @@ import {
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import { type FieldViolation, SessionError, throwIfInvalid } from "../session/errors.js";
 import { type EncodedMessage, withEncodedField } from "../grpc/encoded-message.js";
+import { historyWindowOf, windowViolations } from "../session/history-window.js";
 import { withoutFields } from "../grpc/length-delimited.js";
 import { isKnownStatus } from "../session/lifecycle.js";
 import { isFullView } from "../session/reads.js";
@@ -88,7 +89,19 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
     },
 
     async getSession(req: GetSessionRequest, tenant: string): Promise<Response<typeof GetSessionResponseSchema> | EncodedMessage> {
-      throwIfInvalid([...conversationIdViolations(req.conversationId, "conversation_id"), ...viewViolations(req.view, "view")]);
+      throwIfInvalid([
+        ...conversationIdViolations(req.conversationId, "conversation_id"),
+        ...viewViolations(req.view, "view"),
+        ...windowViolations(req.historyWindow, req.view, "history_window"),
+      ]);
+      const window = historyWindowOf(req.historyWindow);
+      if (window) {
+        if (store.getWindowEncoded) {
+          const { session, historyTruncated } = await store.getWindowEncoded(tenant, req.conversationId, window);
+          return withEncodedField(GetSessionResponseSchema, { historyTruncated }, GetSessionResponseSchema.field.session.number, session);
+        }
+        return store.getWindow(tenant, req.conversationId, window);
+      }
       if (store.getFullEncoded && isFullView(req.view, SessionView.FULL)) {
         const session = await store.getFullEncoded(tenant, req.conversationId);
         return withEncodedField(GetSessionResponseSchema, {}, GetSessionResponseSchema.field.session.number, session);
@@ -102,19 +115,27 @@ export function sessionStoreHandlers(deps: HandlerDeps) {
         ...ownerIdViolations(req.ownerId, "owner_id"),
         ...sessionInputViolations(req.session, "session", false),
         ...viewViolations(req.view, "view"),
+        ...windowViolations(req.historyWindow, req.view, "history_window"),
       ]);
-      const request = { conversationId: req.conversationId, ownerId: req.ownerId, createIfMissing: req.createIfMissing, initial: req.session, view: req.view };
+      const request = {
+        conversationId: req.conversationId,
+        ownerId: req.ownerId,
+        createIfMissing: req.createIfMissing,
+        initial: req.session,
+        view: req.view,
+        window: historyWindowOf(req.historyWindow),
+      };
       // Timed from here, so a malformed request is no resume; told here, where `created` is still a value.
       const startedAt = performance.now();
       const seconds = () => (performance.now() - startedAt) / 1000;
       try {
         // A bridge resumes in the FULL view to put the call back together: a long call's history goes as stored.
         if (store.resumeEncoded && isFullView(req.view, SessionView.FULL)) {
-          const { session, created } = await store.resumeEncoded(tenant, request);
+          const { session, created, historyTruncated } = await store.resumeEncoded(tenant, request);
           deps.metrics?.resume(seconds(), { created });
           // The event's session is the header alone, read without decoding the children.
           activity.resumed(tenant, fromBinary(SessionSchema, withoutFields(session, CHILD_FIELDS)), created, seconds() * 1000);
-          return withEncodedField(ResumeSessionResponseSchema, { created }, ResumeSessionResponseSchema.field.session.number, session);
+          return withEncodedField(ResumeSessionResponseSchema, { created, historyTruncated }, ResumeSessionResponseSchema.field.session.number, session);
         }
         const response = await store.resume(tenant, request);
         deps.metrics?.resume(seconds(), response);

@@ -9,6 +9,7 @@ export const Reason = {
   MalformedRequest: "MALFORMED_REQUEST",
   MessageTooLarge: "MESSAGE_TOO_LARGE",
   SessionNotFound: "SESSION_NOT_FOUND",
+  HistoryItemNotFound: "HISTORY_ITEM_NOT_FOUND",
   SessionExists: "SESSION_EXISTS",
   MaxSessions: "MAX_SESSIONS",
   LimitExceeded: "LIMIT_EXCEEDED",
@@ -75,6 +76,17 @@ export function throwIfInvalid(violations: FieldViolation[]): void {
 export function notFound(conversationId: string): SessionError {
   return new SessionError(Reason.SessionNotFound, `session "${conversationId}" not found`, {
     metadata: { conversation_id: conversationId },
+  });
+}
+
+/**
+ * A history edit or a history window named an item the session does not
+ * hold: the write or read is refused as a whole, since applying the rest
+ * would leave the bridge's idea of the history and the store's apart.
+ */
+export function historyItemNotFound(conversationId: string, itemId: string, field: string): SessionError {
+  return new SessionError(Reason.HistoryItemNotFound, `session "${conversationId}" has no history item "${itemId}" (${field}); nothing was applied`, {
+    metadata: { conversation_id: conversationId, item_id: itemId, field },
   });
 }
 

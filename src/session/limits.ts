@@ -31,19 +31,27 @@ export const LimitName = {
   headerBytes: "max_header_bytes",
 } as const;
 
-/** Where a write's entries sit in its request: append_history / upsert_function_calls, or a create's own fields. */
+/** Where a write's entries sit in its request: append_history / upsert_function_calls (/ edit_history), or a create's own fields. */
 export interface EntryFields {
   history: string;
   calls: string;
+  edits?: string;
 }
 
 /**
  * The encoded bytes that a write's history items and function calls (already
- * stamped) add to the session. Refuses more entries than max_items_per_update
- * and any entry over max_item_bytes, naming each.
+ * stamped) add to the session, with the items as its edits leave them, each
+ * counted in full as an upserted call is. Refuses more entries than
+ * max_items_per_update and any entry over max_item_bytes, naming each.
  */
-export function entryBytes(history: readonly ConversationItem[], calls: readonly FunctionCall[], fields: EntryFields, rules: SessionRules): number {
-  const count = history.length + calls.length;
+export function entryBytes(
+  history: readonly ConversationItem[],
+  calls: readonly FunctionCall[],
+  fields: EntryFields,
+  rules: SessionRules,
+  edited: readonly ConversationItem[] = [],
+): number {
+  const count = history.length + calls.length + edited.length;
   if (count > rules.maxItemsPerUpdate) {
     throw tooLarge(
       `one write may carry at most ${rules.maxItemsPerUpdate} history items and function calls together; this one has ${count}`,
@@ -60,6 +68,7 @@ export function entryBytes(history: readonly ConversationItem[], calls: readonly
   };
   history.forEach((item, i) => measure(toBinary(ConversationItemSchema, item).length, `${fields.history}[${i}]`));
   calls.forEach((call, i) => measure(toBinary(FunctionCallSchema, call).length, `${fields.calls}[${i}]`));
+  edited.forEach((item, i) => measure(toBinary(ConversationItemSchema, item).length, `${fields.edits}[${i}]`));
   if (violations.length > 0) {
     throw tooLarge(`${violations.length} entries exceed ${rules.maxItemBytes} bytes each`, violations, LimitName.itemBytes, rules.maxItemBytes);
   }

@@ -20,6 +20,8 @@ export interface SessionRules {
   maxItemBytes: number;
   /** Encoded bytes of a session's header: every field but its history, calls and audio, the Structs included. */
   maxHeaderBytes: number;
+  /** A session PAUSED for longer than this is ended as "abandoned" by the sweeper; 0: never (see abandon-plan.ts). */
+  pauseGraceMs: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -63,4 +65,6 @@ export const defaultRules: SessionRules = {
   maxItemsPerUpdate: 1000,
   maxItemBytes: 256 * KIB,
   maxHeaderBytes: 64 * KIB,
+  // Off: how long a platform may take to reconnect is the deployment's to know.
+  pauseGraceMs: 0,
 };

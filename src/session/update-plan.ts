@@ -1,6 +1,7 @@
 import type { AudioChunk, ConversationItem, FunctionCall, Session, SessionUpdate } from "../gen/sessionstore/v1/session_store_pb.js";
 import { trimRing } from "./audio-ring.js";
 import { SessionError } from "./errors.js";
+import type { StoredItem, StoredItems } from "./history-edit.js";
 import { visibleRecord } from "./reads.js";
 import type { SessionRecord } from "./record.js";
 import type { SessionRules } from "./rules.js";
@@ -23,6 +24,8 @@ export interface SessionWrite {
   audio: AudioChunk[];
   /** Oldest stored chunks to delete. */
   dropStoredAudio: number;
+  /** Stored history items to overwrite in place, each once, as the group's edits left it (see history-edit.ts). */
+  historyEdits: StoredItem[];
 }
 
 export interface UpdatesPlan {
@@ -43,6 +46,10 @@ export interface UpdatesPlan {
  * `stored` is the header as read (undefined: no such session, and every
  * update is SESSION_NOT_FOUND); `storedAudioSizes` the sizes of the stored
  * ring, oldest first, read only as far as trimming needs (see trimRing).
+ * `storedItems` holds the newest stored item of each item_id the updates
+ * edit (editedItemIds), as the backend found it; an edit of an item appended
+ * earlier in the group changes that append instead, so the backend only ever
+ * overwrites items it already holds.
  * Errors other than refusals (a bug, or the store's sizes iterator giving up)
  * propagate and nothing is decided.
  */
@@ -53,6 +60,7 @@ export function planUpdates(
   storedAudioSizes: Iterable<number>,
   now: Date,
   rules: SessionRules,
+  storedItems: StoredItems = new Map(),
 ): UpdatesPlan {
   let record: SessionRecord;
   try {
@@ -64,11 +72,19 @@ export function planUpdates(
   const history: ConversationItem[] = [];
   const functionCalls: FunctionCall[] = [];
   const audio: AudioChunk[] = [];
+  // The newest item of each item_id appended by the group (its index in `history`), and stored items edited by it.
+  const appended = new Map<string, number>();
+  const edits = new Map<string, StoredItem>();
+  const lookup = (itemId: string) => {
+    const own = appended.get(itemId);
+    if (own !== undefined) return history[own];
+    return (edits.get(itemId) ?? storedItems.get(itemId))?.item;
+  };
   let applied = false;
   const results = updates.map((update): UpdateResult | SessionError => {
     let outcome: ReturnType<typeof applyUpdate>;
     try {
-      outcome = applyUpdate(record, update, now, rules);
+      outcome = applyUpdate(record, update, now, rules, lookup);
     } catch (err) {
       if (err instanceof SessionError) return err;
       throw err;
@@ -76,7 +92,15 @@ export function planUpdates(
     if (!outcome.applied) return { session: record.session, applied: false };
     record = outcome.record;
     // Loops rather than push(...items): spreading a large batch would overflow the argument stack.
-    for (const item of outcome.children.history) history.push(item);
+    for (const item of outcome.children.history) {
+      if (item.itemId !== "") appended.set(item.itemId, history.length);
+      history.push(item);
+    }
+    for (const { itemId, item } of outcome.edited) {
+      const own = appended.get(itemId);
+      if (own !== undefined) history[own] = item;
+      else edits.set(itemId, { ref: storedItems.get(itemId)!.ref, item });
+    }
     for (const call of outcome.children.functionCalls) functionCalls.push(call);
     for (const chunk of outcome.children.audio) audio.push(chunk);
     applied = true;
@@ -86,6 +110,13 @@ export function planUpdates(
   const trim = trimRing(record.audioBytes, storedAudioSizes, audio.map((c) => c.data.length), rules);
   return {
     results,
-    write: { record: { ...record, audioBytes: trim.bytes }, history, functionCalls, audio: audio.slice(trim.dropAdded), dropStoredAudio: trim.dropStored },
+    write: {
+      record: { ...record, audioBytes: trim.bytes },
+      history,
+      functionCalls,
+      audio: audio.slice(trim.dropAdded),
+      dropStoredAudio: trim.dropStored,
+      historyEdits: [...edits.values()],
+    },
   };
 }

@@ -5,12 +5,14 @@ import {
   ConversationItemSchema,
   type FunctionCall,
   FunctionCallSchema,
+  type HistoryEdit,
   type Session,
   SessionStatus,
   type SessionUpdate,
 } from "../gen/sessionstore/v1/session_store_pb.js";
 import { numberAudio } from "./audio-ring.js";
-import { Reason, SessionError } from "./errors.js";
+import { historyItemNotFound, Reason, SessionError } from "./errors.js";
+import { editItem } from "./history-edit.js";
 import { checkTransition, endedError } from "./lifecycle.js";
 import { checkHeaderBytes, checkHistoryBytes, entryBytes } from "./limits.js";
 import { type SessionChildren, type SessionRecord, touched } from "./record.js";
@@ -58,11 +60,33 @@ export function checkEtag(session: Session, etag: string): void {
   });
 }
 
-export type UpdateOutcome = { applied: false } | { applied: true; record: SessionRecord; children: SessionChildren };
+/** A history item as an update's edits left it, under the item_id the edits named. */
+export interface EditedItem {
+  itemId: string;
+  item: ConversationItem;
+}
+
+/**
+ * The current content of the newest item with an item_id, as the updates
+ * before this one left it (stored, appended earlier in the group, or
+ * edited); undefined when the session has none.
+ */
+export type ItemLookup = (itemId: string) => ConversationItem | undefined;
+
+export type UpdateOutcome =
+  | { applied: false }
+  | {
+      applied: true;
+      record: SessionRecord;
+      children: SessionChildren;
+      /** Items appended before this update, as its edits leave them, in edit order (an item edited twice appears twice). */
+      edited: EditedItem[];
+    };
 
 /**
  * One update on top of a record, in this order: fencing, duplicate seq,
- * ended, etag, lifecycle, then the masked fields and the appends. Returns the
+ * ended, etag, lifecycle, then the masked fields, the appends and the
+ * history edits (see applyEdits). Returns the
  * new record and the children to store, or throws the SessionError that
  * refuses it; the record given is never changed, so a refusal leaves nothing
  * behind. A duplicate (seq at or below last_seq) reports applied false, so a
@@ -70,7 +94,7 @@ export type UpdateOutcome = { applied: false } | { applied: true; record: Sessio
  * involved, so the cost is that of the update alone; the audio ring is
  * trimmed by the caller (trimRing), once per group.
  */
-export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: Date, rules: SessionRules): UpdateOutcome {
+export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: Date, rules: SessionRules, lookup: ItemLookup = () => undefined): UpdateOutcome {
   const s = record.session;
   checkFence(s, update.ownerEpoch);
   if (update.seq > 0n && update.seq <= s.lastSeq) return { applied: false };
@@ -82,7 +106,8 @@ export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: D
   const audio = numberAudio(update.appendAudio, record.audioLastSeq, record.audioBytes, now, rules);
   const history = stampHistory(update.appendHistory, now);
   const functionCalls = stampFunctionCalls(update.upsertFunctionCalls, now);
-  const added = entryBytes(history, functionCalls, UPDATE_ENTRIES, rules);
+  const edited = applyEdits(s.conversationId, history, update.editHistory, lookup);
+  const added = entryBytes(history, functionCalls, UPDATE_ENTRIES, rules, edited.measured);
   checkHistoryBytes(s, added, rules);
 
   const next: Session = { ...s };
@@ -100,10 +125,41 @@ export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: D
   const after = touched({ ...record, audioLastSeq: audio.lastSeq, audioBytes: audio.bytes }, next, now);
   // Only a masked write changes what the header holds; appends move its counters by a few bytes at most.
   if (paths.length > 0) checkHeaderBytes(after.session, rules);
-  return { applied: true, record: after, children: { history, functionCalls, audio: audio.chunks } };
+  return { applied: true, record: after, children: { history, functionCalls, audio: audio.chunks }, edited: edited.earlier };
 }
 
-const UPDATE_ENTRIES = { history: "append_history", calls: "upsert_function_calls" };
+const UPDATE_ENTRIES = { history: "append_history", calls: "upsert_function_calls", edits: "edit_history" };
+
+/**
+ * The update's edits, in order, after its appends: an edit of an item the
+ * update itself appends changes `history` in place (it is stored once, as
+ * edited); any other is of an item from before the update, found through
+ * `lookup`. HISTORY_ITEM_NOT_FOUND when an item_id has no item. `measured`
+ * is every edit's result, for the limits.
+ */
+function applyEdits(conversationId: string, history: ConversationItem[], edits: readonly HistoryEdit[], lookup: ItemLookup): { earlier: EditedItem[]; measured: ConversationItem[] } {
+  const earlier: EditedItem[] = [];
+  const measured: ConversationItem[] = [];
+  if (edits.length === 0) return { earlier, measured };
+  const appended = new Map<string, number>();
+  history.forEach((item, i) => appended.set(item.itemId, i));
+  const editedEarlier = new Map<string, ConversationItem>();
+  edits.forEach((edit, i) => {
+    const own = appended.get(edit.itemId);
+    if (own !== undefined) {
+      history[own] = editItem(history[own]!, edit);
+      measured.push(history[own]!);
+      return;
+    }
+    const current = editedEarlier.get(edit.itemId) ?? lookup(edit.itemId);
+    if (current === undefined) throw historyItemNotFound(conversationId, edit.itemId, `edit_history[${i}].item_id`);
+    const item = editItem(current, edit);
+    editedEarlier.set(edit.itemId, item);
+    earlier.push({ itemId: edit.itemId, item });
+    measured.push(item);
+  });
+  return { earlier, measured };
+}
 
 /** Appended history items as stored: copies stamped with the time they were stored. */
 export function stampHistory(items: readonly ConversationItem[], now: Date): ConversationItem[] {

@@ -8,6 +8,7 @@ import type {
 import { SessionView } from "../gen/sessionstore/v1/session_store_pb.js";
 import type { FieldViolation } from "./errors.js";
 import { isKnownStatus } from "./lifecycle.js";
+import { editViolations } from "./history-edit.js";
 import { isMutablePath } from "./update.js";
 
 /**
@@ -148,6 +149,7 @@ export function updateViolations(u: SessionUpdate, prefix: string): FieldViolati
   }
   out.push(...historyViolations(u.appendHistory, `${prefix}append_history`));
   out.push(...functionCallViolations(u.upsertFunctionCalls, `${prefix}upsert_function_calls`));
+  out.push(...editViolations(u.editHistory, `${prefix}edit_history`, MAX_NAME_LENGTH));
   u.appendAudio.forEach((chunk, i) => {
     if (chunk.data.length === 0) out.push({ field: `${prefix}append_audio[${i}].data`, description: "is empty" });
   });

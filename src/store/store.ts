@@ -1,5 +1,6 @@
 import type { Session, SessionStatus, SessionUpdate, SessionView } from "../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionError } from "../session/errors.js";
+import type { HistoryWindow } from "../session/history-window.js";
 import type { ResumeVerdict } from "../session/resume.js";
 import type { SessionStats } from "../session/stats.js";
 import type { UpdateResult } from "../session/update-plan.js";
@@ -49,16 +50,29 @@ export interface Store {
   getFullEncoded?(tenant: string, conversationId: string): Promise<Uint8Array>;
 
   /**
+   * get in the FULL view with a window of the history only (see
+   * session/history-window.ts), read at a cost that follows the window, not
+   * the history. HISTORY_ITEM_NOT_FOUND when after_item_id names no item.
+   */
+  getWindow(tenant: string, conversationId: string, window: HistoryWindow): Promise<WindowedRead>;
+
+  /** getWindow, encoded (see getFullEncoded, and why). Same rules and errors. */
+  getWindowEncoded?(tenant: string, conversationId: string, window: HistoryWindow): Promise<WindowedRead<Uint8Array>>;
+
+  /**
    * Checks the resume rules and, when they pass, atomically adds one to
    * resumed_count, sets ACTIVE, adds one to owner_epoch and sets owner_id.
    * With createIfMissing a session that does not exist (or has expired) is
    * created ACTIVE from `initial` instead and `created` is true. A refusal
-   * fails with the verdict's reason and counts in stats.failedResumes.
+   * fails with the verdict's reason and counts in stats.failedResumes. With
+   * a window, the FULL session carries that window of its history (as
+   * getWindow reads it); when its after_item_id names no item the resume
+   * fails with HISTORY_ITEM_NOT_FOUND and changes nothing.
    */
-  resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }>;
+  resume(tenant: string, request: ResumeRequest): Promise<ResumeResult>;
 
   /** resume, with the session in the request's view encoded (see getFullEncoded, and why). Same rules and errors as resume. */
-  resumeEncoded?(tenant: string, request: ResumeRequest): Promise<{ session: Uint8Array; created: boolean }>;
+  resumeEncoded?(tenant: string, request: ResumeRequest): Promise<ResumeResult<Uint8Array>>;
 
   /** The resume rules' verdict, read-only. */
   validateResume(tenant: string, conversationId: string): Promise<ResumeVerdict>;
@@ -120,6 +134,16 @@ export interface Store {
    */
   cleanup(request: CleanupRequest): Promise<number>;
 
+  /**
+   * Ends the abandoned sessions of every tenant (session/abandon-plan.ts:
+   * PAUSED for longer than pause_grace) with end_reason "abandoned", at most
+   * batchSize per transaction, found through an index so the cost follows
+   * what is due, not what is stored; each is decided again by planAbandon
+   * inside the step that ends it. Nothing when pause_grace is 0. Returns how
+   * many were ended.
+   */
+  endAbandoned(request: AbandonRequest): Promise<number>;
+
   /** Counts for one tenant; expired sessions are not counted. */
   stats(tenant: string): Promise<StoreStats>;
 
@@ -164,6 +188,18 @@ export interface ResumeRequest {
   /** Initial values when created; its conversation_id is ignored. */
   initial: Session | undefined;
   view: SessionView;
+  /** Part of the history only, in the FULL view; undefined for all of it. */
+  window?: HistoryWindow | undefined;
+}
+
+/** A FULL read with a window of the history: whether older items were left out. */
+export interface WindowedRead<S = Session> {
+  session: S;
+  historyTruncated: boolean;
+}
+
+export interface ResumeResult<S = Session> extends WindowedRead<S> {
+  created: boolean;
 }
 
 export interface EndRequest {
@@ -191,6 +227,12 @@ export interface CleanupRequest {
   batchSize: number;
   /** Called after each committed batch with the ids it deleted, of one tenant per call (not on a dry run). */
   onDeleted?: ((tenant: string, conversationIds: string[]) => void) | undefined;
+}
+
+export interface AbandonRequest {
+  batchSize: number;
+  /** Called after each committed batch with the sessions it ended (BASIC), of one tenant per call: where their ENDED events come from. */
+  onEnded?: ((tenant: string, sessions: Session[]) => void) | undefined;
 }
 
 /**

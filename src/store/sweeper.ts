@@ -1,6 +1,8 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
+import type { Session } from "../gen/sessionstore/v1/session_store_pb.js";
+import { ABANDONED_REASON } from "../session/abandon-plan.js";
 import type { Store } from "./store.js";
 
 export interface SweeperOptions {
@@ -17,13 +19,17 @@ export interface SweeperOptions {
   metrics?: Pick<SidecarMetrics, "swept" | "sweepFailed"> | undefined;
   /** Called after each committed batch with the ids it deleted, of one tenant per call: where EXPIRED events come from. */
   onExpired?: (tenant: string, conversationIds: string[]) => void;
+  /** Called after each committed batch with the abandoned sessions it ended (BASIC), of one tenant per call: where their ENDED events come from. */
+  onAbandoned?: (tenant: string, sessions: Session[]) => void;
 }
 
 /**
  * Deletes expired sessions from every tenant every intervalMs. Reads already
  * hide expired sessions, so sweeping only frees space: a late or failed sweep
  * changes no answer a client gets, which is why a failure is a warning and the
- * next sweep simply tries again.
+ * next sweep simply tries again. Then, when the pause grace is on, it ends the
+ * abandoned calls (session/abandon-plan.ts): those it ends late stay PAUSED
+ * and resumable a little longer, which is all a late sweep costs there too.
  */
 export class Sweeper {
   private readonly options: SweeperOptions;
@@ -60,7 +66,8 @@ export class Sweeper {
   }
 
   /**
-   * Runs one sweep now and resolves with how many sessions it deleted. While a
+   * Runs one sweep now and resolves with how many sessions it deleted (those
+   * it ended as abandoned are logged, not counted). While a
    * sweep is running, another call joins it instead of starting a second one:
    * two sweeps at once would only contend for the same rows.
    */
@@ -85,6 +92,14 @@ export class Sweeper {
     }
     this.options.metrics?.swept(deleted);
     if (deleted > 0) this.log.info({ deleted, cutoff: cutoff.toISOString() }, "swept expired sessions");
+    let abandoned: number;
+    try {
+      abandoned = await this.store.endAbandoned({ batchSize, onEnded: this.options.onAbandoned });
+    } catch (err) {
+      this.options.metrics?.sweepFailed(err);
+      throw err;
+    }
+    if (abandoned > 0) this.log.info({ ended: abandoned, end_reason: ABANDONED_REASON }, "ended abandoned sessions (PAUSED past the pause grace)");
     return deleted;
   }
 

@@ -3,9 +3,12 @@ import { ManualClock } from "../../src/clock.js";
 import { defaultRules, type SessionRules } from "../../src/session/rules.js";
 import type { Store } from "../../src/store/store.js";
 import type { ConformanceContext, StoreFactory } from "./helpers.js";
+import { abandonedTests } from "./abandoned.js";
 import { audioTests } from "./audio.js";
 import { batchTests } from "./batch.js";
 import { expiryTests } from "./expiry.js";
+import { historyEditTests } from "./history-edits.js";
+import { historyWindowTests } from "./history-windows.js";
 import { lifecycleTests } from "./lifecycle.js";
 import { limitTests } from "./limits.js";
 import { listTests } from "./list.js";
@@ -51,5 +54,8 @@ export function runConformance(
     expiryTests(context);
     limitTests(context);
     sizeLimitTests(context);
+    historyEditTests(context);
+    historyWindowTests(context);
+    abandonedTests(context);
   });
 }

@@ -84,7 +84,7 @@ describe("Redis store, beyond the conformance suite", () => {
     const { a, prefix } = await twoSidecars();
     await createSession(a, "deleted", { conversationHistory: [{ itemId: "h" }], functionCalls: [{ callId: "c" }], audioBuffer: [{ data: bytes(10, 1) }] });
     await createSession(a, "swept", { conversationHistory: [{ itemId: "h" }], functionCalls: [{ callId: "c" }], audioBuffer: [{ data: bytes(10, 1) }] });
-    expect((await raw.keys(`${prefix}session:*`)).length).toBe(12);
+    expect((await raw.keys(`${prefix}session:*`)).length).toBe(14);
     await a.delete(TENANT, "deleted", "");
     expect(await a.cleanup({ tenant: undefined, cutoff: new Date(8.64e15), dryRun: false, batchSize: 1 })).toBe(1);
     expect(await raw.keys(`${prefix}session:*`)).toEqual([]);

@@ -144,6 +144,33 @@ describe("SqliteStore files", () => {
     }
   });
 
+  it("upgrades a file of schema 2, indexing the item ids of the history it holds, so its items can be edited and windows start after them", async () => {
+    const path = join(tempDir(), "schema-2.db");
+    const before = await openStore(path);
+    await before.create(T, create(SessionSchema, {
+      conversationId: "call-1",
+      conversationHistory: [{ itemId: "u1", text: "hello" }, { itemId: "a1", text: "hi there, how" }, { text: "no id" }],
+    }), "bridge-1");
+    await before.close();
+    open.splice(open.indexOf(before), 1);
+    // The file as schema 2 left it: no item_id column, no index on it.
+    const old = new Database(path);
+    old.exec("DROP INDEX history_by_item; ALTER TABLE history DROP COLUMN item_id; PRAGMA user_version = 2;");
+    old.close();
+
+    const store = await openStore(path);
+    const peek = new Database(path, { readonly: true });
+    try {
+      expect(peek.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
+      expect(peek.prepare("SELECT item_id FROM history ORDER BY id").pluck().all()).toEqual(["u1", "a1", ""]);
+    } finally {
+      peek.close();
+    }
+    await store.update(T, create(SessionUpdateSchema, { conversationId: "call-1", editHistory: [{ itemId: "a1", updateMask: { paths: ["text"] }, text: "hi there" }] }));
+    const window = await store.getWindow(T, "call-1", { lastItems: 0, afterItemId: "u1" });
+    expect(window.session.conversationHistory.map((i) => i.text)).toEqual(["hi there", "no id"]);
+  });
+
   it("refuses a file that is not SQLite", async () => {
     const path = join(tempDir(), "random.db");
     writeFileSync(path, randomBytes(64 * 1024));

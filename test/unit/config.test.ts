@@ -49,6 +49,7 @@ describe("loadConfig", () => {
       maxSessionAgeMs: 24 * 3_600_000,
       maxResumeAgeMs: 24 * 3_600_000,
       maxResumeAttempts: 10,
+      pauseGraceMs: 0,
       cleanupIntervalMs: 300_000,
       cleanupBatchSize: 100,
       audioBufferMaxBytes: 960_000,
@@ -321,7 +322,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(35);
+    expect(options).toHaveLength(36);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
       expect(flag).not.toBe("");

@@ -12,12 +12,15 @@ import { isFullView, isListed, visibleRecord } from "../../session/reads.js";
 import { expiryCutoffMs, lastActivityMs, randomInitialVersion } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import { planResume } from "../../session/resume-plan.js";
+import { planAbandon } from "../../session/abandon-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { countSessions, emptyStats } from "../../session/stats.js";
 import { planUpdates } from "../../session/update-plan.js";
-import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
+import { editedItemIds } from "../../session/history-edit.js";
+import { type HistoryWindow, windowOfArray } from "../../session/history-window.js";
+import type { AbandonRequest, CleanupRequest, EndRequest, ListQuery, ResumeRequest, ResumeResult, Store, StoreStats, TenantUpdate, UpdateResult, WindowedRead } from "../store.js";
 import { decideGroups, internalFailure, updateAlone } from "../update-group.js";
-import { audioSizes, type Entry, MemoryTables, present, type TenantState, write } from "./memory-tables.js";
+import { audioSizes, type Entry, MemoryTables, present, presentWindow, storedItems, type TenantState, write } from "./memory-tables.js";
 
 export interface MemoryStoreOptions {
   rules: SessionRules;
@@ -62,22 +65,38 @@ export class MemoryStore implements Store {
     return present(entry!, isFullView(view, SessionView.FULL));
   }
 
-  async resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }> {
+  async getWindow(tenant: string, conversationId: string, window: HistoryWindow): Promise<WindowedRead> {
+    const entry = this.open(tenant).sessions.get(conversationId);
+    visibleRecord(conversationId, entry?.record, this.clock.now(), this.rules);
+    return presentWindow(entry!, window);
+  }
+
+  async resume(tenant: string, request: ResumeRequest): Promise<ResumeResult> {
     const state = this.open(tenant);
     const now = this.clock.now();
     const entry = state.sessions.get(request.conversationId);
     const initial = request.initial && clone(SessionSchema, request.initial);
     const plan = planResume(entry?.record, { ...request, initial }, { now, rules: this.rules, initialVersion: randomInitialVersion() });
     const full = isFullView(request.view, SessionView.FULL);
+    const { window } = request;
     switch (plan.kind) {
-      case "create":
-        return { session: present(this.insert(tenant, plan.create, now), full), created: true };
+      case "create": {
+        // Checked before the insert, so an unknown after_item_id creates nothing.
+        if (window) windowOfArray(request.conversationId, plan.create.children.history, window);
+        const inserted = this.insert(tenant, plan.create, now);
+        if (window) return { ...presentWindow(inserted, window), created: true };
+        return { session: present(inserted, full), created: true, historyTruncated: false };
+      }
       case "refuse":
         state.failedResumes += 1;
         throw plan.error;
       case "resume":
+        // Read once before the takeover too, so an unknown after_item_id changes nothing.
+        if (window) presentWindow(entry!, window);
         entry!.record = plan.record;
-        return { session: present(entry!, full), created: false };
+        this.tables.track(tenant, entry!);
+        if (window) return { ...presentWindow(entry!, window), created: false };
+        return { session: present(entry!, full), created: false, historyTruncated: false };
     }
   }
 
@@ -96,8 +115,12 @@ export class MemoryStore implements Store {
     const results = decideGroups(copies, (group) => {
       const entry = this.open(group.tenant).sessions.get(group.conversationId);
       try {
-        const plan = planUpdates(group.conversationId, entry?.record, group.updates, audioSizes(entry), now, this.rules);
-        if (plan.write) write(entry!, plan.write);
+        const items = storedItems(entry, editedItemIds(group.updates));
+        const plan = planUpdates(group.conversationId, entry?.record, group.updates, audioSizes(entry), now, this.rules, items);
+        if (plan.write) {
+          write(entry!, plan.write);
+          this.tables.track(group.tenant, entry!);
+        }
         return plan;
       } catch (err) {
         // Sessions before this one are already changed and cannot be taken
@@ -165,6 +188,27 @@ export class MemoryStore implements Store {
         count += deleted.length;
         if (deleted.length > 0) request.onDeleted?.(tenant, deleted);
       }
+    }
+    return count;
+  }
+
+  async endAbandoned(request: AbandonRequest): Promise<number> {
+    this.checkOpen();
+    const now = this.clock.now();
+    let count = 0;
+    for (const tenant of this.tables.tenantNames()) {
+      const state = this.open(tenant);
+      const ended: Session[] = [];
+      // A copy: ending a session takes it out of the set being walked.
+      for (const id of [...state.paused]) {
+        const entry = state.sessions.get(id)!;
+        const record = planAbandon(entry.record, now, this.rules);
+        if (!record) continue;
+        this.tables.end(tenant, entry, record);
+        ended.push(present(entry, false));
+      }
+      count += ended.length;
+      if (ended.length > 0) request.onEnded?.(tenant, ended);
     }
     return count;
   }

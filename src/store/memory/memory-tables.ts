@@ -2,6 +2,8 @@ import { clone } from "@bufbuild/protobuf";
 import type { AudioChunk, ConversationItem, FunctionCall, Session } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { SessionSchema, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { LiveCounts, NewSession } from "../../session/create-plan.js";
+import type { StoredItem, StoredItems } from "../../session/history-edit.js";
+import { type HistoryWindow, windowOfArray } from "../../session/history-window.js";
 import { isLive, type SessionRecord, withChildren } from "../../session/record.js";
 import type { SessionRules } from "../../session/rules.js";
 import type { SessionWrite } from "../../session/update-plan.js";
@@ -10,6 +12,8 @@ import type { SessionWrite } from "../../session/update-plan.js";
 export interface Entry {
   record: SessionRecord;
   history: ConversationItem[];
+  /** item_id → index in history of the newest item with that id: how edits and windows find an item without a scan. */
+  itemIndex: Map<string, number>;
   /** Keyed by call_id; a Map keeps first-insertion order when a key is set again. */
   calls: Map<string, FunctionCall>;
   audio: AudioChunk[];
@@ -22,6 +26,8 @@ export interface TenantState {
   notEnded: number;
   failedResumes: number;
   cleanupCount: number;
+  /** Ids of the sessions whose status is PAUSED: where endAbandoned looks, rather than at every session. */
+  paused: Set<string>;
 }
 
 /**
@@ -37,7 +43,7 @@ export class MemoryTables {
   tenant(tenant: string): TenantState {
     let state = this.tenants.get(tenant);
     if (!state) {
-      state = { sessions: new Map(), notEnded: 0, failedResumes: 0, cleanupCount: 0 };
+      state = { sessions: new Map(), notEnded: 0, failedResumes: 0, cleanupCount: 0, paused: new Set() };
       this.tenants.set(tenant, state);
     }
     return state;
@@ -49,8 +55,8 @@ export class MemoryTables {
 
   /** Stores a planned new session, over an expired one of the same id, which it replaces. */
   insert(tenant: string, plan: NewSession): Entry {
-    const entry: Entry = { record: plan.record, history: [], calls: new Map(), audio: [] };
-    write(entry, { ...plan.children, record: plan.record, dropStoredAudio: 0 });
+    const entry: Entry = { record: plan.record, history: [], itemIndex: new Map(), calls: new Map(), audio: [] };
+    write(entry, { ...plan.children, record: plan.record, dropStoredAudio: 0, historyEdits: [] });
     const id = plan.record.session.conversationId;
     this.remove(tenant, id);
     this.tenant(tenant).sessions.set(id, entry);
@@ -64,13 +70,23 @@ export class MemoryTables {
     const entry = state.sessions.get(conversationId);
     if (!entry) return;
     state.sessions.delete(conversationId);
+    state.paused.delete(conversationId);
     if (entry.record.session.status !== SessionStatus.ENDED) this.countNotEnded(tenant, -1);
+  }
+
+  /** Keeps the tenant's paused set in step with a session's record, after every change of it. */
+  track(tenant: string, entry: Entry): void {
+    const { paused } = this.tenant(tenant);
+    const id = entry.record.session.conversationId;
+    if (entry.record.session.status === SessionStatus.PAUSED) paused.add(id);
+    else paused.delete(id);
   }
 
   /** Gives a stored session the record EndSession planned. */
   end(tenant: string, entry: Entry, record: SessionRecord): void {
     if (entry.record.session.status !== SessionStatus.ENDED && record.session.status === SessionStatus.ENDED) this.countNotEnded(tenant, -1);
     entry.record = record;
+    this.track(tenant, entry);
   }
 
   /**
@@ -104,16 +120,40 @@ export class MemoryTables {
   }
 }
 
-/** Applies a planned write: new header, children appended, calls upserted keeping the first created_at, the oldest audio dropped. */
+/** Applies a planned write: new header, children appended, items edited in place, calls upserted keeping the first created_at, the oldest audio dropped. */
 export function write(entry: Entry, plan: SessionWrite): void {
   entry.record = plan.record;
-  for (const item of plan.history) entry.history.push(item);
+  for (const { ref, item } of plan.historyEdits) entry.history[ref] = item;
+  for (const item of plan.history) {
+    if (item.itemId !== "") entry.itemIndex.set(item.itemId, entry.history.length);
+    entry.history.push(item);
+  }
   for (const call of plan.functionCalls) {
     const first = entry.calls.get(call.callId);
     entry.calls.set(call.callId, first ? { ...call, createdAt: first.createdAt } : call);
   }
   if (plan.dropStoredAudio > 0) entry.audio.splice(0, plan.dropStoredAudio);
   for (const chunk of plan.audio) entry.audio.push(chunk);
+}
+
+/** A copy of the entry's FULL session with only a window of its history; HISTORY_ITEM_NOT_FOUND for an unknown after_item_id. */
+export function presentWindow(entry: Entry, window: HistoryWindow): { session: Session; historyTruncated: boolean } {
+  const id = entry.record.session.conversationId;
+  const cut = windowOfArray(id, entry.history, window, (itemId) => entry.itemIndex.get(itemId));
+  const header = { ...entry.record.session };
+  const session = clone(SessionSchema, withChildren(header, { history: cut.items, functionCalls: [...entry.calls.values()], audio: entry.audio }));
+  return { session, historyTruncated: cut.truncated };
+}
+
+/** The newest stored item of each of these item_ids, as planUpdates takes them. */
+export function storedItems(entry: Entry | undefined, itemIds: readonly string[]): StoredItems {
+  const found = new Map<string, StoredItem>();
+  if (!entry) return found;
+  for (const id of itemIds) {
+    const ref = entry.itemIndex.get(id);
+    if (ref !== undefined) found.set(id, { ref, item: entry.history[ref]! });
+  }
+  return found;
 }
 
 /** Sizes of the stored ring, oldest first, produced only as trimming asks. */

@@ -11,6 +11,7 @@ import {
   SessionSchema,
 } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { StoredPart } from "../../session/errors.js";
+import type { StoredItem } from "../../session/history-edit.js";
 import { lastActivityMs, type SessionRecord } from "../../session/record.js";
 import { decodeStored, decodeStoredHeader, storedCount } from "../stored-records.js";
 import { HeaderField } from "./keys.js";
@@ -44,6 +45,8 @@ export interface CommitPlan {
   audio: readonly AudioChunk[];
   /** Oldest chunks to drop once `audio` is appended. */
   dropAudio: number;
+  /** Stored items to overwrite in place; ref is the item's index in the history list. */
+  historyEdits?: readonly StoredItem[];
 }
 
 type Arg = string | Buffer;
@@ -61,6 +64,11 @@ export function commitArgs(plan: CommitPlan): Arg[] {
   for (const chunk of plan.audio) args.push(encode(toBinary(AudioChunkSchema, chunk)));
   for (const chunk of plan.audio) args.push(String(chunk.data.length));
   args.push(String(plan.dropAudio));
+  args.push(String(plan.history.length));
+  for (const item of plan.history) args.push(item.itemId);
+  const edits = plan.historyEdits ?? [];
+  args.push(String(edits.length));
+  for (const { ref, item } of edits) args.push(String(ref), encode(toBinary(ConversationItemSchema, item)));
   return args;
 }
 
@@ -104,6 +112,16 @@ export function headerFromHash(fields: ReadonlyMap<string, Buffer>, conversation
     },
     liveToken: text(HeaderField.liveToken),
   };
+}
+
+/** A readItems reply for `itemIds`, as planUpdates takes it: the found ones, decoded. */
+export function storedItemsOf(reply: readonly ([Buffer, Buffer] | null)[], itemIds: readonly string[], conversationId: string): Map<string, StoredItem> {
+  const found = new Map<string, StoredItem>();
+  reply.forEach((entry, i) => {
+    // An index past the list's end cannot be written by this store: the item counts as absent rather than fail the group.
+    if (entry && entry[1]) found.set(itemIds[i]!, { ref: storedCount(Number(entry[0].toString()), conversationId, "history index"), item: decode(ConversationItemSchema, entry[1], conversationId, "history") });
+  });
+  return found;
 }
 
 /** The children of a readFull reply, each in stored order, set on `session`. */

@@ -27,6 +27,7 @@
  *
  *   {p}session:{t:id}:header       hash   see HeaderField
  *   {p}session:{t:id}:history      list   ConversationItem, protobuf binary, oldest first
+ *   {p}session:{t:id}:history-ids  hash   item_id → index in history of the newest item with it: edits, windows
  *   {p}session:{t:id}:calls        hash   "b:<call_id>" → FunctionCall binary, "t:<call_id>" → first created_at ms
  *   {p}session:{t:id}:calls-order  list   call_ids in first-upsert order
  *   {p}session:{t:id}:audio        list   AudioChunk binary, oldest first: the ring
@@ -34,6 +35,8 @@
  *   {p}tenant:{t}:ids              zset   conversation_id, score 0: keyset paging with ZRANGEBYLEX
  *   {p}tenant:{t}:activity         zset   conversation_id → last_activity ms: cleanup
  *   {p}tenant:{t}:counters         hash   failed_resumes, cleanup_count
+ *   {p}tenant:{t}:paused           zset   conversation_id → last activity ms when a commit left it PAUSED:
+ *                                         abandoned calls (abandoned-sweep.ts)
  *   {p}global:{global}:live        zset   live token → last_activity ms: the max_sessions count
  *   {p}global:{global}:live:<t>    zset   the same for one tenant's sessions: the max_sessions_per_tenant count
  *                                         (in the global slot, so one script reserves a place in both)
@@ -68,12 +71,14 @@ export interface SessionKeys {
   callOrder: string;
   audio: string;
   audioSizes: string;
+  historyIds: string;
 }
 
 export interface TenantKeys {
   ids: string;
   activity: string;
   counters: string;
+  paused: string;
 }
 
 export interface GlobalKeys {
@@ -112,6 +117,7 @@ export class KeyLayout {
       callOrder: `${base}calls-order`,
       audio: `${base}audio`,
       audioSizes: `${base}audio-sizes`,
+      historyIds: `${base}history-ids`,
     };
   }
 
@@ -122,11 +128,11 @@ export class KeyLayout {
 
   tenant(tenant: string): TenantKeys {
     const base = `${this.prefix}tenant:{${tenant}}:`;
-    return { ids: `${base}ids`, activity: `${base}activity`, counters: `${base}counters` };
+    return { ids: `${base}ids`, activity: `${base}activity`, counters: `${base}counters`, paused: `${base}paused` };
   }
 }
 
 /** The session keys as a script's KEYS array, in SessionKeys order. */
 export function sessionKeyList(keys: SessionKeys): string[] {
-  return [keys.header, keys.history, keys.calls, keys.callOrder, keys.audio, keys.audioSizes];
+  return [keys.header, keys.history, keys.calls, keys.callOrder, keys.audio, keys.audioSizes, keys.historyIds];
 }

@@ -7,15 +7,18 @@ import type { Logger } from "../../logger.js";
 import { planCreate } from "../../session/create-plan.js";
 import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";
-import { notFound, Reason, SessionError } from "../../session/errors.js";
+import { historyItemNotFound, notFound, Reason, SessionError } from "../../session/errors.js";
+import { AFTER_ITEM_FIELD, type HistoryWindow, windowOfArray } from "../../session/history-window.js";
 import { isFullView, visibleRecord } from "../../session/reads.js";
 import { randomInitialVersion, withoutChildren } from "../../session/record.js";
 import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import { planResume } from "../../session/resume-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { updateAlone } from "../update-group.js";
-import type { CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
+import type { AbandonRequest, CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, ResumeResult, Store, StoreStats, TenantUpdate, UpdateResult, WindowedRead } from "../store.js";
 import { headerFromHash } from "./codec.js";
+import { getWindow, readForResume } from "./history-reads.js";
+import { endAbandonedSessions } from "./abandoned-sweep.js";
 import { RedisEventRelay } from "./event-relay.js";
 import { connectRedis, describeServer, storageError } from "./connection.js";
 import { checkDurability } from "./durability.js";
@@ -125,27 +128,38 @@ export class RedisStore implements Store {
     });
   }
 
-  resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }> {
+  getWindow(tenant: string, conversationId: string, window: HistoryWindow): Promise<WindowedRead> {
+    return this.run(tenant, () => getWindow(this.ctx, tenant, conversationId, window));
+  }
+
+  resume(tenant: string, request: ResumeRequest): Promise<ResumeResult> {
     const id = request.conversationId;
     const full = isFullView(request.view, SessionView.FULL);
+    const { window } = request;
     return this.write(tenant, id, () =>
       untilCommitted(id, async () => {
         const now = this.ctx.clock.now();
         // Children are read with the header, so the ones returned are those of the version resumed.
-        const read = full ? await readFull(this.ctx, tenant, id) : { header: (await readHead(this.ctx, tenant, id)).header, session: undefined };
+        const read = await readForResume(this.ctx, tenant, id, full, window);
         const header = read?.header;
         const plan = planResume(header?.record, request, { now, rules: this.ctx.rules, initialVersion: randomInitialVersion() });
         switch (plan.kind) {
           case "create": {
+            // Cut before the insert, so an unknown after_item_id creates nothing.
+            const cut = window && windowOfArray(id, plan.create.children.history, window);
             const session = await insertSession(this.ctx, tenant, plan.create, now, header);
-            return session === CONFLICT ? CONFLICT : { session: full ? session : withoutChildren(session), created: true };
+            if (session === CONFLICT) return CONFLICT;
+            if (cut) return { session: { ...session, conversationHistory: cut.items }, created: true, historyTruncated: cut.truncated };
+            return { session: full ? session : withoutChildren(session), created: true, historyTruncated: false };
           }
           case "refuse":
             await this.redis.hincrby(this.ctx.layout.tenant(tenant).counters, Counter.failedResumes, 1);
             throw plan.error;
           case "resume": {
+            if (read?.missingItem) throw historyItemNotFound(id, window!.afterItemId, AFTER_ITEM_FIELD);
             if (!(await commitHeader(this.ctx, tenant, header!, plan.record, header!.liveToken, now))) return CONFLICT;
-            return { session: read?.session ? { ...plan.record.session, ...childrenOf(read.session) } : plan.record.session, created: false };
+            const session = read?.session ? { ...plan.record.session, ...childrenOf(read.session) } : plan.record.session;
+            return { session, created: false, historyTruncated: read?.truncated ?? false };
           }
         }
       }),
@@ -224,6 +238,10 @@ export class RedisStore implements Store {
 
   cleanup(request: CleanupRequest): Promise<number> {
     return this.run(request.tenant, () => cleanup(this.ctx, request));
+  }
+
+  endAbandoned(request: AbandonRequest): Promise<number> {
+    return this.run(undefined, () => endAbandonedSessions(this.ctx, request, (tenant, id, work) => this.write(tenant, id, work)));
   }
 
   stats(tenant: string): Promise<StoreStats> {

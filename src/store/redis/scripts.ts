@@ -33,14 +33,55 @@ return {
 `;
 
 /**
+ * header, history, calls, calls-order, audio, history-ids: readFull with a
+ * window of the history. ARGV: how many of the newest items to return at
+ * most (-1: all), and the item_id they must come after ("": none). Returns
+ * readFull's reply, or {header, 0} when no item has that item_id.
+ */
+const readWindow = `
+local from = 0
+if ARGV[2] ~= '' then
+  local pos = redis.call('HGET', KEYS[6], ARGV[2])
+  if not pos then return {redis.call('HGETALL', KEYS[1]), 0} end
+  from = tonumber(pos) + 1
+end
+local limit = tonumber(ARGV[1])
+if limit >= 0 then from = math.max(from, redis.call('LLEN', KEYS[2]) - limit) end
+return {
+  redis.call('HGETALL', KEYS[1]),
+  redis.call('LRANGE', KEYS[2], from, -1),
+  redis.call('LRANGE', KEYS[4], 0, -1),
+  redis.call('HGETALL', KEYS[3]),
+  redis.call('LRANGE', KEYS[5], 0, -1)
+}
+`;
+
+/**
+ * history, history-ids; ARGV: item_ids. For each, {index, item binary} of
+ * the newest item with it, or false. An index costs a walk from the nearer
+ * end of the list in nodes of several items each: next to nothing for the
+ * recent items that edits are about.
+ */
+const readItems = `
+local out = {}
+for j = 1, #ARGV do
+  local pos = redis.call('HGET', KEYS[2], ARGV[j])
+  if pos then out[j] = {pos, redis.call('LINDEX', KEYS[1], pos)} else out[j] = false end
+end
+return out
+`;
+
+/**
  * Commits any number of sessions, each only if its header is still the
- * version its writes were decided on. KEYS: the six keys of each session in
+ * version its writes were decided on. KEYS: the seven keys of each session in
  * turn. ARGV: the number of sessions, then for each, the number of its
  * arguments followed by them: expected version ("" = the session must not
  * exist), commit id, replace ("1" wipes the session first), then counted
  * runs — header field/value pairs; history items; function calls as
  * (call_id, created ms, binary) triples; audio chunks followed by their
- * sizes; and last how many of the oldest chunks to drop. Returns one outcome
+ * sizes; how many of the oldest chunks to drop; the item_ids of the history
+ * items appended (indexed in history-ids); and edited items as (index,
+ * binary) pairs, written in place. Returns one outcome
  * per session: 1 when applied, 2 when this very commit was applied before (a
  * resend), 0 on a version conflict. One call commits a whole group at once,
  * and atomically: a script runs alone.
@@ -55,7 +96,7 @@ local function push(command, key, from, to)
   end
 end
 local function commitOne(k, i)
-  local header, history, calls, callOrder, audio, sizes = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
+  local header, history, calls, callOrder, audio, sizes, ids = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7]
   local current = redis.call('HGET', header, 'version')
   local matches
   if ARGV[i] == '' then matches = not current else matches = current == ARGV[i] end
@@ -63,7 +104,7 @@ local function commitOne(k, i)
     if current and redis.call('HGET', header, 'commit') == ARGV[i + 1] then return 2 end
     return 0
   end
-  if ARGV[i + 2] == '1' then redis.call('DEL', header, history, calls, callOrder, audio, sizes) end
+  if ARGV[i + 2] == '1' then redis.call('DEL', header, history, calls, callOrder, audio, sizes, ids) end
   i = i + 3
   local n = tonumber(ARGV[i])
   push('HSET', header, i + 1, i + n)
@@ -86,19 +127,28 @@ local function commitOne(k, i)
     redis.call('LTRIM', audio, drop, -1)
     redis.call('LTRIM', sizes, drop, -1)
   end
+  i = i + 1
+  n = tonumber(ARGV[i])
+  local base = redis.call('LLEN', history) - n
+  for j = 1, n do
+    if ARGV[i + j] ~= '' then redis.call('HSET', ids, ARGV[i + j], base + j - 1) end
+  end
+  i = i + n + 1
+  n = tonumber(ARGV[i])
+  for j = i + 1, i + 2 * n, 2 do redis.call('LSET', history, ARGV[j], ARGV[j + 1]) end
   return 1
 end
 local outcomes = {}
 local i = 2
 for s = 1, tonumber(ARGV[1]) do
-  outcomes[s] = commitOne((s - 1) * 6, i + 1)
+  outcomes[s] = commitOne((s - 1) * 7, i + 1)
   i = i + 1 + tonumber(ARGV[i])
 end
 return outcomes
 `;
 
 /**
- * The six session keys. ARGV: "version" and the version the caller checked
+ * The seven session keys. ARGV: "version" and the version the caller checked
  * (DeleteSession), or "idle" and a cutoff in ms (cleanup: only a session last
  * active before it). Returns {1, live token} when deleted, {0, last activity
  * ms} when kept, {-1} when there is no such session.
@@ -151,6 +201,17 @@ end
 return removed
 `;
 
+/**
+ * A tenant's paused zset. ARGV: conversation_id, the score the caller read.
+ * Drops the member unless its score has risen since (a commit paused the
+ * session again after the caller looked).
+ */
+const unindexPaused = `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+`;
+
 type Arg = string | Buffer | number;
 
 // ioredis adds a method per defined command (and a "…Buffer" twin that keeps
@@ -159,10 +220,13 @@ declare module "ioredis" {
   interface RedisCommander<Context> {
     ssReadHeadBuffer(...args: Arg[]): Result<[Buffer[], Buffer[], number], Context>;
     ssReadFullBuffer(...args: Arg[]): Result<[Buffer[], Buffer[], Buffer[], Buffer[], Buffer[]], Context>;
+    ssReadWindowBuffer(...args: Arg[]): Result<[Buffer[], Buffer[] | 0, Buffer[]?, Buffer[]?, Buffer[]?], Context>;
+    ssReadItemsBuffer(...args: Arg[]): Result<([Buffer, Buffer] | null)[], Context>;
     ssCommit(args: Arg[]): Result<number[], Context>;
     ssRemove(...args: Arg[]): Result<[number, string?], Context>;
     ssReserve(...args: Arg[]): Result<[number, ("tenant" | "store")?, number?], Context>;
     ssUnindex(...args: Arg[]): Result<number, Context>;
+    ssUnindexPaused(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -173,9 +237,12 @@ export const Committed = { conflict: 0, applied: 1, alreadyApplied: 2 } as const
 export function defineScripts(redis: Redis): void {
   redis.defineCommand("ssReadHead", { numberOfKeys: 2, lua: readHead });
   redis.defineCommand("ssReadFull", { numberOfKeys: 5, lua: readFull });
-  // The number of keys is given with each call (first argument): six per session.
+  redis.defineCommand("ssReadWindow", { numberOfKeys: 6, lua: readWindow });
+  redis.defineCommand("ssReadItems", { numberOfKeys: 2, lua: readItems });
+  // The number of keys is given with each call (first argument): seven per session.
   redis.defineCommand("ssCommit", { lua: commit });
-  redis.defineCommand("ssRemove", { numberOfKeys: 6, lua: remove });
+  redis.defineCommand("ssRemove", { numberOfKeys: 7, lua: remove });
   redis.defineCommand("ssReserve", { numberOfKeys: 2, lua: reserve });
   redis.defineCommand("ssUnindex", { numberOfKeys: 2, lua: unindex });
+  redis.defineCommand("ssUnindexPaused", { numberOfKeys: 1, lua: unindexPaused });
 }

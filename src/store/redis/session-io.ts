@@ -101,6 +101,8 @@ export interface QueuedCommit {
   tenant: string;
   plan: CommitPlan;
   hints: boolean;
+  /** The commit leaves the session PAUSED and the tenant's paused zset must hear of it (abandoned-sweep.ts). */
+  paused?: boolean;
 }
 
 /**
@@ -117,8 +119,9 @@ export function queueCommits(round: Round, ctx: RedisContext, commits: readonly 
   // One array, keys first: ioredis takes it as the command's arguments (a spread of thousands would be copied twice).
   const keys: (string | number | Buffer)[] = [0];
   const args: (string | Buffer)[] = [String(commits.length)];
-  for (const { tenant, plan, hints } of commits) {
+  for (const { tenant, plan, hints, paused } of commits) {
     const id = plan.header.record.session.conversationId;
+    if (paused) round.add((c) => c.zadd(ctx.layout.tenant(tenant).paused, "GT", nowMs, id));
     if (hints) {
       const index = ctx.layout.tenant(tenant);
       round.add((c) => c.zadd(index.ids, 0, id));

@@ -1,5 +1,8 @@
+import { SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { isDataCorrupted, type SessionError } from "../../session/errors.js";
 import { planUpdates, type SessionWrite, type UpdateResult } from "../../session/update-plan.js";
+import { editedItemIds, type StoredItems } from "../../session/history-edit.js";
+import { parseItems, queueReadItems } from "./history-reads.js";
 import type { TenantUpdate } from "../store.js";
 import { placeResults, type SessionGroup, sessionGroups } from "../update-group.js";
 import type { CommitPlan, StoredHeader } from "./codec.js";
@@ -56,6 +59,13 @@ async function round(ctx: RedisContext, sessions: Pending[], results: (UpdateRes
   const reads = new Round(ctx.redis, false);
   const readFor = new Map<number, Pending>();
   for (const p of sessions) if (!p.known) readFor.set(reads.add((c) => queueReadHead(c, ctx, p.group.tenant, p.group.conversationId, -1)), p);
+  // The items the group edits are read afresh every round: unlike the head they are not cached, and a
+  // commit on a stale read of them fails on the header's version like any other.
+  const itemReads = new Map<Pending, { position: number; ids: string[] }>();
+  for (const p of sessions) {
+    const ids = editedItemIds(p.group.updates);
+    if (ids.length > 0) itemReads.set(p, { position: reads.add((c) => queueReadItems(c, ctx, p.group.tenant, p.group.conversationId, ids)), ids });
+  }
   const replies = await reads.run();
   // A session whose header is damaged has every update refused as DATA_CORRUPTED; the others go on.
   const damaged = new Set<Pending>();
@@ -89,11 +99,25 @@ async function round(ctx: RedisContext, sessions: Pending[], results: (UpdateRes
   for (const p of sessions) {
     if (damaged.has(p)) continue;
     const { group, head } = p;
-    const plan = planUpdates(group.conversationId, head?.header.record, group.updates, head?.sizes ?? [], now, ctx.rules);
+    let items: StoredItems = new Map();
+    const itemRead = itemReads.get(p);
+    if (itemRead) {
+      try {
+        items = parseItems(replies[itemRead.position], itemRead.ids, group.conversationId);
+      } catch (err) {
+        if (!isDataCorrupted(err)) throw err;
+        ctx.corruption.report(group.tenant, err);
+        placeResults(results, group, group.updates.map(() => err));
+        continue;
+      }
+    }
+    const plan = planUpdates(group.conversationId, head?.header.record, group.updates, head?.sizes ?? [], now, ctx.rules, items);
     placeResults(results, group, plan.results);
     if (!plan.write || !head) continue;
     const hints = now.getTime() - head.indexedMs >= refreshMs;
-    queued.push({ tenant: group.tenant, plan: commitPlan(head.header, plan.write), hints });
+    // A session that becomes PAUSED is indexed at once; one that stays PAUSED only as its other hints are refreshed.
+    const paused = plan.write.record.session.status === SessionStatus.PAUSED && (hints || head.header.record.session.status !== SessionStatus.PAUSED);
+    queued.push({ tenant: group.tenant, plan: commitPlan(head.header, plan.write), hints, paused });
     after.push({ pending: p, head: nextHead(head, plan.write, hints ? now.getTime() : head.indexedMs) });
     if (queued.length === CHUNK_SESSIONS) send();
   }
@@ -138,6 +162,7 @@ function commitPlan(base: StoredHeader, write: SessionWrite): CommitPlan {
     calls: write.functionCalls,
     audio: write.audio,
     dropAudio: write.dropStoredAudio,
+    historyEdits: write.historyEdits,
   };
 }
 

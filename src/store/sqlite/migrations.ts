@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type Database from "better-sqlite3";
+import { fromBinary } from "@bufbuild/protobuf";
+import { ConversationItemSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
 
 /**
  * The schema, as an append-only list: migration i (1-based) takes the file
@@ -106,6 +108,33 @@ export const migrations: readonly Migration[] = [
         ) WITHOUT ROWID;
       `);
       db.prepare("INSERT INTO secrets (name, value) VALUES (?, ?)").run(Secret.pageTokenKey, randomBytes(32));
+    },
+  },
+  {
+    description: "history items found by item_id: edits and history windows, without a scan of the history",
+    up(db) {
+      // The column copies what the item's bytes hold, as the sessions table's
+      // columns copy its header. Rows written before it are filled in from
+      // their bytes once, here; a row that does not decode keeps "" and stays
+      // DATA_CORRUPTED when read, as before.
+      db.exec(`
+        ALTER TABLE history ADD COLUMN item_id TEXT NOT NULL DEFAULT '';
+        CREATE INDEX history_by_item ON history (tenant, conversation_id, item_id, id);
+      `);
+      const fill = db.prepare<[itemId: string, id: number]>("UPDATE history SET item_id = ? WHERE id = ?");
+      // In pages by id: a cursor cannot stay open across the updates, and a whole history file need not fit in memory.
+      const page = db.prepare<[after: number], { id: number; item: Buffer }>("SELECT id, item FROM history WHERE id > ? ORDER BY id LIMIT 1000");
+      for (let rows = page.all(0); rows.length > 0; rows = page.all(rows.at(-1)!.id)) {
+        for (const row of rows) {
+          let itemId: string;
+          try {
+            itemId = fromBinary(ConversationItemSchema, row.item).itemId;
+          } catch {
+            continue;
+          }
+          if (itemId !== "") fill.run(itemId, row.id);
+        }
+      }
     },
   },
 ];

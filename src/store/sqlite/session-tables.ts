@@ -1,12 +1,15 @@
 import type Database from "better-sqlite3";
 import { toBinary } from "@bufbuild/protobuf";
-import { type Session, SessionSchema } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { type Session, SessionSchema, SessionStatus } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { concatBytes, concatFields } from "../../grpc/length-delimited.js";
 import { checkStoredFraming } from "../stored-records.js";
 import type { NewSession } from "../../session/create-plan.js";
 import type { SessionChildren, SessionRecord } from "../../session/record.js";
 import { countSessions, emptyStats } from "../../session/stats.js";
 import type { SessionWrite } from "../../session/update-plan.js";
+import { historyItemNotFound } from "../../session/errors.js";
+import type { StoredItem, StoredItems } from "../../session/history-edit.js";
+import { AFTER_ITEM_FIELD, cutWindow, type HistoryWindow, windowFetchLimit } from "../../session/history-window.js";
 import type { StoreStats } from "../store.js";
 import {
   audioChunkFromRow,
@@ -18,7 +21,7 @@ import {
   millisOf,
   recordFromRow,
 } from "./rows.js";
-import { Counter, type DeletedRow, type HeaderRow, type ListParams, prepareStatements, type Statements } from "./sql.js";
+import { Counter, type DeletedRow, type HeaderRow, type ListParams, prepareStatements, type SessionKeyRow, type Statements } from "./sql.js";
 
 /**
  * The store's tables as records and messages: each method is one or a few
@@ -60,10 +63,11 @@ export class SessionTables {
     this.sql.updateHeader.run(headerParams(tenant, record));
   }
 
-  /** A planned write of an existing session: header, children, and the oldest audio dropped. */
+  /** A planned write of an existing session: header, children, edited items, and the oldest audio dropped. */
   write(tenant: string, write: SessionWrite): void {
     const id = write.record.session.conversationId;
     this.save(tenant, write.record);
+    for (const { ref, item } of write.historyEdits) this.sql.replaceItem.run(encodeHistoryItem(item), ref);
     this.addChildren(tenant, id, { history: write.history, functionCalls: write.functionCalls, audio: write.audio });
     if (write.dropStoredAudio > 0) this.sql.dropOldestAudio.run({ tenant, conversationId: id, count: write.dropStoredAudio });
   }
@@ -82,13 +86,53 @@ export class SessionTables {
     yield* this.sql.audioSizes.iterate(tenant, conversationId);
   }
 
+  /** The newest stored item of each of these item_ids, found through history_by_item; the ref is the row's id. */
+  storedItems(tenant: string, conversationId: string, itemIds: readonly string[]): StoredItems {
+    const found = new Map<string, StoredItem>();
+    for (const itemId of itemIds) {
+      const row = this.sql.findItem.get(tenant, conversationId, itemId);
+      if (row) found.set(itemId, { ref: row.id, item: historyItemFromRow(row.item, conversationId) });
+    }
+    return found;
+  }
+
+  /**
+   * The stored bytes of a window of the history, oldest first, and whether
+   * older items were left out: the start item is found by item_id, then at
+   * most windowFetchLimit rows are walked back from the newest.
+   */
+  historyWindow(tenant: string, conversationId: string, window: HistoryWindow): { items: Buffer[]; truncated: boolean } {
+    let after = 0;
+    if (window.afterItemId !== "") {
+      const start = this.sql.findItem.get(tenant, conversationId, window.afterItemId);
+      if (!start) throw historyItemNotFound(conversationId, window.afterItemId, AFTER_ITEM_FIELD);
+      after = start.id;
+    }
+    const newestFirst = this.sql.historyWindow.all({ tenant, conversationId, after, limit: windowFetchLimit(window) ?? -1 });
+    return cutWindow(newestFirst.reverse(), window);
+  }
+
+  /** withChildren with a window of the history only. */
+  withWindow(tenant: string, session: Session, window: HistoryWindow): { session: Session; historyTruncated: boolean } {
+    const id = session.conversationId;
+    const cut = this.historyWindow(tenant, id, window);
+    const full = this.withChildren(tenant, { ...session }, false);
+    return { session: { ...full, conversationHistory: cut.items.map((item) => historyItemFromRow(item, id)) }, historyTruncated: cut.truncated };
+  }
+
+  /** encodedWithChildren with a window of the history only. */
+  encodedWithWindow(tenant: string, session: Session, window: HistoryWindow): { session: Uint8Array; historyTruncated: boolean } {
+    const cut = this.historyWindow(tenant, session.conversationId, window);
+    return { session: this.encodeWith(tenant, session, cut.items), historyTruncated: cut.truncated };
+  }
+
   /** Fills in the session's history, function calls and audio, each in stored order. */
-  withChildren(tenant: string, session: Session): Session {
+  withChildren(tenant: string, session: Session, history = true): Session {
     const id = session.conversationId;
     const key = [tenant, id] as const;
     return {
       ...session,
-      conversationHistory: this.sql.selectHistory.all(...key).map((item) => historyItemFromRow(item, id)),
+      conversationHistory: history ? this.sql.selectHistory.all(...key).map((item) => historyItemFromRow(item, id)) : [],
       functionCalls: this.sql.selectCalls.all(...key).map((row) => functionCallFromRow(row, id)),
       audioBuffer: this.sql.selectAudio.all(...key).map(audioChunkFromRow),
     };
@@ -103,6 +147,11 @@ export class SessionTables {
    * client's decode is DATA_CORRUPTED here, as it is for withChildren.
    */
   encodedWithChildren(tenant: string, session: Session): Uint8Array {
+    return this.encodeWith(tenant, session, this.sql.selectHistory.all(tenant, session.conversationId));
+  }
+
+  /** The session encoded with its calls and audio, and `items` (stored history bytes) as its history. */
+  private encodeWith(tenant: string, session: Session, items: readonly Buffer[]): Uint8Array {
     const id = session.conversationId;
     const key = [tenant, id] as const;
     const rest = toBinary(SessionSchema, {
@@ -110,7 +159,6 @@ export class SessionTables {
       functionCalls: this.sql.selectCalls.all(...key).map((row) => functionCallFromRow(row, id)),
       audioBuffer: this.sql.selectAudio.all(...key).map(audioChunkFromRow),
     });
-    const items = this.sql.selectHistory.all(...key);
     for (const item of items) checkStoredFraming(item, id, "history");
     const history = concatFields(SessionSchema.field.conversationHistory.number, items);
     return concatBytes(rest, history);
@@ -156,13 +204,18 @@ export class SessionTables {
     return tenant === undefined ? this.sql.deleteInactive.all(cutoffMs, limit) : this.sql.deleteTenantInactive.all(tenant, cutoffMs, limit);
   }
 
+  /** At most `limit` sessions PAUSED with their last activity in [expiryMs, cutoffMs), oldest first. */
+  pausedBefore(cutoffMs: number, expiryMs: number, limit: number): SessionKeyRow[] {
+    return this.sql.pausedBefore.all({ paused: SessionStatus.PAUSED, cutoffMs, expiryMs, limit });
+  }
+
   countInactive(tenant: string | undefined, cutoffMs: number): number {
     return (tenant === undefined ? this.sql.countInactive.get(cutoffMs) : this.sql.countTenantInactive.get(tenant, cutoffMs)) ?? 0;
   }
 
   /** Appends history and audio and upserts function calls; costs what is added, whatever is stored. */
   private addChildren(tenant: string, id: string, children: SessionChildren): void {
-    for (const item of children.history) this.sql.insertHistory.run(tenant, id, encodeHistoryItem(item));
+    for (const item of children.history) this.sql.insertHistory.run(tenant, id, item.itemId, encodeHistoryItem(item));
     for (const call of children.functionCalls) {
       this.sql.upsertCall.run(tenant, id, call.callId, millisOf(call.createdAt), encodeFunctionCall(call));
     }

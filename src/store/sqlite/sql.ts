@@ -43,6 +43,11 @@ export interface ListParams {
   limit: number;
 }
 
+export interface ItemRow {
+  id: number;
+  item: Buffer;
+}
+
 export interface CallRow {
   created_ms: number;
   call: Buffer;
@@ -52,6 +57,11 @@ export interface AudioRow {
   seq: number;
   created_ms: number;
   data: Buffer;
+}
+
+export interface SessionKeyRow {
+  tenant: string;
+  conversation_id: string;
 }
 
 /** A session cleanup deleted. */
@@ -105,7 +115,20 @@ export function prepareStatements(db: Database.Database) {
     countNotEndedByTenant: db.prepare<[], { tenant: string; count: number }>(`SELECT tenant, count(*) AS count FROM sessions WHERE status IN (${liveStatuses}) GROUP BY tenant`),
 
     // --- children
-    insertHistory: db.prepare<[...Key, item: Uint8Array]>("INSERT INTO history (tenant, conversation_id, item) VALUES (?, ?, ?)"),
+    insertHistory: db.prepare<[...Key, itemId: string, item: Uint8Array]>("INSERT INTO history (tenant, conversation_id, item_id, item) VALUES (?, ?, ?, ?)"),
+    // The newest item of an item_id, through history_by_item.
+    findItem: db.prepare<[...Key, itemId: string], ItemRow>(
+      "SELECT id, item FROM history WHERE tenant = ? AND conversation_id = ? AND item_id = ? ORDER BY id DESC LIMIT 1",
+    ),
+    // item_id is not written: an edit keeps it.
+    replaceItem: db.prepare<[item: Uint8Array, id: number]>("UPDATE history SET item = ? WHERE id = ?"),
+    // A history window: items after row `after` (0: all), newest first, at most `limit` (-1: no limit),
+    // walked backwards on history_by_session so the cost follows the window.
+    historyWindow: db
+      .prepare<{ tenant: string; conversationId: string; after: number; limit: number }, Buffer>(`
+        SELECT item FROM history WHERE tenant = @tenant AND conversation_id = @conversationId AND id > @after
+         ORDER BY id DESC LIMIT @limit`)
+      .pluck(),
     upsertCall: db.prepare<[...Key, callId: string, createdMs: number, call: Uint8Array]>(`
       INSERT INTO function_calls (tenant, conversation_id, call_id, created_ms, call) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (tenant, conversation_id, call_id) DO UPDATE SET call = excluded.call`),
@@ -150,6 +173,11 @@ export function prepareStatements(db: Database.Database) {
           SELECT rowid FROM sessions INDEXED BY sessions_by_activity
            WHERE tenant = ? AND last_activity_ms < ? ORDER BY last_activity_ms LIMIT ?)
         RETURNING tenant, conversation_id, status`),
+    // PAUSED and idle since before the grace, unexpired: a range of the sessions_live index.
+    pausedBefore: db.prepare<{ paused: number; cutoffMs: number; expiryMs: number; limit: number }, SessionKeyRow>(`
+      SELECT tenant, conversation_id FROM sessions
+       WHERE status = @paused AND last_activity_ms < @cutoffMs AND last_activity_ms >= @expiryMs
+       ORDER BY last_activity_ms LIMIT @limit`),
     countInactive: db.prepare<[cutoffMs: number], number>("SELECT count(*) FROM sessions WHERE last_activity_ms < ?").pluck(),
     countTenantInactive: db
       .prepare<[tenant: string, cutoffMs: number], number>(

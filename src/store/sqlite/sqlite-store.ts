@@ -9,13 +9,14 @@ import { checkResume, type ResumeVerdict } from "../../session/resume.js";
 import type { SessionRules } from "../../session/rules.js";
 import { CorruptionLog } from "../corruption-log.js";
 import { updateAlone } from "../update-group.js";
-import type { CleanupRequest, EndRequest, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
+import type { AbandonRequest, CleanupRequest, EndRequest, ListQuery, ResumeRequest, ResumeResult, Store, StoreStats, TenantUpdate, UpdateResult, WindowedRead } from "../store.js";
+import type { HistoryWindow } from "../../session/history-window.js";
 import { Secret } from "./migrations.js";
 import { openReader, type Synchronous } from "./open-database.js";
 import { recordFromRow } from "./rows.js";
 import { storageError } from "./sqlite-errors.js";
 import { SessionTables } from "./session-tables.js";
-import type { DeletedIds, ResumeOutcome } from "./sqlite-writer.js";
+import type { AbandonBatch, DeletedIds, ResumeOutcome } from "./sqlite-writer.js";
 import { fromThreadSlot, type ThreadSlot } from "./thread-errors.js";
 import { WriterClient } from "./writer-client.js";
 import { packUpdates, type WriterMethod } from "./writer-protocol.js";
@@ -112,15 +113,33 @@ export class SqliteStore implements Store {
     );
   }
 
-  resume(tenant: string, request: ResumeRequest): Promise<{ session: Session; created: boolean }> {
+  async getWindow(tenant: string, conversationId: string, window: HistoryWindow): Promise<WindowedRead> {
+    return this.run(tenant, () =>
+      this.snapshot(() => {
+        const { session } = visibleRecord(conversationId, this.tables.read(tenant, conversationId), this.clock.now(), this.rules);
+        return this.tables.withWindow(tenant, session, window);
+      }),
+    );
+  }
+
+  async getWindowEncoded(tenant: string, conversationId: string, window: HistoryWindow): Promise<WindowedRead<Uint8Array>> {
+    return this.run(tenant, () =>
+      this.snapshot(() => {
+        const { session } = visibleRecord(conversationId, this.tables.read(tenant, conversationId), this.clock.now(), this.rules);
+        return this.tables.encodedWithWindow(tenant, session, window);
+      }),
+    );
+  }
+
+  resume(tenant: string, request: ResumeRequest): Promise<ResumeResult> {
     return this.resumeAs<Session>("resume", tenant, request);
   }
 
-  resumeEncoded(tenant: string, request: ResumeRequest): Promise<{ session: Uint8Array; created: boolean }> {
+  resumeEncoded(tenant: string, request: ResumeRequest): Promise<ResumeResult<Uint8Array>> {
     return this.resumeAs<Uint8Array>("resumeEncoded", tenant, request);
   }
 
-  private async resumeAs<S>(method: "resume" | "resumeEncoded", tenant: string, request: ResumeRequest): Promise<{ session: S; created: boolean }> {
+  private async resumeAs<S>(method: "resume" | "resumeEncoded", tenant: string, request: ResumeRequest): Promise<ResumeResult<S>> {
     const outcome = fromThreadSlot(await this.write<ThreadSlot<Exclude<ResumeOutcome<S>, SessionError>>>(method, tenant, request, this.clock.now(), randomInitialVersion()));
     if (outcome instanceof SessionError) throw outcome;
     return outcome;
@@ -207,8 +226,20 @@ export class SqliteStore implements Store {
       // Each batch is its own request, so writes that queued up meanwhile go in between.
       const batch = await this.write<DeletedIds>("cleanupBatch", tenant, cutoffMs, batchSize);
       deleted += batch.length;
-      if (request.onDeleted) for (const [t, ids] of idsByTenant(batch)) request.onDeleted(t, ids);
+      if (request.onDeleted) for (const [t, ids] of groupByTenant(batch)) request.onDeleted(t, ids);
       if (batch.length < batchSize) return deleted;
+    }
+  }
+
+  async endAbandoned(request: AbandonRequest): Promise<number> {
+    const batchSize = Math.max(1, request.batchSize);
+    let ended = 0;
+    for (;;) {
+      // Each batch is its own request, so writes that queued up meanwhile go in between.
+      const batch = await this.writeCall(() => this.writer.call<AbandonBatch>("abandonBatch", this.clock.now(), batchSize));
+      ended += batch.ended.length;
+      if (request.onEnded) for (const [t, sessions] of groupByTenant(batch.ended)) request.onEnded(t, sessions);
+      if (batch.seen < batchSize || batch.ended.length === 0) return ended;
     }
   }
 
@@ -260,13 +291,13 @@ export class SqliteStore implements Store {
   }
 }
 
-/** A sweep's batch may span tenants; CleanupRequest.onDeleted takes one tenant's ids at a time. */
-function idsByTenant(deleted: DeletedIds): Map<string, string[]> {
-  const byTenant = new Map<string, string[]>();
-  for (const [tenant, id] of deleted) {
-    const ids = byTenant.get(tenant);
-    if (ids) ids.push(id);
-    else byTenant.set(tenant, [id]);
+/** A sweep's batch may span tenants; CleanupRequest.onDeleted and AbandonRequest.onEnded take one tenant's at a time. */
+function groupByTenant<T>(pairs: readonly (readonly [tenant: string, value: T])[]): Map<string, T[]> {
+  const byTenant = new Map<string, T[]>();
+  for (const [tenant, value] of pairs) {
+    const values = byTenant.get(tenant);
+    if (values) values.push(value);
+    else byTenant.set(tenant, [value]);
   }
   return byTenant;
 }

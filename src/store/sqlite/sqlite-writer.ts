@@ -8,15 +8,24 @@ import { isDataCorrupted, Reason, SessionError } from "../../session/errors.js";
 import { isFullView } from "../../session/reads.js";
 import { expiryCutoffMs, type SessionRecord, withChildren, withoutChildren } from "../../session/record.js";
 import { planResume } from "../../session/resume-plan.js";
+import { abandonCutoffMs, planAbandon } from "../../session/abandon-plan.js";
 import type { SessionRules } from "../../session/rules.js";
 import { planUpdates } from "../../session/update-plan.js";
-import type { EndRequest, ResumeRequest, TenantUpdate, UpdateResult } from "../store.js";
+import type { EndRequest, ResumeRequest, ResumeResult, TenantUpdate, UpdateResult } from "../store.js";
+import { editedItemIds } from "../../session/history-edit.js";
+import { windowOfArray } from "../../session/history-window.js";
 import { decideGroups } from "../update-group.js";
 import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 import { NotEndedCounts } from "./not-ended-counts.js";
 import type { SessionTables } from "./session-tables.js";
 import { isDiskFull } from "./sqlite-errors.js";
 import { Counter } from "./sql.js";
+
+/** What one batch of abandoned sessions did: how many candidates it looked at, and those it ended (BASIC). */
+export interface AbandonBatch {
+  seen: number;
+  ended: [tenant: string, session: Session][];
+}
 
 /** The sessions one cleanup batch deleted, as [tenant, conversation_id]. */
 export type DeletedIds = [tenant: string, conversationId: string][];
@@ -26,7 +35,10 @@ export type DeletedIds = [tenant: string, conversationId: string][];
  * failed-resume count it writes commits with it. The session comes as a
  * message, or encoded (resumeEncoded).
  */
-export type ResumeOutcome<S = Session> = { session: S; created: boolean } | SessionError;
+export type ResumeOutcome<S = Session> = ResumeResult<S> | SessionError;
+
+/** A session as a resume returns it, and whether its window left older items out. */
+type Presented<S> = { session: S; historyTruncated: boolean };
 
 /**
  * Every write of the SQLite store, each one IMMEDIATE transaction: read the
@@ -56,6 +68,8 @@ export class SqliteWriter {
   readonly delete: (tenant: string, conversationId: string, etag: string, now: Date) => void;
   /** Deletes up to batchSize sessions last active before cutoffMs; returns how many. */
   readonly cleanupBatch: (tenant: string | undefined, cutoffMs: number, batchSize: number) => DeletedIds;
+  /** Ends up to batchSize abandoned sessions (see planAbandon). */
+  readonly abandonBatch: (now: Date, batchSize: number) => AbandonBatch;
 
   private readonly headers = new SessionCache<SessionRecord>(CACHED_SESSIONS);
   /** Sessions not ended, in all and per tenant, expired ones not yet swept included. */
@@ -90,12 +104,18 @@ export class SqliteWriter {
     };
     this.create = immediate(this.createSession.bind(this));
     this.resume = immediate((tenant: string, request: ResumeRequest, now: Date, initialVersion: number) =>
-      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) => (readChildren ? this.tables.withChildren(tenant, session) : session)),
+      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) => {
+        if (!readChildren) return { session, historyTruncated: false };
+        if (request.window) return this.tables.withWindow(tenant, session, request.window);
+        return { session: this.tables.withChildren(tenant, session), historyTruncated: false };
+      }),
     );
     this.resumeEncoded = immediate((tenant: string, request: ResumeRequest, now: Date, initialVersion: number) =>
-      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) =>
-        readChildren ? this.tables.encodedWithChildren(tenant, session) : toBinary(SessionSchema, session),
-      ),
+      this.resumeSession(tenant, request, now, initialVersion, (session, readChildren) => {
+        if (!readChildren) return { session: toBinary(SessionSchema, session), historyTruncated: false };
+        if (request.window) return this.tables.encodedWithWindow(tenant, session, request.window);
+        return { session: this.tables.encodedWithChildren(tenant, session), historyTruncated: false };
+      }),
     );
     const updateGroup = immediate(this.updateGroup.bind(this));
     this.updateMany = (items, now, epoch) => {
@@ -110,6 +130,7 @@ export class SqliteWriter {
     this.end = immediate(this.endSession.bind(this));
     this.delete = immediate(this.deleteSession.bind(this));
     this.cleanupBatch = immediate(this.deleteInactive.bind(this));
+    this.abandonBatch = immediate(this.endAbandoned.bind(this));
   }
 
   /** True from a write that failed for want of disk space (SQLITE_FULL) until the next commit. */
@@ -125,28 +146,32 @@ export class SqliteWriter {
   /**
    * `present` gives the session as the caller wants it; readChildren says
    * whether the view asks for children that are only in the tables (a
-   * created session already holds its own).
+   * created session already holds its own, and its window is cut here).
+   * A window whose after_item_id names no item throws out of the
+   * transaction, which undoes the takeover.
    */
   private resumeSession<S>(
     tenant: string,
     request: ResumeRequest,
     now: Date,
     initialVersion: number,
-    present: (session: Session, readChildren: boolean) => S,
+    present: (session: Session, readChildren: boolean) => Presented<S>,
   ): ResumeOutcome<S> {
     const plan = planResume(this.read(tenant, request.conversationId), request, { now, rules: this.rules, initialVersion });
     const full = isFullView(request.view, SessionView.FULL);
     switch (plan.kind) {
       case "create": {
+        const cut = request.window && windowOfArray(request.conversationId, plan.create.children.history, request.window);
         const session = this.insert(tenant, plan.create, now);
-        return { session: present(full ? session : withoutChildren(session), false), created: true };
+        if (cut) return { ...present({ ...session, conversationHistory: cut.items }, false), historyTruncated: cut.truncated, created: true };
+        return { ...present(full ? session : withoutChildren(session), false), created: true };
       }
       case "refuse":
         this.tables.addToCounter(tenant, Counter.failedResumes, 1);
         return plan.error;
       case "resume":
         this.save(tenant, plan.record);
-        return { session: present(plan.record.session, full), created: false };
+        return { ...present(plan.record.session, full), created: false };
     }
   }
 
@@ -167,8 +192,9 @@ export class SqliteWriter {
         if (!isDataCorrupted(err)) throw err;
         return { results: updates.map(() => err), write: undefined };
       }
+      const items = this.tables.storedItems(tenant, conversationId, editedItemIds(updates));
       const sizes = this.tables.audioSizes(tenant, conversationId);
-      const plan = planUpdates(conversationId, record, updates, sizes, now, this.rules);
+      const plan = planUpdates(conversationId, record, updates, sizes, now, this.rules, items);
       if (plan.write) {
         this.tables.write(tenant, plan.write);
         this.headers.set(tenant, conversationId, plan.write.record);
@@ -211,6 +237,32 @@ export class SqliteWriter {
     }
     for (const [t, count] of perTenant) this.tables.addToCounter(t, Counter.cleanupCount, count);
     return deleted.map((row) => [row.tenant, row.conversation_id]);
+  }
+
+  /**
+   * One batch of abandoned sessions, each decided again on its header. A
+   * damaged header costs its own session only: it is left as it is (and
+   * counted as seen, so a batch of them does not make the caller loop).
+   */
+  private endAbandoned(now: Date, batchSize: number): AbandonBatch {
+    const cutoffMs = abandonCutoffMs(now, this.rules);
+    if (cutoffMs === undefined) return { seen: 0, ended: [] };
+    const rows = this.tables.pausedBefore(cutoffMs, expiryCutoffMs(now, this.rules), batchSize);
+    const ended: [tenant: string, session: Session][] = [];
+    for (const { tenant, conversation_id: id } of rows) {
+      let record: SessionRecord | undefined;
+      try {
+        record = planAbandon(this.read(tenant, id), now, this.rules);
+      } catch (err) {
+        if (isDataCorrupted(err)) continue;
+        throw err;
+      }
+      if (!record) continue;
+      this.save(tenant, record);
+      this.notEnded.add(tenant, -1);
+      ended.push([tenant, record.session]);
+    }
+    return { seen: rows.length, ended };
   }
 
   /** Stores a planned new session once max_sessions allows it; returns it FULL. */

@@ -14,7 +14,7 @@ import type { ThreadError } from "./thread-errors.js";
  * messages (plain objects), bigints, Dates and bytes cross as they are.
  */
 
-export type WriterMethod = "create" | "resume" | "resumeEncoded" | "end" | "delete" | "cleanupBatch";
+export type WriterMethod = "create" | "resume" | "resumeEncoded" | "end" | "delete" | "cleanupBatch" | "abandonBatch";
 
 /**
  * A group of updates as it crosses to the thread: every update's protobuf
