@@ -3,7 +3,7 @@ import { SessionStatus } from "../../src/client/index.js";
 import { type MockRealtimeServer, startMockRealtimeServer } from "../support/mock-realtime-server.js";
 import { type RedisServer, startRedisServer } from "../support/redis-server.js";
 import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
-import { type BridgeProcess, startBridgeProcess } from "./support/bridge-process.js";
+import { type BridgeProcess, runMockTwilio, startBridgeProcess, startMockRealtimeProcess } from "./support/bridge-process.js";
 import { audioReceived, conversationOf, eventTypes, storedWhenComplete } from "./support/model-conversation.js";
 import { TwilioStream } from "./support/mock-twilio.js";
 
@@ -60,7 +60,6 @@ describe("Twilio Media Streams bridge", () => {
       ]);
       expect(stored.functionCalls.map((f) => [f.functionName, f.arguments, f.status, JSON.parse(f.result).status])).toEqual([["lookup_order", '{"order_id":"A-1001"}', "completed", "shipped"]]);
       expect(Buffer.concat(stored.audioBuffer.map((c) => Buffer.from(c.data)))).toEqual(Buffer.concat(frames));
-
       const prior = conversationOf(before);
       first.drop(); // Twilio does not reconnect: the application starts a new stream on the same call
       const target = where === "the same bridge" ? bridges[0]! : bridges[1]!;
@@ -70,7 +69,6 @@ describe("Twilio Media Streams bridge", () => {
       expect(eventTypes(after)).toEqual(["session.update", ...prior.map(() => "conversation.item.create"), "response.create"]);
       expect(after.received[0]!.session).toEqual(before.received[0]!.session);
       expect(conversationOf(after).slice(0, prior.length)).toEqual(prior);
-
       second.say("and my order");
       expect((await second.nextAnswer()).text).toBe('Turn 3. You first said "hello there". Order A-1001 is shipped.');
       const resumed = (await sidecars[1]!.client().getSession({ conversationId: callSid })).session!;
@@ -115,5 +113,25 @@ describe("Twilio Media Streams bridge", () => {
     const late = await TwilioStream.open(bridges[1]!.url, callSid);
     expect(await late.closed).toEqual({ code: 1000, reason: "call cannot be resumed" });
     expect((await client.getSession({ conversationId: callSid })).session).toMatchObject({ status: SessionStatus.ENDED, endReason: "call completed" });
+  });
+
+  it("runs the README walkthrough: the mock Realtime CLI, two bridges on it, the mock Twilio CLI breaking and continuing a call", async () => {
+    const cli = await startMockRealtimeProcess(["--port", "0", "--api-key", "walkthrough-key"]);
+    try {
+      const pods = await Promise.all(
+        sidecars.map((s, i) => startBridgeProcess({ platform: "twilio", sidecar: s.address, ownerId: `walk-${i}`, modelUrl: cli.url, modelApiKey: "walkthrough-key" })),
+      );
+      bridges.push(...pods);
+      const result = await runMockTwilio(["--url", pods[0]!.url, "--resume-url", pods[1]!.url, "--call-sid", "CAwalkthrough00000000000000000001"]);
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('caller: "where is order a-1001" → bot: "Order A-1001 is shipped."');
+      expect(result.stdout).toContain('caller: "and my order" → bot: "Turn 3. You first said "hello there". Order A-1001 is shipped."');
+      expect(result.stdout.trim().endsWith("OK")).toBe(true);
+      const session = (await sidecars[0]!.client().getSession({ conversationId: "CAwalkthrough00000000000000000001" })).session!;
+      expect(session).toMatchObject({ bridgeType: "twilio", resumedCount: 1, ownerId: "walk-1" });
+    } finally {
+      await cli.stop();
+    }
   });
 });

@@ -44,6 +44,13 @@ export interface BridgeContext {
 type State = "new" | "live" | "ended" | "fenced" | "superseded" | "closed";
 
 /**
+ * How long a lost socket's model session is kept to record what was still on its way (the
+ * transcript of the caller's last words completes after the answer), unless a new socket of the
+ * call reaches this process first.
+ */
+const MODEL_DRAIN_MS = 2_000;
+
+/**
  * One platform WebSocket: one call, from session.initiate or session.resume
  * to session.end or the socket's loss. Messages are handled one at a time in
  * arrival order, so the call's writes reach the sidecar in that order.
@@ -213,7 +220,7 @@ export class CallHandler {
 
   private modelHooks(): ModelCallHooks {
     return {
-      write: (parts) => this.write(parts),
+      write: (parts) => this.write(parts, this.state === "closed" && this.ctx.calls.get(this.conversationId) === this),
       audio: (chunk, itemId) => this.playback.chunk(chunk, itemId),
       audioDone: (itemId) => this.playback.done(itemId),
       speechStarted: () => this.playback.stop(),
@@ -290,7 +297,8 @@ export class CallHandler {
     this.state = "closed";
     this.log.info({ conversationId: this.conversationId }, "socket lost; call paused until resumed");
     this.write({ updateMask: { paths: ["status"] }, session: { status: SessionStatus.PAUSED } }, true);
-    this.release();
+    if (this.model) setTimeout(() => this.release(), MODEL_DRAIN_MS).unref();
+    else this.release();
   }
 
   /**

@@ -22,6 +22,13 @@ type State = "new" | "live" | "ended" | "fenced" | "superseded" | "closed";
 const MULAW: ModelAudioFormat = { type: "audio/pcmu" };
 
 /**
+ * How long a lost stream's model session is kept to record what was still on its way (the
+ * transcript of the caller's last words completes after the answer), unless a new stream of the
+ * call reaches this process first.
+ */
+const MODEL_DRAIN_MS = 2_000;
+
+/**
  * One Media Stream: one WebSocket from `start` to `stop` (or the socket's loss). Twilio never
  * reconnects a stream; when a call's stream breaks, the application starts a new
  * `<Connect><Stream>` on the same call, so the session is keyed by callSid and every `start` is a
@@ -148,7 +155,7 @@ export class StreamHandler {
 
   private modelHooks() {
     return {
-      write: (parts: UpdateParts) => this.write(parts),
+      write: (parts: UpdateParts) => this.write(parts, this.draining()),
       audio: (chunk: Buffer, itemId: string) => this.playback.chunk(chunk, itemId),
       audioDone: (itemId: string) => this.playback.done(itemId),
       speechStarted: () => {
@@ -189,7 +196,12 @@ export class StreamHandler {
     this.state = "closed";
     this.log.info({ callSid: this.callSid, why }, "stream gone; call paused until a new stream resumes it");
     this.write({ updateMask: { paths: ["status"] }, session: { status: SessionStatus.PAUSED } }, true);
-    this.release();
+    setTimeout(() => this.release(), MODEL_DRAIN_MS).unref();
+  }
+
+  /** Paused by this handler and not taken over by a newer stream in this process: the model's last events are still recorded. */
+  private draining(): boolean {
+    return this.state === "closed" && this.ctx.calls.get(this.callSid) === this;
   }
 
   /** Writes with this stream's epoch; resolves with the ack, or undefined when refused. */
