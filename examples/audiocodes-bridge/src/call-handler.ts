@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import {
@@ -11,20 +10,12 @@ import {
   SessionView,
   type UpdateParts,
 } from "sessionstore";
-import { ModelCall, type ModelCallHooks, type ModelOptions, realtimeSessionConfig } from "../../model-session/src/model-call.js";
+import { type ModelCall, type ModelOptions, realtimeSessionConfig } from "../../model-session/src/model-call.js";
 import { DtmfBot } from "./bot.js";
+import { openCallModel } from "./call-model.js";
+import { historyItem as item } from "./history-item.js";
 import { PlayStreams } from "./play-streams.js";
-import {
-  type Activity,
-  type BotMessage,
-  chooseMediaFormat,
-  dtmfOf,
-  isHangup,
-  MODEL_MEDIA_FORMATS,
-  type PlatformMessage,
-  parsePlatformMessage,
-  RESUME_FAILED,
-} from "./protocol.js";
+import { type Activity, type BotMessage, chooseMediaFormat, dtmfOf, isHangup, MODEL_MEDIA_FORMATS, type PlatformMessage, parsePlatformMessage, RESUME_FAILED } from "./protocol.js";
 
 export type ResumeReply = "accepted" | "resumed";
 
@@ -43,11 +34,7 @@ export interface BridgeContext {
 
 type State = "new" | "live" | "ended" | "fenced" | "superseded" | "closed";
 
-/**
- * How long a lost socket's model session is kept to record what was still on its way (the
- * transcript of the caller's last words completes after the answer), unless a new socket of the
- * call reaches this process first.
- */
+/** How long a lost socket's model session is kept to record what was on its way (a late transcript). */
 const MODEL_DRAIN_MS = 2_000;
 
 /**
@@ -66,11 +53,7 @@ export class CallHandler {
   private mediaFormat = "";
   private bot = new DtmfBot();
   private model: ModelCall | undefined;
-  private readonly playback = new PlayStreams(
-    (m) => this.send(m),
-    () => this.conversationId,
-    () => this.mediaFormat,
-  );
+  private readonly playback = new PlayStreams((m) => this.send(m), () => this.conversationId, () => this.mediaFormat);
   private queue: Promise<void> = Promise.resolve();
   /** This call's writes not yet answered. */
   private readonly writes = new Set<Promise<unknown>>();
@@ -193,44 +176,23 @@ export class CallHandler {
     this.send({ type, conversationId, mediaFormat: this.mediaFormat });
   }
 
-  /**
-   * Opens the call's model session (a resume replays the stored conversation into it) before the
-   * platform is told the call is accepted, so the caller's first words reach a model that is ready.
-   * When the model cannot be reached the platform gets session.error and the call stays PAUSED,
-   * resumable once the model is back.
-   */
+  /** The call's model session, opened before session.accepted so the caller's first words reach a ready model; else session.error. */
   private async openModel(session: Session, resumed: boolean): Promise<boolean> {
-    const model = this.ctx.model!;
-    const format = MODEL_MEDIA_FORMATS[this.mediaFormat];
-    if (!format) {
-      this.refuse(this.conversationId, `Media format ${this.mediaFormat} cannot be relayed to the model`, resumed ? RESUME_FAILED : undefined);
-      return false;
-    }
-    const config = realtimeSessionConfig(format);
-    const hooks = this.modelHooks();
-    try {
-      this.model = resumed ? await ModelCall.restore(model, hooks, format, session, config) : await ModelCall.start(model, hooks, format, config);
-    } catch (err) {
-      this.log.warn({ conversationId: this.conversationId, err: err instanceof Error ? err.message : String(err) }, "model session could not be opened");
-      this.refuse(this.conversationId, "The speech model is unavailable", resumed ? RESUME_FAILED : undefined);
-      return false;
-    }
-    return true;
-  }
-
-  private modelHooks(): ModelCallHooks {
-    return {
+    const opened = await openCallModel(this.ctx.model!, session, resumed, {
+      mediaFormat: this.mediaFormat,
+      // While the lost socket drains (see MODEL_DRAIN_MS), unless a newer socket took the call.
       write: (parts) => this.write(parts, this.state === "closed" && this.ctx.calls.get(this.conversationId) === this),
-      audio: (chunk, itemId) => this.playback.chunk(chunk, itemId),
-      audioDone: (itemId) => this.playback.done(itemId),
-      speechStarted: () => this.playback.stop(),
-      lost: (code) => {
-        // The platform's reconnect resumes the call with a new model session.
-        this.log.warn({ conversationId: this.conversationId, code }, "model session lost; closing the platform socket so the call resumes");
-        this.ws.close(1011, "model session lost");
-      },
+      playback: this.playback,
+      // The platform's reconnect resumes the call with a new model session.
+      lost: () => this.ws.close(1011, "model session lost"),
       log: this.log.child({ conversationId: this.conversationId }),
-    };
+    });
+    if ("refused" in opened) {
+      this.refuse(this.conversationId, opened.refused, resumed ? RESUME_FAILED : undefined);
+      return false;
+    }
+    this.model = opened;
+    return true;
   }
 
   private adopt(session: Session): void {
@@ -339,10 +301,4 @@ export class CallHandler {
   private send(message: BotMessage): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
-}
-
-type HistoryItem = NonNullable<UpdateParts["appendHistory"]>[number] & { itemId: string };
-
-function item(role: string, type: string, text: string, data: Record<string, string | number | boolean | null>): HistoryItem {
-  return { itemId: randomUUID(), role, type, text, data };
 }

@@ -6,7 +6,7 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const BRIDGE = fileURLToPath(new URL("../../../examples/audiocodes-bridge/src/bridge-server.ts", import.meta.url));
 export const TWILIO_BRIDGE = fileURLToPath(new URL("../../../examples/twilio-bridge/src/bridge-server.ts", import.meta.url));
 export const MOCK_TWILIO = fileURLToPath(new URL("./mock-twilio.ts", import.meta.url));
-export const MOCK_REALTIME = fileURLToPath(new URL("../../support/mock-realtime-server.ts", import.meta.url));
+export const MOCK_REALTIME = fileURLToPath(new URL("../../support/mock-realtime-cli.ts", import.meta.url));
 export const MOCK_VAIC = fileURLToPath(new URL("./mock-vaic.ts", import.meta.url));
 
 export interface BridgeProcess {
