@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Session } from "../../src/client/index.js";
+import { type Session, SessionStatus } from "../../src/client/index.js";
+import { realtimeSessionConfig } from "../../examples/model-session/src/model-call.js";
 import { type MockRealtimeServer, startMockRealtimeServer } from "../support/mock-realtime-server.js";
 import { type RedisServer, startRedisServer } from "../support/redis-server.js";
 import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
@@ -111,6 +112,40 @@ describe("AudioCodes bridge with a Realtime model", () => {
     const call = new MockVaicCall({ conversationId: "model-refused-1", supportedMediaFormats: ["raw/mulaw"] });
     await expect(call.initiate(wrongKey.url)).rejects.toMatchObject({ reason: "The speech model is unavailable" });
     expect((await call.resume(bridges[0]!.url)).type).toBe("session.accepted");
+    await call.end();
+  });
+
+  it("on resume runs again a tool call whose result was never stored, gives the model its output, and the model answers it", async () => {
+    // The bridge that placed this call died between the model's call and the tool's result.
+    const store = sidecars[0]!.client();
+    const conversationId = "model-unanswered-1";
+    const { session } = await store.createSession({
+      ownerId: "pod-dead",
+      session: { conversationId, bridgeType: "audiocodes", mediaFormat: "raw/lpcm16_24", metadata: { realtime_session: realtimeSessionConfig({ type: "audio/pcm", rate: 24_000 }) } },
+    });
+    await store.updateSession({
+      update: {
+        conversationId,
+        ownerEpoch: session!.ownerEpoch,
+        appendHistory: [
+          { itemId: "item_old_1", role: "user", type: "message", text: "where is order b-2001" },
+          { itemId: "item_old_2", role: "assistant", type: "function_call", data: { call_id: "call_old_2" } },
+        ],
+        upsertFunctionCalls: [{ callId: "call_old_2", functionName: "lookup_order", arguments: '{"order_id":"B-2001"}', status: "in_progress" }],
+        updateMask: { paths: ["status"] },
+        session: { status: SessionStatus.PAUSED },
+      },
+    });
+    const modelIndex = model.sessions.length;
+    const call = new MockVaicCall({ conversationId });
+    expect((await call.resume(bridges[0]!.url)).type).toBe("session.accepted");
+    expect((await hearAnswer(call, CODEC)).text).toBe("Order B-2001 is delivered.");
+    const m = model.sessions[modelIndex]!;
+    expect(eventTypes(m)).toEqual(["session.update", "conversation.item.create", "conversation.item.create", "conversation.item.create", "response.create"]);
+    expect(m.received[3]).toMatchObject({ item: { type: "function_call_output", call_id: "call_old_2" } });
+    const stored = await storedWhenComplete(store, conversationId, 3);
+    expect(stored.functionCalls[0]).toMatchObject({ callId: "call_old_2", status: "completed" });
+    expect(JSON.parse(stored.functionCalls[0]!.result)).toMatchObject({ found: true, status: "delivered" });
     await call.end();
   });
 });
