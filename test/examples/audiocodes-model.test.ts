@@ -148,4 +148,18 @@ describe("AudioCodes bridge with a Realtime model", () => {
     expect(JSON.parse(stored.functionCalls[0]!.result)).toMatchObject({ found: true, status: "delivered" });
     await call.end();
   });
+
+  it("when the model's socket breaks mid-call, closes the platform socket (1011) and the platform's resume gets a new model session", async () => {
+    const { call, modelIndex } = await talk("model-outage-1");
+    const socket = call.socket!;
+    model.sessions[modelIndex]!.drop();
+    expect(await socket.closed).toEqual({ code: 1011, reason: "model session lost" });
+    expect((await call.resume(bridges[1]!.url)).type).toBe("session.accepted");
+    const fresh = await model.session(modelIndex + 1);
+    expect(conversationOf(fresh)).toEqual(conversationOf(model.sessions[modelIndex]!));
+    await call.startStream();
+    say(call, "and my order", CODEC);
+    expect((await hearAnswer(call, CODEC)).text).toBe('Turn 3. You first said "hello there". Order A-1001 is shipped.');
+    await call.end();
+  });
 });

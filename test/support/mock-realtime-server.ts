@@ -36,6 +36,8 @@ export interface MockRealtimeSession {
   /** The session configuration after every session.update. */
   config: Record<string, unknown>;
   closed: Promise<void>;
+  /** Breaks this session's socket, as a model outage would. */
+  drop(): void;
 }
 
 export interface MockRealtimeServer {
@@ -100,6 +102,7 @@ class Connection {
       conversation: [],
       config: { type: "realtime", model: model ?? "mock-realtime", audio: { input: { format: { type: "audio/pcm", rate: 24_000 }, turn_detection: { type: "server_vad" } }, output: { format: { type: "audio/pcm", rate: 24_000 } } } },
       closed: new Promise((resolve) => ws.once("close", () => resolve())),
+      drop: () => ws.terminate(),
     };
     ws.on("message", (data) => this.receive(data.toString()));
     this.send({ type: "session.created", session: { id: this.session.id, object: "realtime.session", ...this.session.config } });
