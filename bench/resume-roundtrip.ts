@@ -58,7 +58,7 @@ async function seed(client: SessionStoreClient, conversationId: string, platform
     }
     history.push({ itemId: `a${t}`, role: "assistant", type: "message", text: `Answer ${t}: the model's reply, usually a little longer than what the caller said, some one hundred and sixty characters in all.` });
   }
-  const audio = Array.from({ length: 48 }, () => ({ data: new Uint8Array(RING_BYTES / 48).fill(0x55) }));
+  const audio = RING_BYTES > 0 ? Array.from({ length: 48 }, () => ({ data: new Uint8Array(Math.ceil(RING_BYTES / 48)).fill(0x55) })) : [];
   await client.updateSession({ update: { conversationId, ownerEpoch: session!.ownerEpoch, appendHistory: history, upsertFunctionCalls: calls, appendAudio: audio, updateMask: { paths: ["status", "current_turn"] }, session: { status: SessionStatus.ACTIVE, currentTurn: TURNS } } });
   await client.updateSession({ update: { conversationId, ownerEpoch: session!.ownerEpoch, updateMask: { paths: ["status"] }, session: { status: SessionStatus.PAUSED } } });
 }
