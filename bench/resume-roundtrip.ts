@@ -113,28 +113,34 @@ async function main(): Promise<void> {
   console.log(machineFacts());
   console.log(`load average before: ${load()}`);
   const sidecar = await startSidecar({ args: ["--log-level", "info", "--max-resume-attempts", "100000"] });
-  const model = await startMockRealtimeProcess(["--port", "0"]);
   const client = new SessionStoreClient(sidecar.address, { timeoutMs: 60_000 });
-  const count = Math.max(SINGLE, CONCURRENT);
-  const audiocodes = Array.from({ length: count }, (_, i) => `ac-${i}`);
-  const twilio = Array.from({ length: count }, (_, i) => `CA${String(i).padStart(32, "0")}`);
-  for (const id of audiocodes) await seed(client, id, "audiocodes");
-  for (const id of twilio) await seed(client, id, "twilio");
-  console.error(`seeded ${audiocodes.length + twilio.length} sessions`);
-  const bridges = {
-    "audiocodes (DTMF bot)": await startBridgeProcess({ sidecar: sidecar.address, ownerId: "bench-ac-offline" }),
-    "audiocodes (model)": await startBridgeProcess({ sidecar: sidecar.address, ownerId: "bench-ac-model", modelUrl: model.url }),
-    twilio: await startBridgeProcess({ platform: "twilio", sidecar: sidecar.address, ownerId: "bench-twilio", modelUrl: model.url }),
-  };
+  const started: { stop(): Promise<unknown> }[] = [];
   const rows: string[] = [];
   try {
-    for (const [kind, bridge] of Object.entries(bridges)) {
+    // Everything started is stopped in `finally`, whatever fails first (a refused seed, a bridge that does not start).
+    const model = await startMockRealtimeProcess(["--port", "0"]);
+    started.push(model);
+    const count = Math.max(SINGLE, CONCURRENT);
+    const audiocodes = Array.from({ length: count }, (_, i) => `ac-${i}`);
+    const twilio = Array.from({ length: count }, (_, i) => `CA${String(i).padStart(32, "0")}`);
+    for (const id of audiocodes) await seed(client, id, "audiocodes");
+    for (const id of twilio) await seed(client, id, "twilio");
+    console.error(`seeded ${audiocodes.length + twilio.length} sessions`);
+    const bridges: [string, BridgeProcess][] = [];
+    const add = async (kind: string, options: Parameters<typeof startBridgeProcess>[0]) => {
+      const bridge = await startBridgeProcess(options);
+      started.push(bridge);
+      bridges.push([kind, bridge]);
+    };
+    await add("audiocodes (DTMF bot)", { sidecar: sidecar.address, ownerId: "bench-ac-offline" });
+    await add("audiocodes (model)", { sidecar: sidecar.address, ownerId: "bench-ac-model", modelUrl: model.url });
+    await add("twilio", { platform: "twilio", sidecar: sidecar.address, ownerId: "bench-twilio", modelUrl: model.url });
+    for (const [kind, bridge] of bridges) {
       rows.push(...(await measure(kind, bridge, kind === "twilio" ? twilio : audiocodes)));
       console.error(`measured ${kind}`);
     }
   } finally {
-    await Promise.all(Object.values(bridges).map((b) => b.stop()));
-    await model.stop();
+    await Promise.all(started.map((p) => p.stop()));
     client.close();
     await sidecar.stop();
   }
