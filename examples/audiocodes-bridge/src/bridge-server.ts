@@ -4,6 +4,8 @@ import { Command, Option } from "commander";
 import { type Logger, pino } from "pino";
 import { WebSocketServer } from "ws";
 import { BridgeUpdateStream, SessionStoreClient } from "sessionstore-client";
+import { splitHostPort } from "../../shared/split-host-port.js";
+import type { ModelOptions } from "../../model-session/src/model-call.js";
 import { type BridgeContext, CallHandler, type ResumeReply } from "./call-handler.js";
 
 export interface BridgeOptions {
@@ -15,6 +17,10 @@ export interface BridgeOptions {
   ownerId: string;
   /** What a successful session.resume is answered with. Default "accepted", as the Bot API defines. */
   resumeReply?: ResumeReply;
+  /** An OpenAI-Realtime-compatible WebSocket endpoint; without it the DTMF bot answers (offline mode). */
+  modelUrl?: string;
+  /** Bearer token for the model endpoint. */
+  modelApiKey?: string;
   log?: Logger;
 }
 
@@ -37,7 +43,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     onEnded: (conversationId) => calls.get(conversationId)?.endedElsewhere(),
     onDisconnect: ({ status, unacked }) => log.warn({ code: status.code, unacked }, "update stream broke; replaying"),
   });
-  const ctx: BridgeContext = { client, updates, ownerId: options.ownerId, resumeReply: options.resumeReply ?? "accepted", calls, log };
+  const ctx: BridgeContext = { client, updates, ownerId: options.ownerId, resumeReply: options.resumeReply ?? "accepted", calls, model: modelOptions(options), log };
 
   const { host, port } = splitHostPort(options.listen);
   const server = new WebSocketServer({ host, port });
@@ -61,11 +67,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   };
 }
 
-function splitHostPort(listen: string): { host: string; port: number } {
-  const at = listen.lastIndexOf(":");
-  const port = Number(at < 0 ? listen : listen.slice(at + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--listen: "${listen}" is not host:port`);
-  return { host: at <= 0 ? "127.0.0.1" : listen.slice(0, at).replace(/^\[|\]$/g, ""), port };
+function modelOptions(options: BridgeOptions): ModelOptions | undefined {
+  if (!options.modelUrl) return undefined;
+  if (!/^wss?:\/\//.test(options.modelUrl)) throw new Error(`--model-url: "${options.modelUrl}" is not a ws:// or wss:// URL`);
+  return { url: options.modelUrl, ...(options.modelApiKey ? { apiKey: options.modelApiKey } : {}) };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -75,11 +80,13 @@ async function main(argv: string[]): Promise<void> {
     .option("--sidecar <address>", "the sessionstore sidecar's gRPC address", "127.0.0.1:50051")
     .option("--owner-id <id>", "this bridge's owner id", `bridge-${hostname()}-${process.pid}`)
     .addOption(new Option("--resume-reply <reply>", "answer to a successful session.resume").choices(["accepted", "resumed"]).default("accepted"))
+    .option("--model-url <url>", "OpenAI-Realtime-compatible WebSocket endpoint for the calls (default: none, the offline DTMF bot answers)")
+    .addOption(new Option("--model-api-key <key>", "bearer token for --model-url").env("MODEL_API_KEY"))
     .parse(argv)
-    .opts<{ listen: string; sidecar: string; ownerId: string; resumeReply: ResumeReply }>();
+    .opts<{ listen: string; sidecar: string; ownerId: string; resumeReply: ResumeReply; modelUrl?: string; modelApiKey?: string }>();
   const log = pino({ base: { ownerId: opts.ownerId } });
   const bridge = await startBridge({ ...opts, log });
-  log.info({ url: bridge.url, sidecar: opts.sidecar, resumeReply: opts.resumeReply }, "listening");
+  log.info({ url: bridge.url, sidecar: opts.sidecar, resumeReply: opts.resumeReply, model: opts.modelUrl ? "realtime" : "dtmf-bot" }, "listening");
   const stop = (signal: string) => {
     log.info({ signal }, "shutting down");
     void bridge.close().then(() => process.exit(0));

@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import {
   type BridgeUpdateStream,
+  REALTIME_SESSION_KEY,
   errorReasonOf,
   type Session,
   type SessionStoreClient,
@@ -10,8 +10,12 @@ import {
   SessionView,
   type UpdateParts,
 } from "sessionstore-client";
+import { type ModelCall, type ModelOptions, realtimeSessionConfig } from "../../model-session/src/model-call.js";
 import { DtmfBot } from "./bot.js";
-import { type Activity, type BotMessage, chooseMediaFormat, dtmfOf, isHangup, type PlatformMessage, parsePlatformMessage, RESUME_FAILED } from "./protocol.js";
+import { openCallModel } from "./call-model.js";
+import { historyItem as item } from "./history-item.js";
+import { PlayStreams } from "./play-streams.js";
+import { type Activity, type BotMessage, chooseMediaFormat, dtmfOf, isHangup, MODEL_MEDIA_FORMATS, type PlatformMessage, parsePlatformMessage, RESUME_FAILED } from "./protocol.js";
 
 export type ResumeReply = "accepted" | "resumed";
 
@@ -23,10 +27,15 @@ export interface BridgeContext {
   resumeReply: ResumeReply;
   /** The call handler that owns each conversation in this process now. */
   calls: Map<string, CallHandler>;
+  /** The speech model each call talks to; without one, the DTMF bot answers (offline mode). */
+  model: ModelOptions | undefined;
   log: Logger;
 }
 
 type State = "new" | "live" | "ended" | "fenced" | "superseded" | "closed";
+
+/** How long a lost socket's model session is kept to record what was on its way (a late transcript). */
+const MODEL_DRAIN_MS = 2_000;
 
 /**
  * One platform WebSocket: one call, from session.initiate or session.resume
@@ -43,6 +52,8 @@ export class CallHandler {
   private ownerEpoch = 0n;
   private mediaFormat = "";
   private bot = new DtmfBot();
+  private model: ModelCall | undefined;
+  private readonly playback = new PlayStreams((m) => this.send(m), () => this.conversationId, () => this.mediaFormat);
   private queue: Promise<void> = Promise.resolve();
   /** This call's writes not yet answered. */
   private readonly writes = new Set<Promise<unknown>>();
@@ -74,6 +85,7 @@ export class CallHandler {
   superseded(): void {
     if (this.state !== "live") return;
     this.state = "superseded";
+    this.model?.close();
     this.ws.close(1000, "session resumed on another connection");
   }
 
@@ -115,7 +127,7 @@ export class CallHandler {
 
   private async initiate(message: Extract<PlatformMessage, { type: "session.initiate" }>): Promise<void> {
     if (this.state !== "new") return this.log.warn("session.initiate on a socket that already has a session; ignored");
-    const mediaFormat = chooseMediaFormat(message.supportedMediaFormats);
+    const mediaFormat = chooseMediaFormat(message.supportedMediaFormats, this.ctx.model !== undefined);
     if (!mediaFormat) return this.refuse(message.conversationId, `None of the media formats ${JSON.stringify(message.supportedMediaFormats)} is supported`);
     let session: Session;
     try {
@@ -127,7 +139,10 @@ export class CallHandler {
           botName: message.botName ?? "",
           caller: message.caller ?? "",
           mediaFormat,
-          metadata: { expectAudioMessages: message.expectAudioMessages ?? true },
+          metadata: {
+            expectAudioMessages: message.expectAudioMessages ?? true,
+            ...(this.ctx.model ? { [REALTIME_SESSION_KEY]: realtimeSessionConfig(MODEL_MEDIA_FORMATS[mediaFormat]!) } : {}),
+          },
         },
       });
       session = created.session!;
@@ -136,6 +151,7 @@ export class CallHandler {
     }
     this.adopt(session);
     this.write({ updateMask: { paths: ["status"] }, session: { status: SessionStatus.ACTIVE } });
+    if (this.ctx.model && !(await this.openModel(session, false))) return;
     this.log.info({ conversationId: this.conversationId, mediaFormat }, "call accepted");
     this.send({ type: "session.accepted", conversationId: this.conversationId, mediaFormat });
   }
@@ -154,9 +170,29 @@ export class CallHandler {
     }
     this.adopt(session);
     this.bot = new DtmfBot(session.conversationHistory);
+    if (this.ctx.model && !(await this.openModel(session, true))) return;
     this.log.info({ conversationId, resumedCount: session.resumedCount, ownerEpoch: String(session.ownerEpoch) }, "call resumed");
     const type = this.ctx.resumeReply === "resumed" ? "session.resumed" : "session.accepted";
     this.send({ type, conversationId, mediaFormat: this.mediaFormat });
+  }
+
+  /** The call's model session, opened before session.accepted so the caller's first words reach a ready model; else session.error. */
+  private async openModel(session: Session, resumed: boolean): Promise<boolean> {
+    const opened = await openCallModel(this.ctx.model!, session, resumed, {
+      mediaFormat: this.mediaFormat,
+      // While the lost socket drains (see MODEL_DRAIN_MS), unless a newer socket took the call.
+      write: (parts) => this.write(parts, this.state === "closed" && this.ctx.calls.get(this.conversationId) === this),
+      playback: this.playback,
+      // The platform's reconnect resumes the call with a new model session.
+      lost: () => this.ws.close(1011, "model session lost"),
+      log: this.log.child({ conversationId: this.conversationId }),
+    });
+    if ("refused" in opened) {
+      this.refuse(this.conversationId, opened.refused, resumed ? RESUME_FAILED : undefined);
+      return false;
+    }
+    this.model = opened;
+    return true;
   }
 
   private adopt(session: Session): void {
@@ -173,12 +209,19 @@ export class CallHandler {
   private async audio(base64: string): Promise<void> {
     await this.ctx.updates.whenWritable();
     if (this.state !== "live") return;
-    this.write({ appendAudio: [{ data: Buffer.from(base64, "base64") }] });
+    const chunk = Buffer.from(base64, "base64");
+    this.model?.appendAudio(chunk);
+    this.write({ appendAudio: [{ data: chunk }] });
   }
 
   private async activity(activity: Activity): Promise<void> {
     if (this.state !== "live") return;
     const digit = dtmfOf(activity);
+    if (digit !== undefined && this.model) {
+      // With a model, a digit is the caller's input on record, not a question for the DTMF bot.
+      await this.write({ appendHistory: [item("user", "dtmf", digit, { digit })] });
+      return;
+    }
     if (digit !== undefined) {
       const reply = this.bot.answer(digit);
       const heard = item("user", "dtmf", digit, { digit });
@@ -216,7 +259,8 @@ export class CallHandler {
     this.state = "closed";
     this.log.info({ conversationId: this.conversationId }, "socket lost; call paused until resumed");
     this.write({ updateMask: { paths: ["status"] }, session: { status: SessionStatus.PAUSED } }, true);
-    this.release();
+    if (this.model) setTimeout(() => this.release(), MODEL_DRAIN_MS).unref();
+    else this.release();
   }
 
   /**
@@ -242,6 +286,8 @@ export class CallHandler {
 
   /** Stops writing for the call, unless a newer socket of this process took it over. */
   private release(): void {
+    this.model?.close();
+    this.model = undefined;
     if (this.ctx.calls.get(this.conversationId) !== this) return;
     this.ctx.calls.delete(this.conversationId);
     this.ctx.updates.untrack(this.conversationId);
@@ -255,10 +301,4 @@ export class CallHandler {
   private send(message: BotMessage): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
-}
-
-type HistoryItem = NonNullable<UpdateParts["appendHistory"]>[number] & { itemId: string };
-
-function item(role: string, type: string, text: string, data: Record<string, string | number | boolean | null>): HistoryItem {
-  return { itemId: randomUUID(), role, type, text, data };
 }

@@ -1,3 +1,5 @@
+import type { ModelAudioFormat } from "../../model-session/src/model-call.js";
+
 /**
  * The lifecycle part of the AudioCodes VoiceAI Connect Bot API in streaming
  * mode, as JSON messages over one WebSocket per call. Only the fields this
@@ -44,7 +46,10 @@ export type BotMessage =
   | { type: "userStream.started"; conversationId: string }
   | { type: "userStream.stopped"; conversationId: string }
   | { type: "activities"; conversationId: string; activities: Activity[] }
-  | { type: "connection.validated"; conversationId: string; success: boolean };
+  | { type: "connection.validated"; conversationId: string; success: boolean }
+  | { type: "playStream.start"; conversationId: string; streamId: string; mediaFormat: string }
+  | { type: "playStream.chunk"; conversationId: string; streamId: string; audioChunk: string }
+  | { type: "playStream.stop"; conversationId: string; streamId: string };
 
 export type PlatformMessageType = PlatformMessage["type"];
 export type BotMessageType = BotMessage["type"];
@@ -55,10 +60,24 @@ export const RESUME_FAILED = "RESUME_FAILED";
 /** Media formats this bridge can take, most preferred first; the platform's list decides among them. */
 export const SUPPORTED_MEDIA_FORMATS = ["raw/lpcm16", "raw/lpcm16_24", "raw/mulaw", "raw/alaw"] as const;
 
-/** The first of the platform's formats that the bridge supports; raw/lpcm16 when the platform listed none. */
-export function chooseMediaFormat(offered: readonly string[] | undefined): string | undefined {
-  if (!offered || offered.length === 0) return "raw/lpcm16";
-  return offered.find((f) => (SUPPORTED_MEDIA_FORMATS as readonly string[]).includes(f));
+/**
+ * With a model (--model-url), the formats the Realtime API takes as they are: relaying them needs
+ * no resampling, so the caller's audio reaches the model untouched. 16 kHz PCM is not among them.
+ */
+export const MODEL_MEDIA_FORMATS: Readonly<Record<string, ModelAudioFormat>> = {
+  "raw/lpcm16_24": { type: "audio/pcm", rate: 24_000 },
+  "raw/mulaw": { type: "audio/pcmu" },
+  "raw/alaw": { type: "audio/pcma" },
+};
+
+/**
+ * The first of the platform's formats that the bridge supports (with a model: one of
+ * MODEL_MEDIA_FORMATS); when the platform listed none, raw/lpcm16 (with a model, raw/lpcm16_24).
+ */
+export function chooseMediaFormat(offered: readonly string[] | undefined, withModel = false): string | undefined {
+  const supported: readonly string[] = withModel ? Object.keys(MODEL_MEDIA_FORMATS) : SUPPORTED_MEDIA_FORMATS;
+  if (!offered || offered.length === 0) return supported[0];
+  return offered.find((f) => supported.includes(f));
 }
 
 /** Parses one text frame; undefined when it is not a JSON object with a string `type`. */
