@@ -301,6 +301,8 @@ async function openStore(config: Config, rules: SessionRules, logger: Logger): P
       keyPrefix: config.redisKeyPrefix,
       connectTimeoutMs: config.redisConnectTimeoutMs,
       requireDurable: config.redisRequireDurable,
+      sentinels: config.redisSentinels.length > 0 ? { nodes: config.redisSentinels, name: config.redisSentinelName, password: config.redisSentinelPassword } : undefined,
+      replicas: { min: config.redisMinReplicas, timeoutMs: config.redisMinReplicasTimeoutMs },
       rules,
       clock: systemClock,
       logger,
@@ -313,7 +315,10 @@ async function openStore(config: Config, rules: SessionRules, logger: Logger): P
 /** Which store serves, and where, for the "listening" line: never a password. */
 function describeStorage(config: Config): Record<string, unknown> {
   if (config.storage === "sqlite") return { storage: "sqlite", sqlitePath: config.sqlitePath, sqliteSynchronous: config.sqliteSynchronous };
-  if (config.storage === "redis") return { storage: "redis", redisUrl: redactedUrl(config.redisUrl), redisKeyPrefix: config.redisKeyPrefix };
+  if (config.storage === "redis") {
+    const sentinels = config.redisSentinels.length > 0 ? { redisSentinels: config.redisSentinels.map((n) => `${n.host}:${n.port}`).join(","), redisSentinelName: config.redisSentinelName } : {};
+    return { storage: "redis", redisUrl: redactedUrl(config.redisUrl), ...sentinels, redisKeyPrefix: config.redisKeyPrefix, redisMinReplicas: config.redisMinReplicas };
+  }
   return { storage: config.storage };
 }
 
@@ -373,7 +378,7 @@ function isExpected(err: unknown): boolean {
 
 /** The configuration as it is safe to log: never tokens (their tenants are logged beside it); the Redis URL without its password. */
 function describe(config: Config): Record<string, unknown> {
-  return { ...config, redisUrl: redactedUrl(config.redisUrl), authTokens: undefined };
+  return { ...config, redisUrl: redactedUrl(config.redisUrl), redisSentinelPassword: config.redisSentinelPassword === "" ? "" : "***", authTokens: undefined };
 }
 
 /** The tokens of --auth-tokens and of the tokens file together; a token in both is refused, as within one source. */

@@ -1,11 +1,25 @@
-import { Redis } from "ioredis";
+import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "../../logger.js";
 import { Reason, SessionError } from "../../session/errors.js";
 import { defineScripts } from "./scripts.js";
 
+/** Where Sentinel mode finds the primary. */
+export interface SentinelOptions {
+  nodes: { host: string; port: number }[];
+  /** The name the Sentinels monitor the primary under. */
+  name: string;
+  /** The Sentinels' own password; "" for none. */
+  password: string;
+}
+
 export interface RedisConnectionOptions {
-  /** redis://[user:password@]host[:port][/db] or rediss://… for TLS. */
+  /**
+   * redis://[user:password@]host[:port][/db] or rediss://… for TLS. With
+   * sentinels, only its user, password, database and scheme are used: the
+   * Sentinels say where the primary is.
+   */
   url: string;
+  sentinels?: SentinelOptions;
   /** Bounds connecting, and also each command: a Redis that hangs fails calls as one that is down does. */
   connectTimeoutMs: number;
   logger?: Logger;
@@ -26,6 +40,7 @@ const MAX_RECONNECT_DELAY_MS = 1000;
  */
 export async function connectRedis(options: RedisConnectionOptions): Promise<Redis> {
   const redis = new Redis(options.url, {
+    ...(options.sentinels ? sentinelMode(options.sentinels, options.url, options.connectTimeoutMs) : {}),
     lazyConnect: true,
     connectTimeout: options.connectTimeoutMs,
     commandTimeout: options.connectTimeoutMs,
@@ -55,7 +70,10 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
     options.logger?.warn({ redis: where, err: { message: err.message } }, "cannot reach Redis; retrying");
   });
   redis.on("ready", () => {
-    options.logger?.info({ redis: where }, "connected to Redis");
+    // Behind Sentinels, which server that is changes with every failover; the log says which one it is now.
+    const stream = redis.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+    const primary = options.sentinels && stream?.remoteAddress ? { primary: `${stream.remoteAddress}:${stream.remotePort}` } : {};
+    options.logger?.info({ redis: where, ...primary }, "connected to Redis");
     up = true;
     reported = false;
   });
@@ -76,9 +94,37 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
   return redis;
 }
 
-/** Where the client connects, as ioredis parsed the URL: never the password. */
+/**
+ * Sentinel mode for ioredis: the Sentinels are asked for the primary of
+ * `name` at every (re)connect, and ioredis also subscribes to their
+ * +switch-master so a failover is followed the moment it is announced
+ * rather than when the old primary's connection times out. TLS (rediss://)
+ * is spoken to the Sentinels and to the data nodes alike.
+ */
+function sentinelMode(sentinels: SentinelOptions, url: string, timeoutMs: number): RedisOptions {
+  const tls = url.startsWith("rediss:");
+  return {
+    sentinels: sentinels.nodes.map(({ host, port }) => ({ host, port })),
+    name: sentinels.name,
+    sentinelPassword: sentinels.password === "" ? undefined : sentinels.password,
+    enableTLSForSentinelMode: tls,
+    sentinelTLS: tls ? {} : undefined,
+    sentinelCommandTimeout: timeoutMs,
+    failoverDetector: true,
+    // Once every Sentinel was tried: the same pace as reconnecting to a lone Redis, forever.
+    sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+    // The failover detector's own subscriptions to the Sentinels reconnect the same way.
+    sentinelReconnectStrategy: (attempt: number) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+  };
+}
+
+/** Where the client connects, as ioredis parsed the URL (or the Sentinels it asks): never a password. */
 export function describeServer(redis: Redis): string {
-  const { host, port, db, tls } = redis.options;
+  const { host, port, db, tls, sentinels, name } = redis.options;
+  if (sentinels && sentinels.length > 0) {
+    const nodes = sentinels.map((s) => `${s.host}:${s.port}`).join(",");
+    return `${tls ? "rediss" : "redis"}+sentinel://${nodes}/${name ?? ""}/${db ?? 0}`;
+  }
   return `${tls ? "rediss" : "redis"}://${host}:${port}/${db ?? 0}`;
 }
 

@@ -38,7 +38,8 @@ export class RedisEventRelay implements EventRelay {
   async close(): Promise<void> {
     const subscriber = this.subscriber;
     this.subscriber = undefined;
-    if (subscriber?.status === "ready") await subscriber.quit().catch(() => subscriber.disconnect());
-    else subscriber?.disconnect();
+    if (subscriber?.status === "ready") await subscriber.quit().catch(() => undefined);
+    // Also after QUIT: only disconnect() closes the connections ioredis keeps to the Sentinels.
+    subscriber?.disconnect();
   }
 }

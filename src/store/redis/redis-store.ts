@@ -17,7 +17,8 @@ import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { headerFromHash } from "./codec.js";
 import { RedisEventRelay } from "./event-relay.js";
-import { connectRedis, describeServer, storageError } from "./connection.js";
+import { connectRedis, describeServer, type SentinelOptions, storageError } from "./connection.js";
+import { ReplicaAcks, type ReplicaPolicy } from "./replica-acks.js";
 import { checkDurability } from "./durability.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
 import { Counter, HeaderField, KeyLayout, sessionKeyList } from "./keys.js";
@@ -29,8 +30,12 @@ import { CorruptionLog } from "../corruption-log.js";
 import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 
 export interface RedisStoreOptions {
-  /** redis://[user:password@]host[:port][/db], or rediss://… for TLS. */
+  /** redis://[user:password@]host[:port][/db], or rediss://… for TLS; with sentinels, only its credentials, database and scheme count. */
   url: string;
+  /** Find the primary through these Sentinels and follow its failovers. */
+  sentinels?: SentinelOptions;
+  /** Replicas that must have a write before it is acknowledged (WAIT); none by default. */
+  replicas?: ReplicaPolicy;
   /** Put before every key, so deployments can share one Redis. No braces. */
   keyPrefix: string;
   connectTimeoutMs: number;
@@ -74,6 +79,7 @@ export class RedisStore implements Store {
     clock: Clock,
     logger: Logger | undefined,
     readonly pageTokenKey: Uint8Array,
+    private readonly replicas: ReplicaAcks,
   ) {
     this.ctx = { redis, layout, rules, clock, heads: new SessionCache(CACHED_SESSIONS), corruption: new CorruptionLog(logger) };
   }
@@ -86,15 +92,17 @@ export class RedisStore implements Store {
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const layout = new KeyLayout(options.keyPrefix);
     const logger = options.logger?.child({ module: "redis" });
-    const redis = await connectRedis({ url: options.url, connectTimeoutMs: options.connectTimeoutMs, logger });
+    const redis = await connectRedis({ url: options.url, sentinels: options.sentinels, connectTimeoutMs: options.connectTimeoutMs, logger });
+    const replicas = new ReplicaAcks(redis, options.replicas ?? { min: 0, timeoutMs: 1000 });
     try {
       await checkDurability(redis, { require: options.requireDurable ?? false, where: describeServer(redis), logger });
+      await replicas.report(describeServer(redis), logger);
     } catch (err) {
       redis.disconnect();
       throw err;
     }
     try {
-      return new RedisStore(redis, layout, options.rules, options.clock, logger, await sharedPageTokenKey(redis, layout));
+      return new RedisStore(redis, layout, options.rules, options.clock, logger, await sharedPageTokenKey(redis, layout), replicas);
     } catch (err) {
       redis.disconnect();
       throw new Error(`cannot read the page-token key from Redis at ${redactedUrl(options.url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -162,7 +170,7 @@ export class RedisStore implements Store {
 
   updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
     const keys = items.map(({ tenant, update }) => sessionLockKey(tenant, update.conversationId));
-    return this.run(undefined, () => this.locks.exclusive(keys, () => updateInRounds(this.ctx, items)));
+    return this.run(undefined, () => this.locks.exclusive(keys, () => this.replicated(() => updateInRounds(this.ctx, items))));
   }
 
   end(tenant: string, request: EndRequest): Promise<Session> {
@@ -223,7 +231,7 @@ export class RedisStore implements Store {
   }
 
   cleanup(request: CleanupRequest): Promise<number> {
-    return this.run(request.tenant, () => cleanup(this.ctx, request));
+    return this.run(request.tenant, () => this.replicated(() => cleanup(this.ctx, request)));
   }
 
   stats(tenant: string): Promise<StoreStats> {
@@ -249,8 +257,9 @@ export class RedisStore implements Store {
     if (this.closed) return;
     this.closed = true;
     // QUIT lets replies in flight arrive first; with Redis down there is nothing to wait for.
-    if (this.redis.status === "ready") await this.redis.quit().catch(() => this.redis.disconnect());
-    else this.redis.disconnect();
+    if (this.redis.status === "ready") await this.redis.quit().catch(() => undefined);
+    // Also after QUIT: only disconnect() closes the connections ioredis keeps to the Sentinels.
+    this.redis.disconnect();
   }
 
   /**
@@ -262,9 +271,21 @@ export class RedisStore implements Store {
     return this.run(tenant, () =>
       this.locks.exclusive([sessionLockKey(tenant, conversationId)], () => {
         this.ctx.heads.delete(tenant, conversationId);
-        return work();
+        return this.replicated(work);
       }),
     );
+  }
+
+  /**
+   * Runs a write and, with --redis-min-replicas, answers only once enough
+   * replicas have it (see ReplicaAcks): still inside the session's lock, so
+   * the next write of the session is not decided on one that may yet fail.
+   * A write that failed needs no wait; its error is the answer.
+   */
+  private async replicated<T>(work: () => Promise<T>): Promise<T> {
+    const result = await work();
+    await this.replicas.confirm();
+    return result;
   }
 
   /** Runs a call of the tenant's, turning Redis failures into STORAGE_UNAVAILABLE (see storageError) and logging damaged records. */
