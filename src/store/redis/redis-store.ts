@@ -170,7 +170,17 @@ export class RedisStore implements Store {
 
   updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
     const keys = items.map(({ tenant, update }) => sessionLockKey(tenant, update.conversationId));
-    return this.run(undefined, () => this.locks.exclusive(keys, () => this.replicated(() => updateInRounds(this.ctx, items))));
+    return this.run(undefined, () =>
+      this.locks.exclusive(keys, async () => {
+        const connection = this.replicas.connection;
+        const results = await updateInRounds(this.ctx, items);
+        // Too few replicas is each committed update's own error (an error ack, the stream goes on), not the store failing.
+        const unconfirmed = await this.replicas.confirm(connection).then(() => undefined, (err: unknown) => err);
+        if (unconfirmed === undefined) return results;
+        if (!(unconfirmed instanceof SessionError)) throw unconfirmed;
+        return results.map((result) => (result instanceof SessionError ? result : unconfirmed));
+      }),
+    );
   }
 
   end(tenant: string, request: EndRequest): Promise<Session> {
@@ -283,8 +293,9 @@ export class RedisStore implements Store {
    * A write that failed needs no wait; its error is the answer.
    */
   private async replicated<T>(work: () => Promise<T>): Promise<T> {
+    const connection = this.replicas.connection;
     const result = await work();
-    await this.replicas.confirm();
+    await this.replicas.confirm(connection);
     return result;
   }
 

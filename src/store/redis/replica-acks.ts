@@ -32,26 +32,71 @@ export interface ReplicaPolicy {
  * their disks within their next event loop turn.
  */
 export class ReplicaAcks {
+  /** The WAIT sent and not yet answered, which later commits share (see confirm). */
+  private pending: Promise<number> | undefined;
+  /** Counts the connections made: a WAIT only counts the writes of its own connection. */
+  private connections = 0;
+
   constructor(
     private readonly redis: Redis,
     readonly policy: ReplicaPolicy,
-  ) {}
+  ) {
+    redis.on("connect", () => (this.connections += 1));
+  }
 
   get enabled(): boolean {
     return this.policy.min > 0;
   }
 
-  /** Resolves once `min` replicas have every write sent so far; throws STORAGE_UNAVAILABLE naming the figures when they do not within the timeout. */
-  async confirm(): Promise<void> {
+  /** A mark to take before a write and hand to confirm() after it. */
+  get connection(): number {
+    return this.connections;
+  }
+
+  /**
+   * Resolves once `min` replicas have every write sent so far; throws
+   * STORAGE_UNAVAILABLE naming the figures when they do not within the
+   * timeout.
+   *
+   * WAIT blocks the connection it is sent on, so each write sending its own
+   * would queue every call behind a chain of WAITs. Instead a write shares
+   * the WAIT already in flight, when there is one: replies come in the order
+   * commands were sent on one connection, so a WAIT still unanswered when the
+   * write's own reply has arrived was sent after the write, and counts it.
+   * Only when none is in flight is a new one sent. And a WAIT counts only
+   * what its own connection wrote: one sent after a reconnect (to a promoted
+   * replica, say) would confirm a write made on the old connection at once,
+   * so `since`, taken before the write, must still be the connection when
+   * the answer comes.
+   */
+  async confirm(since: number): Promise<void> {
     if (!this.enabled) return;
     const { min, timeoutMs } = this.policy;
-    const acknowledged = Number(await this.redis.wait(min, timeoutMs));
+    const acknowledged = await (this.pending ?? this.send());
+    if (this.connections !== since) {
+      throw new SessionError(
+        Reason.StorageUnavailable,
+        "the connection to Redis was re-established before the replicas confirmed the write, so whether it survives a failover is unknown: retry it (an update with a seq is applied once)",
+        { metadata: { replicas_required: String(min) } },
+      );
+    }
     if (acknowledged >= min) return;
     throw new SessionError(
       Reason.StorageUnavailable,
       `the write reached the Redis primary, but only ${acknowledged} of the ${min} replicas --redis-min-replicas asks for confirmed it within ${formatDuration(timeoutMs)}, so it might not survive a failover: retry it (an update with a seq is applied once)`,
       { metadata: { replicas_acknowledged: String(acknowledged), replicas_required: String(min), timeout: formatDuration(timeoutMs) } },
     );
+  }
+
+  private send(): Promise<number> {
+    const sent = this.redis.wait(this.policy.min, this.policy.timeoutMs).then(Number);
+    this.pending = sent;
+    // Cleared in the first reaction to the reply, before any write answered after it looks for a WAIT to share.
+    const clear = () => {
+      if (this.pending === sent) this.pending = undefined;
+    };
+    sent.then(clear, clear);
+    return sent;
   }
 
   /** Says at start what an acknowledgement means here, and warns when the primary has fewer replicas than required right now. */
