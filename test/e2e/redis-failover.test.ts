@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runFailoverLoad } from "../support/failover-load.js";
 import type { RedisServer } from "../support/redis-server.js";
 import { type SentinelSet, startSentinelSet } from "../support/redis-sentinel.js";
-import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
+import { runCli, type Sidecar, startSidecar, tempDbPath } from "../support/sidecar-process.js";
 
 // The primary of a replicated Redis dies (SIGKILL) under a bridge's streaming
 // load; Sentinel promotes a replica; the sidecar follows it by itself.
@@ -62,5 +62,31 @@ describe("a Redis primary failing over behind Sentinels", () => {
     for (const error of run.errors) expect(error).toMatchObject({ code: GrpcCode.UNAVAILABLE, reason: "STORAGE_UNAVAILABLE" });
     // Not zero by contract: asynchronous replication can drop the last writes; the count is the trade-off the README states.
     expect(run.lost).toBeLessThanOrEqual(run.ackedCount);
+  });
+});
+
+// Passwords as for --redis-url: the data nodes' in the URL, the Sentinels' own beside it; neither in the log.
+describe("Sentinels and data nodes with passwords", () => {
+  let set: SentinelSet | undefined;
+  let sidecar: Sidecar | undefined;
+
+  afterAll(async () => {
+    await sidecar?.stop();
+    await set?.stop();
+  });
+
+  it("connects with both passwords, never logs them, and refuses to start with a wrong Sentinel password", async () => {
+    set = await startSentinelSet({ password: "data-s3cret", sentinelPassword: "sentinel-s3cret" });
+    sidecar = await startSidecar({ args: set.sidecarArgs });
+    await sidecar.client().createSession({ ownerId: "pod-a", session: { conversationId: "guarded-call" } });
+    const log = sidecar.logs.map((l) => JSON.stringify(l)).join("\n");
+    expect(log).not.toContain("data-s3cret");
+    expect(log).not.toContain("sentinel-s3cret");
+
+    const wrong = set.sidecarArgs.map((a) => (a === "sentinel-s3cret" ? "wrong-password" : a));
+    const refused = await runCli(["serve", "--listen", "127.0.0.1:0", "--sqlite-path", tempDbPath(), "--redis-connect-timeout", "2s", ...wrong]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/cannot connect to Redis at redis\+sentinel:\/\/127\.0\.0\.1:\d+,.*\/sessions\/0/);
+    expect(refused.stderr).not.toContain("wrong-password");
   });
 });

@@ -83,7 +83,8 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
   });
 
   try {
-    await redis.connect();
+    // Behind Sentinels, ioredis asks them again and again until one names a primary it can reach: bound that at start.
+    await withDeadline(redis.connect(), options.connectTimeoutMs);
     await redis.ping();
   } catch (err) {
     redis.disconnect();
@@ -160,6 +161,14 @@ export function storageError(err: unknown, closed: boolean): SessionError {
     "Redis, where sessions are stored, did not answer in time or dropped the connection; the call may or may not have taken effect: retry it (an update with a seq is applied once)",
     { cause: err },
   );
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 function messageOf(err: unknown): string {
