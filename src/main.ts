@@ -302,6 +302,7 @@ async function openStore(config: Config, rules: SessionRules, logger: Logger): P
       connectTimeoutMs: config.redisConnectTimeoutMs,
       requireDurable: config.redisRequireDurable,
       sentinels: config.redisSentinels.length > 0 ? { nodes: config.redisSentinels, name: config.redisSentinelName, password: config.redisSentinelPassword } : undefined,
+      clusterNodes: config.redisClusterNodes.length > 0 ? config.redisClusterNodes : undefined,
       replicas: { min: config.redisMinReplicas, timeoutMs: config.redisMinReplicasTimeoutMs },
       rules,
       clock: systemClock,
@@ -317,7 +318,8 @@ function describeStorage(config: Config): Record<string, unknown> {
   if (config.storage === "sqlite") return { storage: "sqlite", sqlitePath: config.sqlitePath, sqliteSynchronous: config.sqliteSynchronous };
   if (config.storage === "redis") {
     const sentinels = config.redisSentinels.length > 0 ? { redisSentinels: config.redisSentinels.map((n) => `${n.host}:${n.port}`).join(","), redisSentinelName: config.redisSentinelName } : {};
-    return { storage: "redis", redisUrl: redactedUrl(config.redisUrl), ...sentinels, redisKeyPrefix: config.redisKeyPrefix, redisMinReplicas: config.redisMinReplicas };
+    const cluster = config.redisClusterNodes.length > 0 ? { redisClusterNodes: config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(",") } : {};
+    return { storage: "redis", redisUrl: redactedUrl(config.redisUrl), ...sentinels, ...cluster, redisKeyPrefix: config.redisKeyPrefix, redisMinReplicas: config.redisMinReplicas };
   }
   return { storage: config.storage };
 }

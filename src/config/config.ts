@@ -65,6 +65,8 @@ export interface Config {
   redisSentinelName: string;
   /** Password of the Sentinels themselves ("" for none); the data nodes' comes from redisUrl. Never log it. */
   redisSentinelPassword: string;
+  /** Nodes of a Redis Cluster to connect to; empty: no Cluster. */
+  redisClusterNodes: RedisNode[];
   /** Replicas that must have each write (WAIT) before it is acknowledged; 0: the primary's answer is enough. */
   redisMinReplicas: number;
   /** How long a write waits for those replicas before it is answered UNAVAILABLE. */
@@ -181,6 +183,10 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   redisSentinelPassword: {
     flag: "redis-sentinel-password", placeholder: "<password>", default: "", read: (value) => (value === "" ? "" : readName(value)),
     help: "with --redis-sentinels: the Sentinels' own password (their requirepass), when they have one; spoken over TLS when --redis-url is rediss://",
+  },
+  redisClusterNodes: {
+    flag: "redis-cluster-nodes", placeholder: "<host:port,...>", default: "", read: readRedisNodes,
+    help: "nodes of a Redis Cluster (host:port, comma-separated; some suffice, the rest are learned); sessions spread over its slots. --redis-url then gives only the nodes' user, password and TLS (rediss://)",
   },
   redisMinReplicas: {
     flag: "redis-min-replicas", placeholder: "<n>", default: "0", read: integer(0, 100),
@@ -358,10 +364,18 @@ function tlsProblems(config: Config, chosen: Chosen): string[] {
 /** The replica wait must end before the command timeout, or every short-handed write would time out instead of saying why. */
 function redisProblems(config: Config, chosen: Chosen): string[] {
   const from = (key: keyof Config) => `--${FIELDS[key].flag} (from ${chosen.get(key)?.source ?? "default"})`;
-  if (config.redisMinReplicas > 0 && config.redisMinReplicasTimeoutMs >= config.redisConnectTimeoutMs) {
-    return [`${from("redisMinReplicasTimeoutMs")} must be shorter than ${from("redisConnectTimeoutMs")}, which bounds every Redis command, the wait for replicas included`];
+  const problems: string[] = [];
+  if (config.redisClusterNodes.length > 0 && config.redisSentinels.length > 0) {
+    problems.push(`${from("redisClusterNodes")} and ${from("redisSentinels")} exclude each other: a Cluster fails over by itself`);
   }
-  return [];
+  // WAIT counts the writes of one connection to one node; a Cluster spreads a call's writes over several.
+  if (config.redisClusterNodes.length > 0 && config.redisMinReplicas > 0) {
+    problems.push(`${from("redisMinReplicas")} is not supported with ${from("redisClusterNodes")}: it needs one primary (standalone or behind Sentinels)`);
+  }
+  if (config.redisMinReplicas > 0 && config.redisMinReplicasTimeoutMs >= config.redisConnectTimeoutMs) {
+    problems.push(`${from("redisMinReplicasTimeoutMs")} must be shorter than ${from("redisConnectTimeoutMs")}, which bounds every Redis command, the wait for replicas included`);
+  }
+  return problems;
 }
 
 function readConfigFile(file: string, pathSource: string, chosen: Chosen, problems: string[]): void {

@@ -48,6 +48,7 @@ describe("loadConfig", () => {
       redisSentinels: [],
       redisSentinelName: "mymaster",
       redisSentinelPassword: "",
+      redisClusterNodes: [],
       redisMinReplicas: 0,
       redisMinReplicasTimeoutMs: 1000,
       maxSessions: 1000,
@@ -239,6 +240,11 @@ describe("validation", () => {
     const file = join(dir, "sentinels.json");
     writeFileSync(file, JSON.stringify({ redisSentinels: ["127.0.0.1:26379", "127.0.0.1:26380"] }));
     expect(loadConfig({ argv: { config: file }, env: {}, cwd: dir }).redisSentinels).toEqual([{ host: "127.0.0.1", port: 26379 }, { host: "127.0.0.1", port: 26380 }]);
+    const both = problemsOf({ argv: { redisSentinels: "a:1", redisClusterNodes: "b:2", redisMinReplicas: "1" }, env: {}, cwd: dir });
+    expect(both.problems).toEqual([
+      "--redis-cluster-nodes (from --redis-cluster-nodes) and --redis-sentinels (from --redis-sentinels) exclude each other: a Cluster fails over by itself",
+      "--redis-min-replicas (from --redis-min-replicas) is not supported with --redis-cluster-nodes (from --redis-cluster-nodes): it needs one primary (standalone or behind Sentinels)",
+    ]);
     const tooLong = problemsOf({ argv: { redisMinReplicas: "1", redisMinReplicasTimeout: "5s" }, env: {}, cwd: dir });
     expect(tooLong.problems).toEqual([
       "--redis-min-replicas-timeout (from --redis-min-replicas-timeout) must be shorter than --redis-connect-timeout (from default), which bounds every Redis command, the wait for replicas included",
@@ -352,7 +358,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(40);
+    expect(options).toHaveLength(41);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
       expect(flag).not.toBe("");

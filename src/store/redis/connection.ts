@@ -1,6 +1,7 @@
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "../../logger.js";
 import { Reason, SessionError } from "../../session/errors.js";
+import type { RedisClient } from "./round.js";
 import { defineScripts } from "./scripts.js";
 
 /** Where Sentinel mode finds the primary. */
@@ -20,6 +21,8 @@ export interface RedisConnectionOptions {
    */
   url: string;
   sentinels?: SentinelOptions;
+  /** Redis Cluster: some of its nodes, from which the client learns the rest and the slots. */
+  clusterNodes?: { host: string; port: number }[];
   /** Bounds connecting, and also each command: a Redis that hangs fails calls as one that is down does. */
   connectTimeoutMs: number;
   logger?: Logger;
@@ -38,9 +41,8 @@ const MAX_RECONNECT_DELAY_MS = 1000;
  * and while it is down every command fails at once instead of queueing:
  * a bridge in a live call must hear "unavailable" now, not after a timeout.
  */
-export async function connectRedis(options: RedisConnectionOptions): Promise<Redis> {
-  const redis = new Redis(options.url, {
-    ...(options.sentinels ? sentinelMode(options.sentinels, options.url, options.connectTimeoutMs) : {}),
+export async function connectRedis(options: RedisConnectionOptions): Promise<RedisClient> {
+  const connection: RedisOptions = {
     lazyConnect: true,
     connectTimeout: options.connectTimeoutMs,
     commandTimeout: options.connectTimeoutMs,
@@ -54,7 +56,10 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
     retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
     // After a failover the old primary answers writes with READONLY; reconnecting finds the new one.
     reconnectOnError: (err) => err.message.startsWith("READONLY"),
-  });
+  };
+  const redis: RedisClient = options.clusterNodes
+    ? clusterClient(options.clusterNodes, options.url, connection)
+    : new Redis(options.url, { ...(options.sentinels ? sentinelMode(options.sentinels, options.url, options.connectTimeoutMs) : {}), ...connection });
   defineScripts(redis);
   const where = describeServer(redis);
 
@@ -71,7 +76,7 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
   });
   redis.on("ready", () => {
     // Behind Sentinels, which server that is changes with every failover; the log says which one it is now.
-    const stream = redis.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+    const stream = redis instanceof Redis ? (redis.stream as { remoteAddress?: string; remotePort?: number } | undefined) : undefined;
     const primary = options.sentinels && stream?.remoteAddress ? { primary: `${stream.remoteAddress}:${stream.remotePort}` } : {};
     options.logger?.info({ redis: where, ...primary }, "connected to Redis");
     up = true;
@@ -119,8 +124,55 @@ function sentinelMode(sentinels: SentinelOptions, url: string, timeoutMs: number
   };
 }
 
-/** Where the client connects, as ioredis parsed the URL (or the Sentinels it asks): never a password. */
-export function describeServer(redis: Redis): string {
+/**
+ * A Redis Cluster client. The URL gives the nodes' user, password and TLS;
+ * ioredis learns the slots from the nodes given, follows MOVED and ASK (a
+ * resharding), and refreshes the slots when a node fails. Commands of one
+ * tick to one node go in one pipeline (auto-pipelining), which is what the
+ * store's rounds become on a Cluster (see Round). A node that is down fails
+ * its slots' commands after a few quick redirection attempts, as an outage.
+ */
+function clusterClient(nodes: { host: string; port: number }[], url: string, connection: RedisOptions): Cluster {
+  const parsed = new URL(url);
+  const cluster = new Cluster(nodes.map(({ host, port }) => ({ host, port })), {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    enableReadyCheck: true,
+    clusterRetryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+    // A few redirections cover a resharding (MOVED, then ASK while a slot moves) and a failover; more would only delay the UNAVAILABLE of a node that is gone.
+    maxRedirections: 6,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: connection.connectTimeout,
+    redisOptions: {
+      // The Cluster client owns queueing and reconnecting (enableOfflineQueue, clusterRetryStrategy above).
+      ...perNode(connection),
+      username: parsed.username === "" ? undefined : decodeURIComponent(parsed.username),
+      password: parsed.password === "" ? undefined : decodeURIComponent(parsed.password),
+      tls: parsed.protocol === "rediss:" ? {} : undefined,
+    },
+  });
+  clusterNodes.set(cluster, nodes.map((n) => `${n.host}:${n.port}`).join(","));
+  return cluster;
+}
+
+function perNode(connection: RedisOptions): RedisOptions {
+  const { enableOfflineQueue: _queue, retryStrategy: _retry, lazyConnect: _lazy, ...rest } = connection;
+  return rest;
+}
+
+/** The nodes each Cluster client was given, for describeServer. */
+const clusterNodes = new WeakMap<Cluster, string>();
+
+/** Where the client connects, as ioredis parsed the URL (or the Sentinels it asks, or the Cluster's nodes): never a password. */
+export function describeServer(redis: RedisClient): string {
+  if (redis instanceof Cluster) {
+    const tls = redis.options.redisOptions?.tls !== undefined;
+    const nodes = clusterNodes.get(redis) ?? "";
+    return `${tls ? "rediss" : "redis"}+cluster://${nodes}`;
+  }
   const { host, port, db, tls, sentinels, name } = redis.options;
   if (sentinels && sentinels.length > 0) {
     const nodes = sentinels.map((s) => `${s.host}:${s.port}`).join(",");

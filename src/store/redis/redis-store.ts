@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
 import { redactedUrl } from "../../config/config-values.js";
 import { type Session, SessionStatus, type SessionUpdate, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
@@ -18,6 +17,7 @@ import type { CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, 
 import { headerFromHash } from "./codec.js";
 import { RedisEventRelay } from "./event-relay.js";
 import { connectRedis, describeServer, type SentinelOptions, storageError } from "./connection.js";
+import type { RedisClient } from "./round.js";
 import { ReplicaAcks, type ReplicaPolicy } from "./replica-acks.js";
 import { checkDurability } from "./durability.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
@@ -34,6 +34,8 @@ export interface RedisStoreOptions {
   url: string;
   /** Find the primary through these Sentinels and follow its failovers. */
   sentinels?: SentinelOptions;
+  /** Connect to the Redis Cluster these nodes belong to (instead of url's host or Sentinels). */
+  clusterNodes?: { host: string; port: number }[];
   /** Replicas that must have a write before it is acknowledged (WAIT); none by default. */
   replicas?: ReplicaPolicy;
   /** Put before every key, so deployments can share one Redis. No braces. */
@@ -73,7 +75,7 @@ export class RedisStore implements Store {
   private closed = false;
 
   private constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     layout: KeyLayout,
     rules: SessionRules,
     clock: Clock,
@@ -92,7 +94,7 @@ export class RedisStore implements Store {
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const layout = new KeyLayout(options.keyPrefix);
     const logger = options.logger?.child({ module: "redis" });
-    const redis = await connectRedis({ url: options.url, sentinels: options.sentinels, connectTimeoutMs: options.connectTimeoutMs, logger });
+    const redis = await connectRedis({ url: options.url, sentinels: options.sentinels, clusterNodes: options.clusterNodes, connectTimeoutMs: options.connectTimeoutMs, logger });
     const replicas = new ReplicaAcks(redis, options.replicas ?? { min: 0, timeoutMs: 1000 });
     try {
       await checkDurability(redis, { require: options.requireDurable ?? false, where: describeServer(redis), logger });
@@ -315,7 +317,7 @@ export class RedisStore implements Store {
  * The page-token key every sidecar on this Redis shares: the first to start
  * sets it (SET NX, so two starting at once agree on one), the rest read it.
  */
-async function sharedPageTokenKey(redis: Redis, layout: KeyLayout): Promise<Uint8Array> {
+async function sharedPageTokenKey(redis: RedisClient, layout: KeyLayout): Promise<Uint8Array> {
   await redis.set(layout.global.pageTokenKey, randomBytes(32), "NX");
   const key = await redis.getBuffer(layout.global.pageTokenKey);
   if (key === null || key.length < 32) throw new Error(`${layout.global.pageTokenKey} holds no key of 32 bytes; delete it to have a new one made`);

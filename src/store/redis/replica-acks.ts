@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./round.js";
 import { formatDuration } from "../../config/duration.js";
 import type { Logger } from "../../logger.js";
 import { Reason, SessionError } from "../../session/errors.js";
@@ -38,7 +38,7 @@ export class ReplicaAcks {
   private connections = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly policy: ReplicaPolicy,
   ) {
     redis.on("connect", () => (this.connections += 1));
@@ -115,7 +115,7 @@ export class ReplicaAcks {
 }
 
 /** connected_slaves from INFO replication. */
-async function connectedReplicas(redis: Redis): Promise<number | undefined> {
+async function connectedReplicas(redis: RedisClient): Promise<number | undefined> {
   const info = await redis.info("replication");
   const match = /^connected_slaves:(\d+)/m.exec(info);
   return match ? Number(match[1]) : undefined;

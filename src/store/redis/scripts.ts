@@ -1,4 +1,5 @@
-import type { Redis, Result } from "ioredis";
+import type { Result } from "ioredis";
+import type { RedisClient } from "./round.js";
 
 /**
  * The Lua scripts of the Redis store. None of them knows a session rule:
@@ -160,6 +161,7 @@ declare module "ioredis" {
     ssReadHeadBuffer(...args: Arg[]): Result<[Buffer[], Buffer[], number], Context>;
     ssReadFullBuffer(...args: Arg[]): Result<[Buffer[], Buffer[], Buffer[], Buffer[], Buffer[]], Context>;
     ssCommit(args: Arg[]): Result<number[], Context>;
+    ssCommitOne(args: Arg[]): Result<number[], Context>;
     ssRemove(...args: Arg[]): Result<[number, string?], Context>;
     ssReserve(...args: Arg[]): Result<[number, ("tenant" | "store")?, number?], Context>;
     ssUnindex(...args: Arg[]): Result<number, Context>;
@@ -170,11 +172,14 @@ declare module "ioredis" {
 export const Committed = { conflict: 0, applied: 1, alreadyApplied: 2 } as const;
 
 /** Teaches the client the scripts; ioredis sends them by SHA and loads them again after a Redis restart. */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   redis.defineCommand("ssReadHead", { numberOfKeys: 2, lua: readHead });
   redis.defineCommand("ssReadFull", { numberOfKeys: 5, lua: readFull });
   // The number of keys is given with each call (first argument): six per session.
   redis.defineCommand("ssCommit", { lua: commit });
+  // The same script for one session, its six keys first: on a Cluster the client routes (and
+  // auto-pipelines) a command by its first argument, which must then be a key, not the key count.
+  redis.defineCommand("ssCommitOne", { numberOfKeys: 6, lua: commit });
   redis.defineCommand("ssRemove", { numberOfKeys: 6, lua: remove });
   redis.defineCommand("ssReserve", { numberOfKeys: 2, lua: reserve });
   redis.defineCommand("ssUnindex", { numberOfKeys: 2, lua: unindex });
