@@ -36,6 +36,8 @@ export interface FailoverLoadOptions {
   roundsAfter: number;
   /** Injects the failure (e.g. SIGKILL the primary) and resolves once it is in effect. */
   fail(): Promise<unknown>;
+  /** Started right after fail(): the load goes on at least until it settles (e.g. a resharding), and its failure fails the run. */
+  during?: () => Promise<unknown>;
   /** Gives up (throws) when updates are not acknowledged again within this long. */
   giveUpAfterMs?: number;
   prefix?: string;
@@ -51,8 +53,10 @@ export async function runFailoverLoad(options: FailoverLoadOptions): Promise<Fai
   let failedAt = 0;
   let recoveredAt = 0;
   let afterRecovery = 0;
+  let during: Promise<unknown> | undefined;
+  let settled = options.during === undefined;
   try {
-    for (let round = 1; afterRecovery < options.roundsAfter; round++) {
+    for (let round = 1; afterRecovery < options.roundsAfter || !settled; round++) {
       const seq = BigInt(round);
       const first = stream.acks.length;
       for (const id of ids) await stream.send({ conversationId: id, seq, appendHistory: [{ itemId: `u${seq}` }] });
@@ -61,6 +65,8 @@ export async function runFailoverLoad(options: FailoverLoadOptions): Promise<Fai
       if (round === options.failAt) {
         failedAt = performance.now();
         await options.fail();
+        during = options.during?.();
+        during?.then(() => (settled = true), () => (settled = true));
       }
       let failed = false;
       const acks = await stream.waitForAcks(first + ids.length).catch(() => undefined);
@@ -93,6 +99,7 @@ export async function runFailoverLoad(options: FailoverLoadOptions): Promise<Fai
     await stream.ended;
     stream.close();
   }
+  await during;
   let lost = 0;
   let ackedCount = 0;
   for (const id of ids) {

@@ -127,9 +127,8 @@ function sentinelMode(sentinels: SentinelOptions, url: string, timeoutMs: number
 /**
  * A Redis Cluster client. The URL gives the nodes' user, password and TLS;
  * ioredis learns the slots from the nodes given, follows MOVED and ASK (a
- * resharding), and refreshes the slots when a node fails. Commands of one
- * tick to one node go in one pipeline (auto-pipelining), which is what the
- * store's rounds become on a Cluster (see Round). A node that is down fails
+ * resharding), and refreshes the slots when a node fails. The store's rounds
+ * become commands sent one by one on a Cluster (see Round). A node that is down fails
  * its slots' commands after a few quick redirection attempts, as an outage.
  */
 function clusterClient(nodes: { host: string; port: number }[], url: string, connection: RedisOptions): Cluster {
@@ -137,7 +136,9 @@ function clusterClient(nodes: { host: string; port: number }[], url: string, con
   const cluster = new Cluster(nodes.map(({ host, port }) => ({ host, port })), {
     lazyConnect: true,
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
+    // Off: a pipeline in which some commands meet ASK (a slot halfway through a resharding) and others do not comes back with the
+    // ASK errors unfollowed; commands sent one by one are each redirected by the client. They still go out without waiting for each other.
+    enableAutoPipelining: false,
     enableReadyCheck: true,
     clusterRetryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
     // A few redirections cover a resharding (MOVED, then ASK while a slot moves) and a failover; more would only delay the UNAVAILABLE of a node that is gone.
@@ -183,7 +184,8 @@ export function describeServer(redis: RedisClient): string {
 
 // Replies that mean "Redis cannot serve right now", as opposed to a reply
 // that a bug of ours provoked.
-const UNAVAILABLE_REPLIES = ["OOM", "READONLY", "LOADING", "MASTERDOWN", "BUSY", "NOAUTH", "WRONGPASS", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "NOREPLICAS"];
+// MOVED and ASK are followed by the Cluster client; one that reaches us means the slots moved more often than it follows.
+const UNAVAILABLE_REPLIES = ["OOM", "READONLY", "LOADING", "MASTERDOWN", "BUSY", "NOAUTH", "WRONGPASS", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "NOREPLICAS", "MOVED", "ASK"];
 
 /**
  * Any failure of a Redis call as the SessionError a client gets. Connection
