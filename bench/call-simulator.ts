@@ -16,7 +16,8 @@
  * 5. redis-sentinel (STORAGE=sentinel): the same through Sentinels, on a
  *    primary with two replicas (support/redis-backends.ts), and
  *    redis-sentinel-ack: that with --redis-min-replicas 1, an ack then
- *    also meaning a replica has the write. Their figures are given as ratios
+ *    also meaning a replica has the write; redis-cluster (STORAGE=cluster):
+ *    the same on a 3-primary Redis Cluster. Their figures are given as ratios
  *    to the standalone redis phase of the same step too.
  *
  * Stepping stops after the first N where every backend's p99 is over the
@@ -26,7 +27,7 @@
  * 250,500,1000,2000), DURATION_S (10), WARMUP_S (2), CALLS_PER_STREAM (250),
  * FRAME_MS (100; 20 for 20 ms audio frames, 50 appends a second per call),
  * DB_DIR (where the temp database goes; default the OS temp dir), STORAGE
- * (sqlite,redis,sentinel; any of them alone to skip the others), SQLITE_SYNCHRONOUS (normal
+ * (sqlite,redis,sentinel,cluster; any of them alone to skip the others), SQLITE_SYNCHRONOUS (normal
  * or full: the SQLite sidecar's --sqlite-synchronous), NO_WRITE, PROFILE_DIR (when
  * set, every sidecar runs with node --cpu-prof and writes its profile there
  * on exit), SIDECAR_CPUS (e.g. "1": pins the sidecars, the ceiling and
@@ -223,6 +224,7 @@ const cpuPerUpdate = (p: Phase) => (p.serverCpu * 1e6) / Math.max(1, p.load.acke
 
 const extraHead: Record<PhaseName, string> = {
   transport: "–", "no-write": "–", sqlite: "DB + WAL", redis: "redis-server RSS / CPU", "redis-sentinel": "primary RSS / CPU", "redis-sentinel-ack": "primary RSS / CPU",
+  "redis-cluster": "first primary RSS / CPU",
 };
 
 function table(steps: Step[], name: PhaseName): string[] {
@@ -256,7 +258,7 @@ function versusStandalone(steps: Step[], name: RedisBackend): string[] {
 }
 
 function report(steps: Step[]): string {
-  const names: PhaseName[] = ["transport", "no-write", "sqlite", "redis", "redis-sentinel", "redis-sentinel-ack"];
+  const names: PhaseName[] = ["transport", "no-write", "sqlite", "redis", "redis-sentinel", "redis-sentinel-ack", "redis-cluster"];
   const lines: string[] = [];
   for (const name of names) {
     if (!steps.some((s) => s[name])) continue;
@@ -291,12 +293,13 @@ async function main(): Promise<void> {
       await redisPhase(step, "redis-sentinel");
       await redisPhase(step, "redis-sentinel-ack");
     }
+    if (STORAGE.includes("cluster")) await redisPhase(step, "redis-cluster");
     steps.push(step);
-    for (const name of ["transport", "no-write", "sqlite", "redis", "redis-sentinel", "redis-sentinel-ack"] as const) {
+    for (const name of ["transport", "no-write", "sqlite", "redis", "redis-sentinel", "redis-sentinel-ack", "redis-cluster"] as const) {
       const p = step[name];
       if (p) console.error(`N=${calls} ${name}: ${Math.round(p.load.ackedPerSecond)} acks/s, p50 ${ms(p.load.p50Ms)} ms, p99 ${ms(p.load.p99Ms)} ms, CPU ${pct(p.serverCpu)}, failed ${p.load.failed}`);
     }
-    if (![step.sqlite, step.redis, step["redis-sentinel"], step["redis-sentinel-ack"]].some(passes) && !process.env.ALL_STEPS) break;
+    if (![step.sqlite, step.redis, step["redis-sentinel"], step["redis-sentinel-ack"], step["redis-cluster"]].some(passes) && !process.env.ALL_STEPS) break;
   }
   console.log(report(steps));
 }

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { startRedisCluster } from "../../test/support/redis-cluster.js";
 import { startRedisServer } from "../../test/support/redis-server.js";
 import { startSentinelSet } from "../../test/support/redis-sentinel.js";
 
@@ -9,24 +10,28 @@ import { startSentinelSet } from "../../test/support/redis-sentinel.js";
  * redis-server processes whose CPU and memory the phase reports (the
  * primary's, where there is one).
  */
-export type RedisBackend = "redis" | "redis-sentinel" | "redis-sentinel-ack";
+export type RedisBackend = "redis" | "redis-sentinel" | "redis-sentinel-ack" | "redis-cluster";
 
 export interface StartedBackend {
   sidecarArgs: string[];
-  /** The redis-server serving the writes (the primary). */
+  /** The redis-server serving the writes (the primary; on a Cluster, the first of its three primaries). */
   serverPid: number;
   /** Every redis-server and Sentinel process of the deployment, for pinning to SIDECAR_CPUS. */
   allPids: number[];
   stop(): Promise<void>;
 }
 
-export const REDIS_BACKENDS: readonly RedisBackend[] = ["redis", "redis-sentinel", "redis-sentinel-ack"];
 
 export async function startBackend(backend: RedisBackend): Promise<StartedBackend> {
   if (backend === "redis") {
     const redis = await startRedisServer();
     const pid = redisServerPid(redis.port);
     return { sidecarArgs: ["--storage", "redis", "--redis-url", redis.url], serverPid: pid, allPids: [pid], stop: () => redis.stop() };
+  }
+  if (backend === "redis-cluster") {
+    const cluster = await startRedisCluster();
+    const pids = cluster.nodes.map((n) => redisServerPid(n.port));
+    return { sidecarArgs: cluster.sidecarArgs, serverPid: pids[0]!, allPids: pids, stop: () => cluster.stop() };
   }
   const set = await startSentinelSet();
   const primary = await set.primary();
