@@ -11,7 +11,9 @@ import type { RedisClient } from "./round.js";
  * decides again.
  *
  * Each script touches the keys of one slot only (one session, or one index
- * key), so all of them run unchanged on Redis Cluster.
+ * key), so all of them run unchanged on Redis Cluster; the commit, which
+ * takes many sessions at once on one Redis, is called there once per session
+ * (ssCommitOne).
  */
 
 /** header, audio-sizes; ARGV: how many of the oldest chunk sizes to return (-1: all). */
@@ -177,8 +179,8 @@ export function defineScripts(redis: RedisClient): void {
   redis.defineCommand("ssReadFull", { numberOfKeys: 5, lua: readFull });
   // The number of keys is given with each call (first argument): six per session.
   redis.defineCommand("ssCommit", { lua: commit });
-  // The same script for one session, its six keys first: on a Cluster the client routes (and
-  // auto-pipelines) a command by its first argument, which must then be a key, not the key count.
+  // The same script for one session, with its six keys declared: on a Cluster each call goes to that
+  // session's node (ioredis auto-pipelining, were it on, would route by the first argument, so a key comes first).
   redis.defineCommand("ssCommitOne", { numberOfKeys: 6, lua: commit });
   redis.defineCommand("ssRemove", { numberOfKeys: 6, lua: remove });
   redis.defineCommand("ssReserve", { numberOfKeys: 2, lua: reserve });
