@@ -5,6 +5,7 @@ import { SessionView } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { runFailoverLoad } from "../support/failover-load.js";
 import { expectRpcError } from "../support/grpc-expect.js";
 import { type RedisCluster, startRedisCluster } from "../support/redis-cluster.js";
+import { summary, watch } from "../support/session-watch.js";
 import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
 
 // Sidecars on a 3-primary Redis Cluster: slots moving under traffic, a node
@@ -45,9 +46,11 @@ describe("sidecars on a Redis Cluster", () => {
     for (const error of run.errors) expect(error).toMatchObject({ code: GrpcCode.UNAVAILABLE, reason: "STORAGE_UNAVAILABLE" });
   });
 
-  it("resumes on sidecar B a call written through sidecar A, and fences A from then on", async () => {
+  it("resumes on sidecar B a call written through sidecar A, fences A from then on, and shows A's watchers B's events", async () => {
     const a = (await pod()).client({ retry: false });
     const b = (await pod()).client({ retry: false });
+    // Pub/sub on a Cluster: PUBLISH reaches every node, so A's subscriber hears B wherever it listens.
+    const watchA = await watch(a, { conversationId: "moving-call" });
     await a.createSession({ ownerId: "pod-a", session: { conversationId: "moving-call", bridgeType: "audiocodes", conversationHistory: [{ itemId: "h1", text: "hello" }] } });
     await a.updateSession({ update: { conversationId: "moving-call", ownerEpoch: 1n, seq: 1n, appendHistory: [{ itemId: "h2" }], appendAudio: [{ data: new Uint8Array(320).fill(7) }] } });
 
@@ -63,6 +66,9 @@ describe("sidecars on a Redis Cluster", () => {
     );
     expect(details.errorInfo?.metadata).toMatchObject({ owner_epoch: "2", owner_id: "pod-b" });
     await b.updateSession({ update: { conversationId: "moving-call", ownerEpoch: 2n, seq: 2n, appendHistory: [{ itemId: "h3" }] } });
+    // RESUMED and the last UPDATED came from B, over the Cluster's pub/sub; FENCED is A's own refusal.
+    const events = await watchA.waitFor(5);
+    expect(summary(events).map(([type]) => type)).toEqual(["CREATED", "UPDATED", "RESUMED", "FENCED", "UPDATED"]);
     const listed = await a.listSessions({});
     expect(listed.sessions.map((s) => s.conversationId)).toContain("moving-call");
     expect((await a.getStats({})).activeSessions).toBeGreaterThanOrEqual(1);
