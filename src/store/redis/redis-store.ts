@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { Clock } from "../../clock.js";
 import { redactedUrl } from "../../config/config-values.js";
 import { type Session, SessionStatus, type SessionUpdate, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
@@ -16,8 +15,9 @@ import { updateAlone } from "../update-group.js";
 import type { CleanupRequest, EndRequest, EventRelay, ListQuery, ResumeRequest, Store, StoreStats, TenantUpdate, UpdateResult } from "../store.js";
 import { headerFromHash } from "./codec.js";
 import { RedisEventRelay } from "./event-relay.js";
-import { connectRedis, describeServer, type SentinelOptions, storageError } from "./connection.js";
+import { connectRedis, describeServer, type RedisConnectionOptions, storageError } from "./connection.js";
 import type { RedisClient } from "./round.js";
+import { sharedPageTokenKey } from "./page-token-key.js";
 import { ReplicaAcks, type ReplicaPolicy } from "./replica-acks.js";
 import { checkDurability } from "./durability.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
@@ -29,18 +29,12 @@ import { updateInRounds } from "./update-rounds.js";
 import { CorruptionLog } from "../corruption-log.js";
 import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 
-export interface RedisStoreOptions {
-  /** redis://[user:password@]host[:port][/db], or rediss://… for TLS; with sentinels, only its credentials, database and scheme count. */
-  url: string;
-  /** Find the primary through these Sentinels and follow its failovers. */
-  sentinels?: SentinelOptions;
-  /** Connect to the Redis Cluster these nodes belong to (instead of url's host or Sentinels). */
-  clusterNodes?: { host: string; port: number }[];
+/** Where Redis is (url, or sentinels, or clusterNodes: see RedisConnectionOptions), and how the store uses it. */
+export interface RedisStoreOptions extends Omit<RedisConnectionOptions, "logger"> {
   /** Replicas that must have a write before it is acknowledged (WAIT); none by default. */
   replicas?: ReplicaPolicy;
   /** Put before every key, so deployments can share one Redis. No braces. */
   keyPrefix: string;
-  connectTimeoutMs: number;
   /** Refuse to connect to a Redis that does not fsync every write before answering (or cannot say); otherwise that is only logged. */
   requireDurable?: boolean;
   rules: SessionRules;
@@ -175,12 +169,7 @@ export class RedisStore implements Store {
     return this.run(undefined, () =>
       this.locks.exclusive(keys, async () => {
         const connection = this.replicas.connection;
-        const results = await updateInRounds(this.ctx, items);
-        // Too few replicas is each committed update's own error (an error ack, the stream goes on), not the store failing.
-        const unconfirmed = await this.replicas.confirm(connection).then(() => undefined, (err: unknown) => err);
-        if (unconfirmed === undefined) return results;
-        if (!(unconfirmed instanceof SessionError)) throw unconfirmed;
-        return results.map((result) => (result instanceof SessionError ? result : unconfirmed));
+        return this.replicas.confirmEach(await updateInRounds(this.ctx, items), connection);
       }),
     );
   }
@@ -311,17 +300,6 @@ export class RedisStore implements Store {
       throw storageError(err, this.closed);
     }
   }
-}
-
-/**
- * The page-token key every sidecar on this Redis shares: the first to start
- * sets it (SET NX, so two starting at once agree on one), the rest read it.
- */
-async function sharedPageTokenKey(redis: RedisClient, layout: KeyLayout): Promise<Uint8Array> {
-  await redis.set(layout.global.pageTokenKey, randomBytes(32), "NX");
-  const key = await redis.getBuffer(layout.global.pageTokenKey);
-  if (key === null || key.length < 32) throw new Error(`${layout.global.pageTokenKey} holds no key of 32 bytes; delete it to have a new one made`);
-  return new Uint8Array(key);
 }
 
 /** A FULL session's children, to carry over onto a newer header. */

@@ -88,6 +88,18 @@ export class ReplicaAcks {
     );
   }
 
+  /**
+   * A group's results once confirmed: too few replicas is then each applied
+   * update's own error (an error ack; the stream goes on), not the store
+   * failing. Updates refused anyway keep their own error.
+   */
+  async confirmEach<T>(results: (T | SessionError)[], since: number): Promise<(T | SessionError)[]> {
+    const unconfirmed = await this.confirm(since).then(() => undefined, (err: unknown) => err);
+    if (unconfirmed === undefined) return results;
+    if (!(unconfirmed instanceof SessionError)) throw unconfirmed;
+    return results.map((result) => (result instanceof SessionError ? result : unconfirmed));
+  }
+
   private send(): Promise<number> {
     const sent = this.redis.wait(this.policy.min, this.policy.timeoutMs).then(Number);
     this.pending = sent;
