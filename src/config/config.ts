@@ -368,6 +368,10 @@ function redisProblems(config: Config, chosen: Chosen): string[] {
   if (config.redisClusterNodes.length > 0 && config.redisSentinels.length > 0) {
     problems.push(`${from("redisClusterNodes")} and ${from("redisSentinels")} exclude each other: a Cluster fails over by itself`);
   }
+  // A Cluster has database 0 only; a URL naming another would be ignored without a word.
+  if (config.redisClusterNodes.length > 0 && !/^\/?0?$/.test(new URL(config.redisUrl).pathname)) {
+    problems.push(`${from("redisUrl")} names a database, which a Redis Cluster does not have (only 0): drop the /<db> with ${from("redisClusterNodes")}`);
+  }
   // WAIT counts the writes of one connection to one node; a Cluster spreads a call's writes over several.
   if (config.redisClusterNodes.length > 0 && config.redisMinReplicas > 0) {
     problems.push(`${from("redisMinReplicas")} is not supported with ${from("redisClusterNodes")}: it needs one primary (standalone or behind Sentinels)`);

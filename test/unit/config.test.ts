@@ -245,6 +245,13 @@ describe("validation", () => {
       "--redis-cluster-nodes (from --redis-cluster-nodes) and --redis-sentinels (from --redis-sentinels) exclude each other: a Cluster fails over by itself",
       "--redis-min-replicas (from --redis-min-replicas) is not supported with --redis-cluster-nodes (from --redis-cluster-nodes): it needs one primary (standalone or behind Sentinels)",
     ]);
+    expect(problemsOf({ argv: { redisClusterNodes: "b:2", redisUrl: "redis://:pw@x/3" }, env: {}, cwd: dir }).problems).toEqual([
+      "--redis-url (from --redis-url) names a database, which a Redis Cluster does not have (only 0): drop the /<db> with --redis-cluster-nodes (from --redis-cluster-nodes)",
+    ]);
+    expect(loadConfig({ argv: { redisClusterNodes: "10.0.1.1:6379,10.0.1.2:6379", redisUrl: "rediss://:pw@x" }, env: {}, cwd: dir }).redisClusterNodes).toEqual([
+      { host: "10.0.1.1", port: 6379 },
+      { host: "10.0.1.2", port: 6379 },
+    ]);
     const tooLong = problemsOf({ argv: { redisMinReplicas: "1", redisMinReplicasTimeout: "5s" }, env: {}, cwd: dir });
     expect(tooLong.problems).toEqual([
       "--redis-min-replicas-timeout (from --redis-min-replicas-timeout) must be shorter than --redis-connect-timeout (from default), which bounds every Redis command, the wait for replicas included",

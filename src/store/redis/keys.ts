@@ -22,8 +22,9 @@
  * Sentinel names) a commit and its hints go in one MULTI/EXEC or pipeline;
  * on a Cluster, where neither can span slots, the hints go first, to their
  * own slots, and the commits once they are answered, one script call per
- * session (round.ts): one more round trip, and each session's writes still
- * commit all together or not at all.
+ * session (round.ts): one more round trip for a stream's group, a few for a
+ * create or resume (whose steps go one after another there), and each
+ * session's writes still commit all together or not at all.
  *
  *   {p}session:{t:id}:header       hash   see HeaderField
  *   {p}session:{t:id}:history      list   ConversationItem, protobuf binary, oldest first
