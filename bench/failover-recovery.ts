@@ -21,7 +21,7 @@ const RUNS = Number(process.env.RUNS ?? 5);
 async function once(extraArgs: string[]): Promise<{ recoveryMs: number; lost: number; acked: number }> {
   const set = await startSentinelSet();
   const sidecar = await startSidecar({ args: ["--log-level", "info", ...set.sidecarArgs, ...extraArgs] });
-  const client = new SessionStoreClient(sidecar.address, { retry: false, timeoutMs: 10_000 });
+  const client = new SessionStoreClient(sidecar.address, { timeoutMs: 10_000 });
   try {
     const run = await runFailoverLoad({ address: sidecar.address, client, sessions: 8, failAt: 30, roundsAfter: 20, fail: () => set.killPrimary() });
     return { recoveryMs: run.recoveryMs, lost: run.lost, acked: run.ackedCount };

@@ -32,7 +32,7 @@ describe("sidecars on a Redis Cluster", () => {
     const sidecar = await pod();
     const run = await runFailoverLoad({
       address: sidecar.address,
-      client: sidecar.client({ retry: false, timeoutMs: 10_000 }),
+      client: sidecar.client({ timeoutMs: 10_000 }),
       sessions: 16,
       prefix: "reshard",
       failAt: 20,
@@ -80,7 +80,7 @@ describe("sidecars on a Redis Cluster", () => {
     let restarted: Promise<void> | undefined;
     const run = await runFailoverLoad({
       address: sidecar.address,
-      client: sidecar.client({ retry: false, timeoutMs: 10_000 }),
+      client: sidecar.client({ timeoutMs: 10_000 }),
       sessions: 16,
       prefix: "node-down",
       failAt: 20,

@@ -31,7 +31,7 @@ describe("a Redis primary failing over behind Sentinels", () => {
     let killed: RedisServer | undefined;
     const run = await runFailoverLoad({
       address: sidecar.address,
-      client: sidecar.client({ retry: false, timeoutMs: 10_000 }),
+      client: sidecar.client({ timeoutMs: 10_000 }),
       sessions: 8,
       failAt: 30,
       roundsAfter: 20,
@@ -52,7 +52,7 @@ describe("a Redis primary failing over behind Sentinels", () => {
     const { set, sidecar } = await setup();
     const run = await runFailoverLoad({
       address: sidecar.address,
-      client: sidecar.client({ retry: false, timeoutMs: 10_000 }),
+      client: sidecar.client({ timeoutMs: 10_000 }),
       sessions: 8,
       failAt: 30,
       roundsAfter: 20,

@@ -30,6 +30,12 @@ export interface FailoverRun {
 
 export interface FailoverLoadOptions {
   address: string;
+  /**
+   * Creates the sessions and reads them back afterwards. Give it retries: just
+   * after a Sentinel failover the sidecar may reconnect once more (when the
+   * +switch-master announcement reaches it after it already found the new
+   * primary), and a read-back must not fail on that.
+   */
   client: SessionStoreClient;
   sessions: number;
   failAt: number;

@@ -131,3 +131,6 @@ export class KeyLayout {
 export function sessionKeyList(keys: SessionKeys): string[] {
   return [keys.header, keys.history, keys.calls, keys.callOrder, keys.audio, keys.audioSizes];
 }
+
+/** How many keys a session has, as sessionKeyList gives them: the width of one session in a commit's KEYS. */
+export const SESSION_KEY_COUNT = sessionKeyList(new KeyLayout("").session("t", "i")).length;

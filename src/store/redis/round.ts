@@ -83,12 +83,11 @@ export class Round {
   }
 
   private async runPerCommand(): Promise<unknown[]> {
-    // On a Cluster the client answers each command as the chain would: a promise of its reply.
-    const client = this.redis as unknown as ChainableCommander;
+    const client = this.redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
     const replies: unknown[] = [];
     for (const wave of this.waves) {
       // Every command of a wave is waited for, so none is left failing unobserved when another fails.
-      const settled = await Promise.allSettled(wave.map((entry) => (typeof entry === "function" ? (entry(client) as Promise<unknown>) : joined(entry, client))));
+      const settled = await Promise.allSettled(wave.map((entry) => (typeof entry === "function" ? sent(entry, client) : joined(entry, client))));
       for (const outcome of settled) {
         if (outcome.status === "rejected") throw outcome.reason;
         replies.push(outcome.value);
@@ -98,8 +97,28 @@ export class Round {
   }
 }
 
-async function joined(queues: Queue[], client: ChainableCommander): Promise<unknown[]> {
-  const settled = await Promise.allSettled(queues.map((queue) => queue(client) as Promise<unknown[]>));
+/**
+ * Sends the one command a queued step issues, straight on the Cluster client,
+ * and returns its reply's promise. The step is handed a stand-in for a chain
+ * that records the command, so a step that returns nothing (as pipeline code
+ * may) works here too.
+ */
+function sent(queue: Queue, client: Record<string, (...args: unknown[]) => Promise<unknown>>): Promise<unknown> {
+  let reply: Promise<unknown> | undefined;
+  const recorder: ChainableCommander = new Proxy({} as ChainableCommander, {
+    get: (_, command: string) => (...args: unknown[]) => {
+      if (reply !== undefined) throw new Error("a step of a Redis round issued two commands; each add() takes one");
+      reply = client[command]!.apply(client, args);
+      return recorder;
+    },
+  });
+  queue(recorder);
+  if (reply === undefined) throw new Error("a step of a Redis round issued no command");
+  return reply;
+}
+
+async function joined(queues: Queue[], client: Record<string, (...args: unknown[]) => Promise<unknown>>): Promise<unknown[]> {
+  const settled = await Promise.allSettled(queues.map((queue) => sent(queue, client) as Promise<unknown[]>));
   return settled.flatMap((outcome) => {
     if (outcome.status === "rejected") throw outcome.reason;
     return outcome.value;

@@ -1,4 +1,5 @@
 import type { Result } from "ioredis";
+import { SESSION_KEY_COUNT } from "./keys.js";
 import type { RedisClient } from "./round.js";
 
 /**
@@ -181,7 +182,7 @@ export function defineScripts(redis: RedisClient): void {
   redis.defineCommand("ssCommit", { lua: commit });
   // The same script for one session, with its six keys declared: on a Cluster each call goes to that
   // session's node (ioredis auto-pipelining, were it on, would route by the first argument, so a key comes first).
-  redis.defineCommand("ssCommitOne", { numberOfKeys: 6, lua: commit });
+  redis.defineCommand("ssCommitOne", { numberOfKeys: SESSION_KEY_COUNT, lua: commit });
   redis.defineCommand("ssRemove", { numberOfKeys: 6, lua: remove });
   redis.defineCommand("ssReserve", { numberOfKeys: 2, lua: reserve });
   redis.defineCommand("ssUnindex", { numberOfKeys: 2, lua: unindex });

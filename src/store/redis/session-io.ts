@@ -6,7 +6,7 @@ import type { SessionRules } from "../../session/rules.js";
 import type { CorruptionLog } from "../corruption-log.js";
 import type { SessionCache } from "../session-cache.js";
 import { type CommitPlan, commitArgs, headerFromHash, hashOf, type StoredHeader, withChildren } from "./codec.js";
-import { type KeyLayout, sessionKeyList } from "./keys.js";
+import { type KeyLayout, SESSION_KEY_COUNT, sessionKeyList } from "./keys.js";
 import { type RedisClient, Round } from "./round.js";
 import { Committed } from "./scripts.js";
 
@@ -54,10 +54,9 @@ export interface HeadRead {
 }
 
 /** Queues an atomic read of a session's header and of up to `wantSizes` chunk sizes (-1: all). */
-export function queueReadHead(chain: ChainableCommander, ctx: RedisContext, tenant: string, id: string, wantSizes: number): unknown {
+export function queueReadHead(chain: ChainableCommander, ctx: RedisContext, tenant: string, id: string, wantSizes: number): void {
   const keys = ctx.layout.session(tenant, id);
-  // Returned: on a Cluster, Round sends each command alone and needs its reply (see round.ts).
-  return chain.ssReadHeadBuffer(keys.header, keys.audioSizes, wantSizes);
+  chain.ssReadHeadBuffer(keys.header, keys.audioSizes, wantSizes);
 }
 
 export function parseHead(reply: unknown, id: string): HeadRead {
@@ -76,9 +75,9 @@ export async function readFull(ctx: RedisContext, tenant: string, id: string): P
   return parseFull(await ctx.redis.ssReadFullBuffer(keys.header, keys.history, keys.calls, keys.callOrder, keys.audio), id);
 }
 
-export function queueReadFull(chain: ChainableCommander, ctx: RedisContext, tenant: string, id: string): unknown {
+export function queueReadFull(chain: ChainableCommander, ctx: RedisContext, tenant: string, id: string): void {
   const keys = ctx.layout.session(tenant, id);
-  return chain.ssReadFullBuffer(keys.header, keys.history, keys.calls, keys.callOrder, keys.audio);
+  chain.ssReadFullBuffer(keys.header, keys.history, keys.calls, keys.callOrder, keys.audio);
 }
 
 export function parseFull(reply: unknown, id: string): { header: StoredHeader; session: Session } | undefined {
@@ -155,7 +154,7 @@ function queuePerSession(round: Round, keys: (string | number | Buffer)[], args:
   const calls: ((c: ChainableCommander) => unknown)[] = [];
   for (let s = 0, at = 1; s < Number(args[0]); s++) {
     const count = Number(args[at]);
-    const own: (string | number | Buffer)[] = [...keys.slice(1 + 6 * s, 7 + 6 * s), "1", ...args.slice(at, at + 1 + count)];
+    const own: (string | number | Buffer)[] = [...keys.slice(1 + SESSION_KEY_COUNT * s, 1 + SESSION_KEY_COUNT * (s + 1)), "1", ...args.slice(at, at + 1 + count)];
     calls.push((c) => c.ssCommitOne(own));
     at += 1 + count;
   }
