@@ -12,7 +12,13 @@
  * 3. sqlite: the real load on a fresh SQLite sidecar;
  * 4. redis: the real load on a sidecar with --storage redis against a
  *    redis-server of its own (loopback, free port, appendonly yes with
- *    appendfsync always: an ack means the write is in Redis's fsynced AOF).
+ *    appendfsync always: an ack means the write is in Redis's fsynced AOF);
+ * 5. redis-sentinel (STORAGE=sentinel): the same through Sentinels, on a
+ *    primary with two replicas (support/redis-backends.ts), and
+ *    redis-sentinel-ack: that with --redis-min-replicas 1, an ack then
+ *    also meaning a replica has the write; redis-cluster (STORAGE=cluster):
+ *    the same on a 3-primary Redis Cluster. Their figures are given as ratios
+ *    to the standalone redis phase of the same step too.
  *
  * Stepping stops after the first N where every backend's p99 is over the
  * limit (set ALL_STEPS=1 to go on).
@@ -21,7 +27,7 @@
  * 250,500,1000,2000), DURATION_S (10), WARMUP_S (2), CALLS_PER_STREAM (250),
  * FRAME_MS (100; 20 for 20 ms audio frames, 50 appends a second per call),
  * DB_DIR (where the temp database goes; default the OS temp dir), STORAGE
- * (sqlite,redis; either alone to skip the other), SQLITE_SYNCHRONOUS (normal
+ * (sqlite,redis,sentinel,cluster; any of them alone to skip the others), SQLITE_SYNCHRONOUS (normal
  * or full: the SQLite sidecar's --sqlite-synchronous), NO_WRITE, PROFILE_DIR (when
  * set, every sidecar runs with node --cpu-prof and writes its profile there
  * on exit), SIDECAR_CPUS (e.g. "1": pins the sidecars, the ceiling and
@@ -33,12 +39,12 @@
  * Markdown for docs/BENCHMARKS.md.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SessionStoreClient } from "../src/client/index.js";
-import { startRedisServer } from "../test/support/redis-server.js";
+import { type RedisBackend, startBackend } from "./support/redis-backends.js";
 import { startSidecar } from "../test/support/sidecar-process.js";
 import { type CallLoadOptions, type CallLoadResult, runCallLoad } from "./support/call-load.js";
 import { cpuMs, databaseBytes, machineFacts, mib, sampleRss } from "./support/measure.js";
@@ -71,7 +77,7 @@ interface Phase {
   extra: string;
 }
 
-type PhaseName = "transport" | "no-write" | "sqlite" | "redis";
+type PhaseName = "transport" | "no-write" | "sqlite" | RedisBackend;
 type Step = { calls: number } & Partial<Record<PhaseName, Phase>>;
 type Sessions = Map<string, { ownerEpoch: bigint; lastSeq: bigint }>;
 
@@ -183,26 +189,18 @@ async function sqlitePhases(step: Step): Promise<void> {
   }
 }
 
-/** test/support's RedisServer does not expose its pid: find it by name and by the "host:port" redis-server puts in its process title. */
-function redisServerPid(port: number): number {
-  const pids = execFileSync("pgrep", ["-x", "redis-server"], { encoding: "utf8" }).trim().split("\n").map(Number);
-  const pid = pids.find((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").includes(`:${port}`));
-  if (pid === undefined) throw new Error(`no redis-server process on port ${port}`);
-  return pid;
-}
-
-async function redisPhase(step: Step): Promise<void> {
-  const redis = await startRedisServer();
-  if (SIDECAR_CPUS !== undefined) execFileSync("taskset", ["-a", "-p", "-c", SIDECAR_CPUS, String(redisServerPid(redis.port))]);
-  const sidecar = await startSidecar({ args: [...sidecarArgs(step.calls), "--storage", "redis", "--redis-url", redis.url], nodeArgs: NODE_ARGS, cpus: SIDECAR_CPUS });
+async function redisPhase(step: Step, backend: RedisBackend): Promise<void> {
+  const redis = await startBackend(backend);
+  if (SIDECAR_CPUS !== undefined) for (const pid of redis.allPids) execFileSync("taskset", ["-a", "-p", "-c", SIDECAR_CPUS, String(pid)]);
+  const sidecar = await startSidecar({ args: [...sidecarArgs(step.calls), ...redis.sidecarArgs], nodeArgs: NODE_ARGS, cpus: SIDECAR_CPUS });
   const client = new SessionStoreClient(sidecar.address);
   try {
     const sessions = await sessionsFor(client, "call", step.calls);
-    const redisPid = redisServerPid(redis.port);
+    const redisPid = redis.serverPid;
     const redisRss = sampleRss(redisPid);
     const redisCpu = cpuMs(redisPid);
     const started = Date.now();
-    step.redis = await measured(sidecar.pid, () => runCallLoad({ ...loadOptions, address: sidecar.address, sessions }), () =>
+    step[backend] = await measured(sidecar.pid, () => runCallLoad({ ...loadOptions, address: sidecar.address, sessions }), () =>
       `${mib(redisRss.stop())} MiB / ${pct((cpuMs(redisPid) - redisCpu) / (Date.now() - started))}`,
     sidecar.metricsUrl);
   } finally {
@@ -224,7 +222,10 @@ const pct = (v: number) => `${Math.round(v * 100)} %`;
 /** Sidecar CPU per acknowledged update, in µs. */
 const cpuPerUpdate = (p: Phase) => (p.serverCpu * 1e6) / Math.max(1, p.load.ackedPerSecond);
 
-const extraHead: Record<PhaseName, string> = { transport: "–", "no-write": "–", sqlite: "DB + WAL", redis: "redis-server RSS / CPU" };
+const extraHead: Record<PhaseName, string> = {
+  transport: "–", "no-write": "–", sqlite: "DB + WAL", redis: "redis-server RSS / CPU", "redis-sentinel": "primary RSS / CPU", "redis-sentinel-ack": "primary RSS / CPU",
+  "redis-cluster": "first primary RSS / CPU",
+};
 
 function table(steps: Step[], name: PhaseName): string[] {
   const lines = [
@@ -244,12 +245,25 @@ function table(steps: Step[], name: PhaseName): string[] {
 
 const passes = (p: Phase | undefined) => p !== undefined && p.load.p99Ms < P99_LIMIT_MS && p.load.failed === 0 && p.load.ackedPerSecond >= 0.99 * p.load.offeredPerSecond;
 
+/** A Redis deployment's figures as ratios to standalone Redis at the same step. */
+function versusStandalone(steps: Step[], name: RedisBackend): string[] {
+  const lines = [`| calls | acked upd/s × redis | ack p50 × redis | ack p99 × redis | CPU µs per update × redis |`, `|---:|---:|---:|---:|---:|`];
+  for (const step of steps) {
+    const r = step[name];
+    const base = step.redis;
+    if (!r || !base) continue;
+    lines.push(`| ${step.calls} | ${ratio(r.load.ackedPerSecond, base.load.ackedPerSecond)} | ${ratio(r.load.p50Ms, base.load.p50Ms)} | ${ratio(r.load.p99Ms, base.load.p99Ms)} | ${ratio(cpuPerUpdate(r), cpuPerUpdate(base))} |`);
+  }
+  return lines;
+}
+
 function report(steps: Step[]): string {
-  const names: PhaseName[] = ["transport", "no-write", "sqlite", "redis"];
+  const names: PhaseName[] = ["transport", "no-write", "sqlite", "redis", "redis-sentinel", "redis-sentinel-ack", "redis-cluster"];
   const lines: string[] = [];
   for (const name of names) {
     if (!steps.some((s) => s[name])) continue;
     lines.push(`${name}:`, "", ...table(steps, name), "");
+    if (name.startsWith("redis-") && steps.some((s) => s.redis)) lines.push(`${name} against standalone redis:`, "", ...versusStandalone(steps, name as RedisBackend), "");
   }
   const largest = (name: PhaseName) => String(steps.filter((s) => passes(s[name])).at(-1)?.calls ?? "none of those tried");
   lines.push(
@@ -274,13 +288,18 @@ async function main(): Promise<void> {
   for (const calls of STEPS) {
     const step: Step = { calls, transport: await transportPhase(calls) };
     if (NO_WRITE || STORAGE.includes("sqlite")) await sqlitePhases(step);
-    if (STORAGE.includes("redis")) await redisPhase(step);
+    if (STORAGE.includes("redis")) await redisPhase(step, "redis");
+    if (STORAGE.includes("sentinel")) {
+      await redisPhase(step, "redis-sentinel");
+      await redisPhase(step, "redis-sentinel-ack");
+    }
+    if (STORAGE.includes("cluster")) await redisPhase(step, "redis-cluster");
     steps.push(step);
-    for (const name of ["transport", "no-write", "sqlite", "redis"] as const) {
+    for (const name of ["transport", "no-write", "sqlite", "redis", "redis-sentinel", "redis-sentinel-ack", "redis-cluster"] as const) {
       const p = step[name];
       if (p) console.error(`N=${calls} ${name}: ${Math.round(p.load.ackedPerSecond)} acks/s, p50 ${ms(p.load.p50Ms)} ms, p99 ${ms(p.load.p99Ms)} ms, CPU ${pct(p.serverCpu)}, failed ${p.load.failed}`);
     }
-    if (!passes(step.sqlite) && !passes(step.redis) && !process.env.ALL_STEPS) break;
+    if (![step.sqlite, step.redis, step["redis-sentinel"], step["redis-sentinel-ack"], step["redis-cluster"]].some(passes) && !process.env.ALL_STEPS) break;
   }
   console.log(report(steps));
 }

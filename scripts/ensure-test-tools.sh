@@ -12,6 +12,10 @@
 #     into a venv of its own in .tools/kubernetes-validate.
 #   redis-server: the Redis backend's conformance suite and end-to-end tests
 #     start a real one on a free loopback port (test/support/redis-server.ts);
+#     the same binary runs the Sentinels (redis-server --sentinel) of
+#     test/support/redis-sentinel.ts, so no redis-sentinel package is needed.
+#   redis-cli (Debian package redis-tools): creates and reshards the test
+#     Redis Cluster (redis-cli --cluster, test/support/redis-cluster.ts);
 #   openssl: makes the certificates of the TLS tests (the sidecar's listener, Redis).
 #   prometheus: the metrics test starts a real Prometheus scraping a sidecar,
 #     and runs promtool (same package) on the scrape and the alert rules.
@@ -50,6 +54,7 @@ fi
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -268,7 +268,11 @@ function tlsCredentialsOf(config: Config, logger: Logger): RotatingTlsCredential
 /** Which store serves, and where, for the "listening" line: never a password. */
 function describeStorage(config: Config): Record<string, unknown> {
   if (config.storage === "sqlite") return { storage: "sqlite", sqlitePath: config.sqlitePath, sqliteSynchronous: config.sqliteSynchronous };
-  if (config.storage === "redis") return { storage: "redis", redisUrl: redactedUrl(config.redisUrl), redisKeyPrefix: config.redisKeyPrefix };
+  if (config.storage === "redis") {
+    const sentinels = config.redisSentinels.length > 0 ? { redisSentinels: config.redisSentinels.map((n) => `${n.host}:${n.port}`).join(","), redisSentinelName: config.redisSentinelName } : {};
+    const cluster = config.redisClusterNodes.length > 0 ? { redisClusterNodes: config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(",") } : {};
+    return { storage: "redis", redisUrl: redactedUrl(config.redisUrl), ...sentinels, ...cluster, redisKeyPrefix: config.redisKeyPrefix, redisMinReplicas: config.redisMinReplicas };
+  }
   return { storage: config.storage };
 }
 
@@ -328,7 +332,7 @@ function isExpected(err: unknown): boolean {
 
 /** The configuration as it is safe to log: never tokens (their tenants are logged beside it); the Redis URL without its password. */
 function describe(config: Config): Record<string, unknown> {
-  return { ...config, redisUrl: redactedUrl(config.redisUrl), authTokens: undefined };
+  return { ...config, redisUrl: redactedUrl(config.redisUrl), redisSentinelPassword: config.redisSentinelPassword === "" ? "" : "***", authTokens: undefined };
 }
 
 /** The tokens of --auth-tokens and of the tokens file together; a token in both is refused, as within one source. */

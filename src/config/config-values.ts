@@ -150,6 +150,37 @@ export function readRedisUrl(value: unknown): string {
   return text;
 }
 
+/** One Redis node (a Sentinel, or a Cluster node) as host and port. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/**
+ * host:port,host:port,… (or a list of them in a config file); empty for none.
+ * Hosts are names or IPv4 addresses, or IPv6 in brackets.
+ */
+export function readRedisNodes(value: unknown): RedisNode[] {
+  const items = Array.isArray(value) ? value : typeof value === "string" ? value.split(",") : undefined;
+  if (items === undefined) throw new Invalid(`must be host:port pairs separated by commas, got ${show(value)}`);
+  const nodes: RedisNode[] = [];
+  for (const item of items) {
+    const text = typeof item === "string" ? item.trim() : "";
+    if (text === "" && typeof value === "string") continue;
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\],]+)):(\d{1,5})$/.exec(text);
+    if (match === null || Number(match[3]) < 1 || Number(match[3]) > 65535) {
+      throw new Invalid(`must be host:port pairs separated by commas, as in 10.0.0.1:26379,10.0.0.2:26379; ${show(item)} is not one`);
+    }
+    nodes.push({ host: match[1] ?? match[2]!, port: Number(match[3]) });
+  }
+  return nodes;
+}
+
+/** Free text that must not be empty, such as the name Sentinel monitors a primary under. */
+export function readName(value: unknown): string {
+  return nonEmpty(value);
+}
+
 /** A Redis URL fit for logs: the password, if any, replaced. */
 export function redactedUrl(url: string): string {
   try {

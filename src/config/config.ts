@@ -16,7 +16,10 @@ import {
   readLogLevel,
   readKeyPrefix,
   readPath,
+  readName,
+  readRedisNodes,
   readRedisUrl,
+  type RedisNode,
   readSqliteSynchronous,
   readStorage,
   readSwitch,
@@ -29,7 +32,7 @@ import { formatDuration } from "./duration.js";
 import { unknownEnvProblems } from "./env-names.js";
 import { defaultRules, type SessionRules } from "../session/rules.js";
 
-export type { LogLevel, SqliteSynchronous, StorageKind };
+export type { LogLevel, RedisNode, SqliteSynchronous, StorageKind };
 
 /** Everything the sidecar is told at start; see FIELDS for each one's flag, env name and default. */
 export interface Config {
@@ -57,6 +60,18 @@ export interface Config {
   redisConnectTimeoutMs: number;
   /** Refuse to start on a Redis whose acknowledged writes would not survive its crash. */
   redisRequireDurable: boolean;
+  /** Sentinels to ask where the primary is; empty: connect to redisUrl's host itself. */
+  redisSentinels: RedisNode[];
+  /** The name the Sentinels monitor the primary under. */
+  redisSentinelName: string;
+  /** Password of the Sentinels themselves ("" for none); the data nodes' comes from redisUrl. Never log it. */
+  redisSentinelPassword: string;
+  /** Nodes of a Redis Cluster to connect to; empty: no Cluster. */
+  redisClusterNodes: RedisNode[];
+  /** Replicas that must have each write (WAIT) before it is acknowledged; 0: the primary's answer is enough. */
+  redisMinReplicas: number;
+  /** How long a write waits for those replicas before it is answered UNAVAILABLE. */
+  redisMinReplicasTimeoutMs: number;
   maxSessions: number;
   /** Live sessions one tenant may hold; 0: only maxSessions applies. */
   maxSessionsPerTenant: number;
@@ -159,6 +174,30 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   redisRequireDurable: {
     flag: "redis-require-durable", placeholder: "[bool]", default: "false", read: readSwitch,
     help: "refuse to start unless Redis reports appendonly yes and appendfsync always (otherwise a warning is logged)",
+  },
+  redisSentinels: {
+    flag: "redis-sentinels", placeholder: "<host:port,...>", default: "", read: readRedisNodes,
+    help: "Redis Sentinels (host:port, comma-separated) that say where the primary is; the sidecar follows a failover without a restart. --redis-url then gives only the data nodes' user, password, database and TLS (rediss://), not their address",
+  },
+  redisSentinelName: {
+    flag: "redis-sentinel-name", placeholder: "<name>", default: "mymaster", read: readName,
+    help: "with --redis-sentinels: the name the Sentinels monitor the primary under (sentinel monitor <name> ...)",
+  },
+  redisSentinelPassword: {
+    flag: "redis-sentinel-password", placeholder: "<password>", default: "", read: (value) => (value === "" ? "" : readName(value)),
+    help: "with --redis-sentinels: the Sentinels' own password (their requirepass), when they have one; spoken over TLS when --redis-url is rediss://",
+  },
+  redisClusterNodes: {
+    flag: "redis-cluster-nodes", placeholder: "<host:port,...>", default: "", read: readRedisNodes,
+    help: "nodes of a Redis Cluster (host:port, comma-separated; some suffice, the rest are learned); sessions spread over its slots. --redis-url then gives only the nodes' user, password and TLS (rediss://)",
+  },
+  redisMinReplicas: {
+    flag: "redis-min-replicas", placeholder: "<n>", default: "0", read: integer(0, 100),
+    help: "acknowledge a write only once this many Redis replicas have it (WAIT after each commit), so that it survives a failover; fewer within --redis-min-replicas-timeout fails the write with UNAVAILABLE. 0: the primary's answer is the acknowledgement",
+  },
+  redisMinReplicasTimeoutMs: {
+    flag: "redis-min-replicas-timeout", placeholder: "<duration>", default: "1s", read: duration(1, TIMER_LIMIT_MS),
+    help: "with --redis-min-replicas: how long a write waits for the replicas before it is answered UNAVAILABLE (must be shorter than --redis-connect-timeout)",
   },
   maxSessions: {
     flag: "max-sessions", placeholder: "<n>", default: String(defaultRules.maxSessions), read: integer(1),
@@ -305,7 +344,7 @@ function validate(chosen: Chosen, cwd: string, problems: string[]): Config {
       problems.push(err.sentence ? `${err.message} (from ${source})` : `${flag} (from ${source}) ${err.message}`);
     }
   }
-  if (problems.length === 0) problems.push(...tlsProblems(config as Config, chosen));
+  if (problems.length === 0) problems.push(...tlsProblems(config as Config, chosen), ...redisProblems(config as Config, chosen));
   if (problems.length > 0) throw new ConfigError(problems);
   return config as Config;
 }
@@ -326,6 +365,27 @@ function tlsProblems(config: Config, chosen: Chosen): string[] {
   // Port 0 picks a free port for each, so the same text is two addresses then.
   if (config.tlsListen !== "" && config.tlsListen === config.listen && !config.listen.endsWith(":0")) {
     problems.push(`${from("tlsListen")} must differ from --listen: one address cannot serve both plaintext and TLS`);
+  }
+  return problems;
+}
+
+/** The replica wait must end before the command timeout, or every short-handed write would time out instead of saying why. */
+function redisProblems(config: Config, chosen: Chosen): string[] {
+  const from = (key: keyof Config) => `--${FIELDS[key].flag} (from ${chosen.get(key)?.source ?? "default"})`;
+  const problems: string[] = [];
+  if (config.redisClusterNodes.length > 0 && config.redisSentinels.length > 0) {
+    problems.push(`${from("redisClusterNodes")} and ${from("redisSentinels")} exclude each other: a Cluster fails over by itself`);
+  }
+  // A Cluster has database 0 only; a URL naming another would be ignored without a word.
+  if (config.redisClusterNodes.length > 0 && !/^\/?0?$/.test(new URL(config.redisUrl).pathname)) {
+    problems.push(`${from("redisUrl")} names a database, which a Redis Cluster does not have (only 0): drop the /<db> with ${from("redisClusterNodes")}`);
+  }
+  // WAIT counts the writes of one connection to one node; a Cluster spreads a call's writes over several.
+  if (config.redisClusterNodes.length > 0 && config.redisMinReplicas > 0) {
+    problems.push(`${from("redisMinReplicas")} is not supported with ${from("redisClusterNodes")}: it needs one primary (standalone or behind Sentinels)`);
+  }
+  if (config.redisMinReplicas > 0 && config.redisMinReplicasTimeoutMs >= config.redisConnectTimeoutMs) {
+    problems.push(`${from("redisMinReplicasTimeoutMs")} must be shorter than ${from("redisConnectTimeoutMs")}, which bounds every Redis command, the wait for replicas included`);
   }
   return problems;
 }

@@ -72,7 +72,7 @@ describe("operating a sidecar", () => {
 
   it("prints --help with every flag and --version from package.json", async () => {
     const help = await runCli(["serve", "--help"]);
-    for (const flag of ["--listen", "--storage", "--sqlite-path", "--max-sessions", "--max-session-age", "--max-resume-age", "--max-resume-attempts", "--cleanup-interval", "--cleanup-batch-size", "--audio-buffer-max-bytes", "--log-level", "--config"]) {
+    for (const flag of ["--listen", "--storage", "--sqlite-path", "--max-sessions", "--max-session-age", "--max-resume-age", "--max-resume-attempts", "--cleanup-interval", "--cleanup-batch-size", "--audio-buffer-max-bytes", "--log-level", "--config", "--redis-sentinels", "--redis-sentinel-name", "--redis-min-replicas", "--redis-min-replicas-timeout"]) {
       expect(help.stdout).toContain(flag);
     }
     const version = await runCli(["--version"]);

@@ -38,6 +38,8 @@ export interface RedisServerOptions {
   appendfsync?: "always" | "everysec" | "no";
   /** Disable CONFIG, as managed Redis services often do. */
   withoutConfigCommand?: boolean;
+  /** More redis-server flags, e.g. --replicaof or --cluster-enabled. */
+  extraArgs?: string[];
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
@@ -50,6 +52,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     "--appendonly", options.appendonly ?? "yes",
     "--appendfsync", options.appendfsync ?? "always",
     ...(options.withoutConfigCommand ? ["--rename-command", "CONFIG", ""] : []),
+    ...(options.extraArgs ?? []),
   ];
   let proc: ChildProcess | undefined = await launch(serverArgs, dir);
 
@@ -120,7 +123,7 @@ function makeCertificates(dir: string): string[] {
 }
 
 /** A port the OS had free a moment ago on the loopback interface. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

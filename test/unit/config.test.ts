@@ -45,6 +45,12 @@ describe("loadConfig", () => {
       redisKeyPrefix: "sessionstore:",
       redisConnectTimeoutMs: 5000,
       redisRequireDurable: false,
+      redisSentinels: [],
+      redisSentinelName: "mymaster",
+      redisSentinelPassword: "",
+      redisClusterNodes: [],
+      redisMinReplicas: 0,
+      redisMinReplicasTimeoutMs: 1000,
       maxSessions: 1000,
       maxSessionAgeMs: 24 * 3_600_000,
       maxResumeAgeMs: 24 * 3_600_000,
@@ -171,6 +177,10 @@ describe("validation", () => {
     ["redis-url", "redisUrl", "http://cache:6379", "must start with redis:// or rediss:// (TLS)"],
     ["redis-key-prefix", "redisKeyPrefix", "app{1}:", "without spaces or braces"],
     ["redis-connect-timeout", "redisConnectTimeout", "0s", "must be longer than 0s"],
+    ["redis-sentinels", "redisSentinels", "10.0.0.1", "must be host:port pairs separated by commas"],
+    ["redis-sentinels", "redisSentinels", "a:1,b:99999", "must be host:port pairs separated by commas"],
+    ["redis-min-replicas", "redisMinReplicas", "-1", "must be a non-negative integer"],
+    ["redis-min-replicas-timeout", "redisMinReplicasTimeout", "0s", "must be longer than 0s"],
     ["max-sessions", "maxSessions", "abc", 'must be a positive integer, got "abc"'],
     ["max-session-age", "maxSessionAge", "0s", "must be longer than 0s"],
     ["max-resume-age", "maxResumeAge", "soon", "must be a duration"],
@@ -236,6 +246,40 @@ describe("validation", () => {
       redisKeyPrefix: "staging:",
       redisConnectTimeoutMs: 1500,
     });
+  });
+
+  it("takes Sentinels, their name and password, and the replica acknowledgement", () => {
+    const config = loadConfig({
+      argv: { redisSentinels: "10.0.0.1:26379, [fd00::2]:26380,sentinel-3:26381", redisMinReplicas: "1" },
+      env: { SESSIONSTORE_REDIS_SENTINEL_NAME: "sessions", SESSIONSTORE_REDIS_SENTINEL_PASSWORD: "s3cret", SESSIONSTORE_REDIS_MIN_REPLICAS_TIMEOUT: "250ms" },
+      cwd: dir,
+    });
+    expect(config).toMatchObject({
+      redisSentinels: [{ host: "10.0.0.1", port: 26379 }, { host: "fd00::2", port: 26380 }, { host: "sentinel-3", port: 26381 }],
+      redisSentinelName: "sessions",
+      redisSentinelPassword: "s3cret",
+      redisMinReplicas: 1,
+      redisMinReplicasTimeoutMs: 250,
+    });
+    const file = join(dir, "sentinels.json");
+    writeFileSync(file, JSON.stringify({ redisSentinels: ["127.0.0.1:26379", "127.0.0.1:26380"] }));
+    expect(loadConfig({ argv: { config: file }, env: {}, cwd: dir }).redisSentinels).toEqual([{ host: "127.0.0.1", port: 26379 }, { host: "127.0.0.1", port: 26380 }]);
+    const both = problemsOf({ argv: { redisSentinels: "a:1", redisClusterNodes: "b:2", redisMinReplicas: "1" }, env: {}, cwd: dir });
+    expect(both.problems).toEqual([
+      "--redis-cluster-nodes (from --redis-cluster-nodes) and --redis-sentinels (from --redis-sentinels) exclude each other: a Cluster fails over by itself",
+      "--redis-min-replicas (from --redis-min-replicas) is not supported with --redis-cluster-nodes (from --redis-cluster-nodes): it needs one primary (standalone or behind Sentinels)",
+    ]);
+    expect(problemsOf({ argv: { redisClusterNodes: "b:2", redisUrl: "redis://:pw@x/3" }, env: {}, cwd: dir }).problems).toEqual([
+      "--redis-url (from --redis-url) names a database, which a Redis Cluster does not have (only 0): drop the /<db> with --redis-cluster-nodes (from --redis-cluster-nodes)",
+    ]);
+    expect(loadConfig({ argv: { redisClusterNodes: "10.0.1.1:6379,10.0.1.2:6379", redisUrl: "rediss://:pw@x" }, env: {}, cwd: dir }).redisClusterNodes).toEqual([
+      { host: "10.0.1.1", port: 6379 },
+      { host: "10.0.1.2", port: 6379 },
+    ]);
+    const tooLong = problemsOf({ argv: { redisMinReplicas: "1", redisMinReplicasTimeout: "5s" }, env: {}, cwd: dir });
+    expect(tooLong.problems).toEqual([
+      "--redis-min-replicas-timeout (from --redis-min-replicas-timeout) must be shorter than --redis-connect-timeout (from default), which bounds every Redis command, the wait for replicas included",
+    ]);
   });
 
   it("takes the durability settings from a flag given alone, the environment or a file, and refuses other values", () => {
@@ -345,7 +389,7 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(36);
+    expect(options).toHaveLength(42);
     for (const option of options.slice(1)) {
       const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
       expect(flag).not.toBe("");

@@ -1,4 +1,5 @@
-import type { Redis } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
+import type { RedisClient } from "./round.js";
 import type { Logger } from "../../logger.js";
 
 /**
@@ -29,6 +30,13 @@ export async function readDurability(redis: Redis): Promise<Durability> {
   }
   if (appendonly === "yes" && appendfsync === "always") return { kind: "durable" };
   return { kind: "not-durable", appendonly, appendfsync, meaning: meaningOf(appendonly, appendfsync) };
+}
+
+/** On a Cluster, every primary is asked: an ack is only as durable as the primary of its slot, so the weakest answer counts. */
+async function weakest(redis: RedisClient): Promise<Durability> {
+  if (!(redis instanceof Cluster)) return readDurability(redis);
+  const answers = await Promise.all(redis.nodes("master").map(readDurability));
+  return answers.find((d) => d.kind === "unknown") ?? answers.find((d) => d.kind === "not-durable") ?? { kind: "durable" };
 }
 
 async function configValue(redis: Redis, name: string): Promise<string> {
@@ -65,8 +73,8 @@ export interface DurabilityPolicy {
  * durability that cannot be checked was not checked; without the flag it
  * is logged and the sidecar starts, since Redis may well be durable.
  */
-export async function checkDurability(redis: Redis, policy: DurabilityPolicy): Promise<void> {
-  const durability = await readDurability(redis);
+export async function checkDurability(redis: RedisClient, policy: DurabilityPolicy): Promise<void> {
+  const durability = await weakest(redis);
   const fix = "set appendonly yes and appendfsync always on Redis";
   switch (durability.kind) {
     case "durable":

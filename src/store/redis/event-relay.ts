@@ -1,4 +1,5 @@
-import type { Redis } from "ioredis";
+import { Cluster } from "ioredis";
+import type { RedisClient } from "./round.js";
 import type { EventRelay } from "../store.js";
 
 /**
@@ -12,10 +13,10 @@ import type { EventRelay } from "../store.js";
  * pub/sub promises nothing more.
  */
 export class RedisEventRelay implements EventRelay {
-  private subscriber: Redis | undefined;
+  private subscriber: RedisClient | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly channel: string,
   ) {}
 
@@ -24,7 +25,10 @@ export class RedisEventRelay implements EventRelay {
   }
 
   async subscribe(onMessage: (message: string) => void): Promise<void> {
-    const subscriber = this.redis.duplicate({ lazyConnect: true, enableOfflineQueue: true });
+    // On a Cluster, PUBLISH reaches every node, so the subscriber may listen on any of them.
+    const subscriber = this.redis instanceof Cluster
+      ? this.redis.duplicate(undefined, { lazyConnect: true, enableOfflineQueue: true })
+      : this.redis.duplicate({ lazyConnect: true, enableOfflineQueue: true });
     // Failures of this connection only delay events; ioredis reconnects it, and the store's connection reports Redis's state.
     subscriber.on("error", () => undefined);
     subscriber.on("message", (channel: string, message: string) => {
@@ -38,7 +42,8 @@ export class RedisEventRelay implements EventRelay {
   async close(): Promise<void> {
     const subscriber = this.subscriber;
     this.subscriber = undefined;
-    if (subscriber?.status === "ready") await subscriber.quit().catch(() => subscriber.disconnect());
-    else subscriber?.disconnect();
+    if (subscriber?.status === "ready") await subscriber.quit().catch(() => undefined);
+    // Also after QUIT: only disconnect() closes the connections ioredis keeps to the Sentinels.
+    subscriber?.disconnect();
   }
 }

@@ -18,12 +18,13 @@
  * slot. The indexes (ids, activity, live, tenants) are in other slots, so they
  * are written beside the session's commit rather than inside its script, as
  * hints that may run ahead of the data but never behind it; readers check
- * every hint against the header. This build sends a commit and its hints in
- * one MULTI/EXEC to a single endpoint (a standalone Redis, or the primary of
- * a replicated set behind one address). On a Cluster, where a transaction
- * cannot span slots, the hints would go first, to their own slots, and the
- * commits after them, one transaction per session: one more round trip, and
- * each session's writes still commit all together or not at all.
+ * every hint against the header. On one Redis (standalone, or the primary
+ * Sentinel names) a commit and its hints go in one MULTI/EXEC or pipeline;
+ * on a Cluster, where neither can span slots, the hints go first, to their
+ * own slots, and the commits once they are answered, one script call per
+ * session (round.ts): one more round trip for a stream's group, a few for a
+ * create or resume (whose steps go one after another there), and each
+ * session's writes still commit all together or not at all.
  *
  *   {p}session:{t:id}:header       hash   see HeaderField
  *   {p}session:{t:id}:history      list   ConversationItem, protobuf binary, oldest first
@@ -136,3 +137,6 @@ export class KeyLayout {
 export function sessionKeyList(keys: SessionKeys): string[] {
   return [keys.header, keys.history, keys.calls, keys.callOrder, keys.audio, keys.audioSizes, keys.historyIds];
 }
+
+/** How many keys a session has, as sessionKeyList gives them: the width of one session in a commit's KEYS. */
+export const SESSION_KEY_COUNT = sessionKeyList(new KeyLayout("").session("t", "i")).length;

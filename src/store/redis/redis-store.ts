@@ -1,5 +1,3 @@
-import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
 import { redactedUrl } from "../../config/config-values.js";
 import { type Session, SessionStatus, type SessionUpdate, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
@@ -21,7 +19,10 @@ import { headerFromHash } from "./codec.js";
 import { getWindow, readForResume } from "./history-reads.js";
 import { endAbandonedSessions } from "./abandoned-sweep.js";
 import { RedisEventRelay } from "./event-relay.js";
-import { connectRedis, describeServer, storageError } from "./connection.js";
+import { connectRedis, describeServer, type RedisConnectionOptions, storageError } from "./connection.js";
+import type { RedisClient } from "./round.js";
+import { sharedPageTokenKey } from "./page-token-key.js";
+import { ReplicaAcks, type ReplicaPolicy } from "./replica-acks.js";
 import { checkDurability } from "./durability.js";
 import { cleanup, listSessions, tenantStats } from "./index-scans.js";
 import { Counter, HeaderField, KeyLayout, sessionKeyList } from "./keys.js";
@@ -32,12 +33,12 @@ import { updateInRounds } from "./update-rounds.js";
 import { CorruptionLog } from "../corruption-log.js";
 import { CACHED_SESSIONS, SessionCache } from "../session-cache.js";
 
-export interface RedisStoreOptions {
-  /** redis://[user:password@]host[:port][/db], or rediss://… for TLS. */
-  url: string;
+/** Where Redis is (url, or sentinels, or clusterNodes: see RedisConnectionOptions), and how the store uses it. */
+export interface RedisStoreOptions extends Omit<RedisConnectionOptions, "logger"> {
+  /** Replicas that must have a write before it is acknowledged (WAIT); none by default. */
+  replicas?: ReplicaPolicy;
   /** Put before every key, so deployments can share one Redis. No braces. */
   keyPrefix: string;
-  connectTimeoutMs: number;
   /** Refuse to connect to a Redis that does not fsync every write before answering (or cannot say); otherwise that is only logged. */
   requireDurable?: boolean;
   rules: SessionRules;
@@ -72,12 +73,13 @@ export class RedisStore implements Store {
   private closed = false;
 
   private constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     layout: KeyLayout,
     rules: SessionRules,
     clock: Clock,
     logger: Logger | undefined,
     readonly pageTokenKey: Uint8Array,
+    private readonly replicas: ReplicaAcks,
   ) {
     this.ctx = { redis, layout, rules, clock, heads: new SessionCache(CACHED_SESSIONS), corruption: new CorruptionLog(logger) };
   }
@@ -90,15 +92,17 @@ export class RedisStore implements Store {
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const layout = new KeyLayout(options.keyPrefix);
     const logger = options.logger?.child({ module: "redis" });
-    const redis = await connectRedis({ url: options.url, connectTimeoutMs: options.connectTimeoutMs, logger });
+    const redis = await connectRedis({ url: options.url, sentinels: options.sentinels, clusterNodes: options.clusterNodes, connectTimeoutMs: options.connectTimeoutMs, logger });
+    const replicas = new ReplicaAcks(redis, options.replicas ?? { min: 0, timeoutMs: 1000 });
     try {
       await checkDurability(redis, { require: options.requireDurable ?? false, where: describeServer(redis), logger });
+      await replicas.report(describeServer(redis), logger);
     } catch (err) {
       redis.disconnect();
       throw err;
     }
     try {
-      return new RedisStore(redis, layout, options.rules, options.clock, logger, await sharedPageTokenKey(redis, layout));
+      return new RedisStore(redis, layout, options.rules, options.clock, logger, await sharedPageTokenKey(redis, layout), replicas);
     } catch (err) {
       redis.disconnect();
       throw new Error(`cannot read the page-token key from Redis at ${redactedUrl(options.url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -177,7 +181,12 @@ export class RedisStore implements Store {
 
   updateMany(items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
     const keys = items.map(({ tenant, update }) => sessionLockKey(tenant, update.conversationId));
-    return this.run(undefined, () => this.locks.exclusive(keys, () => updateInRounds(this.ctx, items)));
+    return this.run(undefined, () =>
+      this.locks.exclusive(keys, async () => {
+        const connection = this.replicas.connection;
+        return this.replicas.confirmEach(await updateInRounds(this.ctx, items), connection);
+      }),
+    );
   }
 
   end(tenant: string, request: EndRequest): Promise<Session> {
@@ -238,7 +247,7 @@ export class RedisStore implements Store {
   }
 
   cleanup(request: CleanupRequest): Promise<number> {
-    return this.run(request.tenant, () => cleanup(this.ctx, request));
+    return this.run(request.tenant, () => this.replicated(() => cleanup(this.ctx, request)));
   }
 
   endAbandoned(request: AbandonRequest): Promise<number> {
@@ -291,8 +300,9 @@ export class RedisStore implements Store {
     if (this.closed) return;
     this.closed = true;
     // QUIT lets replies in flight arrive first; with Redis down there is nothing to wait for.
-    if (this.redis.status === "ready") await this.redis.quit().catch(() => this.redis.disconnect());
-    else this.redis.disconnect();
+    if (this.redis.status === "ready") await this.redis.quit().catch(() => undefined);
+    // Also after QUIT: only disconnect() closes the connections ioredis keeps to the Sentinels.
+    this.redis.disconnect();
   }
 
   /**
@@ -304,9 +314,22 @@ export class RedisStore implements Store {
     return this.run(tenant, () =>
       this.locks.exclusive([sessionLockKey(tenant, conversationId)], () => {
         this.ctx.heads.delete(tenant, conversationId);
-        return work();
+        return this.replicated(work);
       }),
     );
+  }
+
+  /**
+   * Runs a write and, with --redis-min-replicas, answers only once enough
+   * replicas have it (see ReplicaAcks): still inside the session's lock, so
+   * the next write of the session is not decided on one that may yet fail.
+   * A write that failed needs no wait; its error is the answer.
+   */
+  private async replicated<T>(work: () => Promise<T>): Promise<T> {
+    const connection = this.replicas.connection;
+    const result = await work();
+    await this.replicas.confirm(connection);
+    return result;
   }
 
   /** Runs a call of the tenant's, turning Redis failures into STORAGE_UNAVAILABLE (see storageError) and logging damaged records. */
@@ -319,17 +342,6 @@ export class RedisStore implements Store {
       throw storageError(err, this.closed);
     }
   }
-}
-
-/**
- * The page-token key every sidecar on this Redis shares: the first to start
- * sets it (SET NX, so two starting at once agree on one), the rest read it.
- */
-async function sharedPageTokenKey(redis: Redis, layout: KeyLayout): Promise<Uint8Array> {
-  await redis.set(layout.global.pageTokenKey, randomBytes(32), "NX");
-  const key = await redis.getBuffer(layout.global.pageTokenKey);
-  if (key === null || key.length < 32) throw new Error(`${layout.global.pageTokenKey} holds no key of 32 bytes; delete it to have a new one made`);
-  return new Uint8Array(key);
 }
 
 /** A FULL session's children, to carry over onto a newer header. */

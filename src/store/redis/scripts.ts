@@ -1,4 +1,6 @@
-import type { Redis, Result } from "ioredis";
+import type { Result } from "ioredis";
+import { SESSION_KEY_COUNT } from "./keys.js";
+import type { RedisClient } from "./round.js";
 
 /**
  * The Lua scripts of the Redis store. None of them knows a session rule:
@@ -10,7 +12,9 @@ import type { Redis, Result } from "ioredis";
  * decides again.
  *
  * Each script touches the keys of one slot only (one session, or one index
- * key), so all of them run unchanged on Redis Cluster.
+ * key), so all of them run unchanged on Redis Cluster; the commit, which
+ * takes many sessions at once on one Redis, is called there once per session
+ * (ssCommitOne).
  */
 
 /** header, audio-sizes; ARGV: how many of the oldest chunk sizes to return (-1: all). */
@@ -223,6 +227,7 @@ declare module "ioredis" {
     ssReadWindowBuffer(...args: Arg[]): Result<[Buffer[], Buffer[] | 0, Buffer[]?, Buffer[]?, Buffer[]?], Context>;
     ssReadItemsBuffer(...args: Arg[]): Result<([Buffer, Buffer] | null)[], Context>;
     ssCommit(args: Arg[]): Result<number[], Context>;
+    ssCommitOne(args: Arg[]): Result<number[], Context>;
     ssRemove(...args: Arg[]): Result<[number, string?], Context>;
     ssReserve(...args: Arg[]): Result<[number, ("tenant" | "store")?, number?], Context>;
     ssUnindex(...args: Arg[]): Result<number, Context>;
@@ -234,14 +239,17 @@ declare module "ioredis" {
 export const Committed = { conflict: 0, applied: 1, alreadyApplied: 2 } as const;
 
 /** Teaches the client the scripts; ioredis sends them by SHA and loads them again after a Redis restart. */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   redis.defineCommand("ssReadHead", { numberOfKeys: 2, lua: readHead });
   redis.defineCommand("ssReadFull", { numberOfKeys: 5, lua: readFull });
   redis.defineCommand("ssReadWindow", { numberOfKeys: 6, lua: readWindow });
   redis.defineCommand("ssReadItems", { numberOfKeys: 2, lua: readItems });
   // The number of keys is given with each call (first argument): seven per session.
   redis.defineCommand("ssCommit", { lua: commit });
-  redis.defineCommand("ssRemove", { numberOfKeys: 7, lua: remove });
+  // The same script for one session, with its keys declared: on a Cluster each call goes to that
+  // session's node (ioredis auto-pipelining, were it on, would route by the first argument, so a key comes first).
+  redis.defineCommand("ssCommitOne", { numberOfKeys: SESSION_KEY_COUNT, lua: commit });
+  redis.defineCommand("ssRemove", { numberOfKeys: SESSION_KEY_COUNT, lua: remove });
   redis.defineCommand("ssReserve", { numberOfKeys: 2, lua: reserve });
   redis.defineCommand("ssUnindex", { numberOfKeys: 2, lua: unindex });
   redis.defineCommand("ssUnindexPaused", { numberOfKeys: 1, lua: unindexPaused });

@@ -1,13 +1,16 @@
 import { randomBytes } from "node:crypto";
-import type { ChainableCommander, Redis } from "ioredis";
+import type { ChainableCommander } from "ioredis";
 import type { Clock } from "../../clock.js";
 import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../../session/rules.js";
 import type { CorruptionLog } from "../corruption-log.js";
 import type { SessionCache } from "../session-cache.js";
 import { type CommitPlan, commitArgs, headerFromHash, hashOf, type StoredHeader, withChildren } from "./codec.js";
-import { type KeyLayout, sessionKeyList } from "./keys.js";
+import { type KeyLayout, SESSION_KEY_COUNT, sessionKeyList } from "./keys.js";
+import { type RedisClient, Round } from "./round.js";
 import { Committed } from "./scripts.js";
+
+export { Round };
 
 /*
  * The round trips of the Redis store: reading one session as a snapshot,
@@ -17,7 +20,7 @@ import { Committed } from "./scripts.js";
 
 /** What every part of the Redis store works with. */
 export interface RedisContext {
-  redis: Redis;
+  redis: RedisClient;
   layout: KeyLayout;
   rules: SessionRules;
   clock: Clock;
@@ -137,9 +140,28 @@ export function queueCommits(round: Round, ctx: RedisContext, commits: readonly 
     args.push(String(own.length));
     for (const arg of own) args.push(arg);
   }
+  if (round.perSlot) return queuePerSession(round, keys, args);
   keys[0] = keys.length - 1;
   for (const arg of args) keys.push(arg);
   return round.add((c) => c.ssCommit(keys));
+}
+
+/**
+ * On Redis Cluster, where a script may only touch one slot: the hints first,
+ * answered before any commit is sent (so an index is never behind a commit,
+ * even with the hints in other slots), then one commit script per session,
+ * whose outcomes come back joined at one position, as one call's would.
+ */
+function queuePerSession(round: Round, keys: (string | number | Buffer)[], args: (string | Buffer)[]): number {
+  round.barrier();
+  const calls: ((c: ChainableCommander) => unknown)[] = [];
+  for (let s = 0, at = 1; s < Number(args[0]); s++) {
+    const count = Number(args[at]);
+    const own: (string | number | Buffer)[] = [...keys.slice(1 + SESSION_KEY_COUNT * s, 1 + SESSION_KEY_COUNT * (s + 1)), "1", ...args.slice(at, at + 1 + count)];
+    calls.push((c) => c.ssCommitOne(own));
+    at += 1 + count;
+  }
+  return round.addJoined(calls);
 }
 
 /** Whether the commit at `index` of a queueCommits reply took effect. */
@@ -157,38 +179,4 @@ let issued = 0;
 export function newId(): string {
   issued += 1;
   return `${incarnation}${issued.toString(36)}`;
-}
-
-/**
- * Commands sent to Redis in one round trip: a MULTI/EXEC transaction (all or
- * nothing, in order, with nothing else in between) or a plain pipeline.
- * `add` returns the position whose reply `run` gives back.
- */
-export class Round {
-  private readonly chain: ChainableCommander;
-  private size = 0;
-
-  constructor(redis: Redis, transaction: boolean) {
-    this.chain = transaction ? redis.multi() : redis.pipeline();
-  }
-
-  get length(): number {
-    return this.size;
-  }
-
-  add(queue: (chain: ChainableCommander) => unknown): number {
-    queue(this.chain);
-    return this.size++;
-  }
-
-  /** The replies in order; an error reply of any command rejects the round. */
-  async run(): Promise<unknown[]> {
-    if (this.size === 0) return [];
-    const replies = await this.chain.exec();
-    if (replies === null) throw new Error("Redis discarded the transaction");
-    return replies.map(([err, value]) => {
-      if (err) throw err;
-      return value;
-    });
-  }
 }

@@ -38,8 +38,8 @@ interface Pending {
  * together or not at all, in order, which is what a resend with the same
  * seqs relies on: a Redis that fails mid-group may keep some sessions'
  * updates and not others', but never part of one session's. (On Redis
- * Cluster, a script may only touch one slot: there a chunk would be one
- * call per slot.)
+ * Cluster, a script may only touch one slot: there a chunk is one call per
+ * session, after its index hints; see queueCommits and round.ts.)
  */
 export async function updateInRounds(ctx: RedisContext, items: readonly TenantUpdate[]): Promise<(UpdateResult | SessionError)[]> {
   const results: (UpdateResult | SessionError)[] = new Array(items.length);
