@@ -101,7 +101,7 @@ export interface Submission {
  * the timeout, and hands the rest back at the cost of an ack.
  *
  * An update that would wait past the timeout by the recent pace (what is
- * ahead of it times the recent time per committed update) is refused at once,
+ * queued ahead of it times the recent time per committed update) is refused at once,
  * on arrival: refused later, it would hold a queue slot for the whole timeout
  * while its bridge sent more of the session's updates, all to be refused too.
  */
@@ -144,9 +144,9 @@ export class GroupCommitter {
     this.schedule();
   }
 
-  /** How long an update submitted now would wait for its group to be durable, by the recent pace. */
+  /** How long an update submitted now would wait for its group by the recent pace; leaving out the groups in flight errs low, the safer error. */
   predictedWaitMs(): number {
-    return (this.queue.length + this.inFlightUpdates) * this.msPerUpdate;
+    return this.queue.length * this.msPerUpdate;
   }
 
   /** Updates waiting for a group. */

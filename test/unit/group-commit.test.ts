@@ -129,14 +129,18 @@ describe("GroupCommitter", () => {
     store.commit();
     expect(await slow).toMatchObject({ applied: true });
     expect(c.predictedWaitMs()).toBe(0); // nothing ahead: the next update goes
-    const next = submitted(c, "t", upd("a", 2n), 1);
+    const inFlight = submitted(c, "t", upd("a", 2n), 1);
     await turn();
-    expect(c.predictedWaitMs()).toBeGreaterThanOrEqual(20); // one update in flight ahead
-    // Behind it, one more would wait about 20 ms, past the 10 ms timeout: refused now, never queued.
+    const queued = submitted(c, "t", upd("a", 3n), 1);
+    expect(c.predictedWaitMs()).toBeGreaterThanOrEqual(20); // one update queued ahead
+    // Behind it, one more would wait about 20 ms for its group, past the 10 ms timeout: refused now, never queued.
     expect(await submitted(c, "t", upd("b", 1n), 1)).toMatchObject({ reason: Reason.Overloaded });
-    expect([c.queueDepth, c.shed]).toEqual([0, 1]);
+    expect([c.queueDepth, c.shed]).toEqual([1, 1]);
     store.commit();
-    expect(await next).toMatchObject({ applied: true });
-    expect(store.groups.map(ids)).toEqual([["a"], ["a"]]);
+    await turn();
+    store.commit();
+    expect(await inFlight).toMatchObject({ applied: true });
+    expect(await queued).toMatchObject({ applied: true });
+    expect(store.groups.map(ids)).toEqual([["a"], ["a"], ["a"]]);
   });
 });

@@ -207,14 +207,14 @@ describe("StreamUpdatesCall", () => {
   });
 
   it("after an OVERLOADED refusal, refuses the session's newer updates itself until the bridge resends the refused one", async () => {
-    const { store, call } = open({}, { queueTimeoutMs: 5 });
-    // A group of 100 held 20 ms paces the committer at a fraction of a ms per update, so the
-    // resend below is not refused at arrival by that pace (GroupCommitter.predictedWaitMs).
+    const { store, call } = open({}, { queueTimeoutMs: 50 });
+    // A group of 100 held 100 ms paces the committer at about 1 ms per update, so the resend
+    // below is not refused at arrival by that pace (GroupCommitter.predictedWaitMs).
     for (let i = 0; i < 100; i++) call.send(`busy-${i}`, 1n);
     await turn();
     call.send("a", 1n);
     call.send("a", 2n);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 100));
     store.commit(); // busy-*/1; a/1 has waited too long: it and a/2 are refused
     await turn();
     call.send("a", 3n); // newer than the refused a/1: refused here, never queued
