@@ -82,7 +82,7 @@ func TestAHeldSessionGoesAgainOnlyOnceNothingOfItIsInFlight(t *testing.T) {
 		t.Fatal("a second refused update of a held session moved its time")
 	}
 	h.hold("b", 200*time.Millisecond)
-	clock.advance(300 * time.Millisecond)
+	clock.advance(400 * time.Millisecond) // past b's time: 1.5 × at most 240ms (the first backoff, 200ms ± 20 %)
 	h.expire()
 	// a's updates still in flight will be refused too: resending before their acks could reorder them.
 	if ids := readyIDs(h, "a"); !slices.Equal(ids, []string{"b"}) || !h.holds("a") || h.holds("b") {

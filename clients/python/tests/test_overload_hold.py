@@ -49,7 +49,7 @@ def test_a_session_goes_again_only_once_nothing_of_it_is_in_flight_and_keeps_its
     assert hold.hold("a", 0.2) is not None
     assert hold.hold("a", 0.2) is None  # a second refused update of a held session
     hold.hold("b", 0.2)
-    clock.now += 0.3
+    clock.now += 0.4  # past b's time: 1.5 × at most 240 ms (the first backoff, 200 ms ± 20 %)
     hold.expire()
     # a's updates still in flight will be refused too: resending before their acks could reorder them.
     assert hold.release_ready(in_flight.__contains__) == ["b"]
