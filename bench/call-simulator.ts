@@ -229,15 +229,15 @@ const extraHead: Record<PhaseName, string> = {
 
 function table(steps: Step[], name: PhaseName): string[] {
   const lines = [
-    `| calls | streams | offered upd/s | acked upd/s (× transport) | ack p50 ms (× transport) | ack p99 ms (× transport) | server CPU | CPU µs per update (× transport) | RSS MiB | bench CPU | ${extraHead[name]} | shed | failed |`,
-    `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+    `| calls | streams | offered upd/s | acked upd/s (× transport) | ack p50 ms (× transport) | ack p99 ms (× transport) | server CPU | CPU µs per update (× transport) | RSS MiB | bench CPU | ${extraHead[name]} | shed | received per committed | failed |`,
+    `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
   ];
   for (const step of steps) {
     const r = step[name];
     const t = step.transport;
     if (!r) continue;
     lines.push(
-      `| ${step.calls} | ${r.load.streams} | ${Math.round(r.load.offeredPerSecond)} | ${Math.round(r.load.ackedPerSecond)} (${ratio(r.load.ackedPerSecond, t?.load.ackedPerSecond)}) | ${ms(r.load.p50Ms)} (${ratio(r.load.p50Ms, t?.load.p50Ms)}) | ${ms(r.load.p99Ms)} (${ratio(r.load.p99Ms, t?.load.p99Ms)}) | ${pct(r.serverCpu)} | ${cpuPerUpdate(r).toFixed(1)} (${ratio(cpuPerUpdate(r), t && cpuPerUpdate(t))}) | ${mib(r.rss)} | ${pct(r.load.clientCpu)} | ${r.extra || "–"} | ${r.load.shed} | ${r.load.failed} |`,
+      `| ${step.calls} | ${r.load.streams} | ${Math.round(r.load.offeredPerSecond)} | ${Math.round(r.load.ackedPerSecond)} (${ratio(r.load.ackedPerSecond, t?.load.ackedPerSecond)}) | ${ms(r.load.p50Ms)} (${ratio(r.load.p50Ms, t?.load.p50Ms)}) | ${ms(r.load.p99Ms)} (${ratio(r.load.p99Ms, t?.load.p99Ms)}) | ${pct(r.serverCpu)} | ${cpuPerUpdate(r).toFixed(1)} (${ratio(cpuPerUpdate(r), t && cpuPerUpdate(t))}) | ${mib(r.rss)} | ${pct(r.load.clientCpu)} | ${r.extra || "–"} | ${r.load.shed} | ${r.load.receivedPerCommitted.toFixed(2)} | ${r.load.failed} |`,
     );
   }
   return lines;
@@ -297,7 +297,7 @@ async function main(): Promise<void> {
     steps.push(step);
     for (const name of ["transport", "no-write", "sqlite", "redis", "redis-sentinel", "redis-sentinel-ack", "redis-cluster"] as const) {
       const p = step[name];
-      if (p) console.error(`N=${calls} ${name}: ${Math.round(p.load.ackedPerSecond)} acks/s, p50 ${ms(p.load.p50Ms)} ms, p99 ${ms(p.load.p99Ms)} ms, CPU ${pct(p.serverCpu)}, failed ${p.load.failed}`);
+      if (p) console.error(`N=${calls} ${name}: ${Math.round(p.load.ackedPerSecond)} acks/s, p50 ${ms(p.load.p50Ms)} ms, p99 ${ms(p.load.p99Ms)} ms, CPU ${pct(p.serverCpu)}, shed ${p.load.shed}, received per committed ${p.load.receivedPerCommitted.toFixed(2)}, failed ${p.load.failed}`);
     }
     if (![step.sqlite, step.redis, step["redis-sentinel"], step["redis-sentinel-ack"], step["redis-cluster"]].some(passes) && !process.env.ALL_STEPS) break;
   }

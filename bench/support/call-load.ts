@@ -47,6 +47,12 @@ export interface CallLoadResult {
   failed: number;
   /** Acks refusing an update as OVERLOADED (each such write was sent again, and counts once acked). */
   shed: number;
+  /**
+   * Times the sidecar received an update for each one it committed: 1 when
+   * nothing is shed; each OVERLOADED refusal is one more receipt (a decode, a
+   * queue slot, an ack) of an update that is sent again.
+   */
+  receivedPerCommitted: number;
   /** CPU the benchmark process (all simulated bridges) used, as a share of one core. */
   clientCpu: number;
 }
@@ -125,6 +131,9 @@ export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadRes
   clients.forEach((c) => c.close());
 
   const windowSeconds = (end - measureFrom) / 1000;
+  const bridges = streams.filter((s): s is BridgeUpdateStream => s instanceof BridgeUpdateStream);
+  const shed = bridges.reduce((n, s) => n + s.stats.overloaded, 0);
+  const acked = bridges.reduce((n, s) => n + s.stats.acked, 0);
   return {
     streams: streamCount,
     offeredPerSecond: ids.length * (ticksPerSecond + 1 + 0.5),
@@ -132,7 +141,8 @@ export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadRes
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
     failed,
-    shed: streams.reduce((n, s) => n + (s instanceof BridgeUpdateStream ? s.stats.overloaded : 0), 0),
+    shed,
+    receivedPerCommitted: acked > 0 ? (acked + shed) / acked : 1,
     clientCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
   };
 }

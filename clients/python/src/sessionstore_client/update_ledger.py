@@ -74,7 +74,8 @@ class Entry:
 @dataclass
 class Settled:
     """What one response's acks did. The caller sends `resend` at once, runs the stop
-    callbacks, then settles `done`, and calls expire() after `hold_delay` seconds if set."""
+    callbacks, then settles `done`, and, if `hold_delay` is set, (re)sets its resend timer
+    to call expire() after that many seconds."""
 
     done: List[Tuple[Entry, Outcome]] = field(default_factory=list)
     stops: List[StopInfo] = field(default_factory=list)
@@ -217,12 +218,13 @@ class UpdateLedger:
         settled.resend = self._release()
         return settled
 
-    def expire(self, stream_id: int) -> List[Entry]:
-        """The hold delay scheduled on stream `stream_id` passed: returns the updates to resend."""
+    def expire(self, stream_id: int) -> Tuple[List[Entry], Optional[float]]:
+        """The resend timer of stream `stream_id` fired: returns the updates to resend, and
+        the delay after which to fire it again (None: no held session waits for it)."""
         if not self._open or stream_id != self.stream_id:
-            return []  # that stream has ended: the next one replays every unacknowledged update
-        self._overload.expire()
-        return self._release()
+            return [], None  # that stream has ended: the next one replays every unacknowledged update
+        next_delay = self._overload.expire()
+        return self._release(), next_delay
 
     def _release(self) -> List[Entry]:
         """The updates, in write order, of the held sessions that OverloadHold releases; now in flight."""

@@ -226,9 +226,7 @@ class UpdateStream:
             settled = self._ledger.settle(acks)
             self._put(settled.resend)
             if settled.hold_delay is not None:
-                self._resend_timer = threading.Timer(settled.hold_delay, self._resend_expired, (self._ledger.stream_id,))
-                self._resend_timer.daemon = True
-                self._resend_timer.start()
+                self._set_resend_timer(settled.hold_delay)
             self._cond.notify_all()
         # Callbacks and futures run user code: never under the lock. The callbacks
         # first, so that whoever waits on a refused future sees their effects.
@@ -242,7 +240,17 @@ class UpdateStream:
     def _resend_expired(self, stream_id: int) -> None:
         """The resend timer of the stream `stream_id`."""
         with self._cond:
-            self._put(self._ledger.expire(stream_id))
+            resend, next_delay = self._ledger.expire(stream_id)
+            self._put(resend)
+            if next_delay is not None:
+                self._set_resend_timer(next_delay)
+
+    def _set_resend_timer(self, delay: float) -> None:
+        """One timer per stream, for the held session due first (under the lock)."""
+        self._cancel_resend()
+        self._resend_timer = threading.Timer(delay, self._resend_expired, (self._ledger.stream_id,))
+        self._resend_timer.daemon = True
+        self._resend_timer.start()
 
     def _cancel_resend(self) -> None:
         if self._resend_timer is not None:

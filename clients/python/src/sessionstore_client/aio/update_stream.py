@@ -246,7 +246,7 @@ class UpdateStream:
         settled = self._ledger.settle(acks)
         self._put(settled.resend)
         if settled.hold_delay is not None:
-            self._resend_timer = self._loop.call_later(settled.hold_delay, self._resend_expired, self._ledger.stream_id)
+            self._set_resend_timer(settled.hold_delay)
         self._changes.notify()
         # The callbacks first, so that whoever awaits a refused update sees their effects.
         for stop in settled.stops:
@@ -262,7 +262,15 @@ class UpdateStream:
                 entry.future.set_result(outcome)
 
     def _resend_expired(self, stream_id: int) -> None:
-        self._put(self._ledger.expire(stream_id))
+        resend, next_delay = self._ledger.expire(stream_id)
+        self._put(resend)
+        if next_delay is not None:
+            self._set_resend_timer(next_delay)
+
+    def _set_resend_timer(self, delay: float) -> None:
+        """One timer per stream, for the held session due first."""
+        self._cancel_resend()
+        self._resend_timer = self._loop.call_later(delay, self._resend_expired, self._ledger.stream_id)
 
     def _cancel_resend(self) -> None:
         if self._resend_timer is not None:
