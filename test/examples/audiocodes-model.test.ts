@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Session, SessionStatus } from "../../src/client/index.js";
 import { realtimeSessionConfig } from "../../examples/model-session/src/model-call.js";
-import { type MockRealtimeServer, startMockRealtimeServer } from "../support/mock-realtime-server.js";
-import { type RedisServer, startRedisServer } from "../support/redis-server.js";
-import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
+import type { MockRealtimeServer } from "../support/mock-realtime-server.js";
+import type { Sidecar } from "../support/sidecar-process.js";
 import { type BridgeProcess, startBridgeProcess } from "./support/bridge-process.js";
 import { MockVaicCall } from "./support/mock-vaic.js";
+import { MODEL_API_KEY, type ModelPods, startModelPods } from "./support/model-pods.js";
 import { audioReceived, conversationOf, eventTypes, storedWhenComplete } from "./support/model-conversation.js";
 import { hearAnswer, say } from "./support/vaic-speech.js";
 
@@ -15,26 +15,16 @@ import { hearAnswer, say } from "./support/vaic-speech.js";
 const CODEC = "audio/pcm" as const; // raw/lpcm16_24 is relayed as the Realtime API's audio/pcm (24 kHz)
 
 describe("AudioCodes bridge with a Realtime model", () => {
-  let redis: RedisServer;
+  let pods: ModelPods;
   let model: MockRealtimeServer;
-  const sidecars: Sidecar[] = [];
-  const bridges: BridgeProcess[] = [];
+  let sidecars: Sidecar[];
+  let bridges: BridgeProcess[];
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    model = await startMockRealtimeServer({ apiKey: "test-model-key" });
-    for (const pod of ["pod-a", "pod-b"]) {
-      const sidecar = await startSidecar({ args: ["--storage", "redis", "--redis-url", redis.url] });
-      sidecars.push(sidecar);
-      bridges.push(await startBridgeProcess({ sidecar: sidecar.address, ownerId: pod, modelUrl: `${model.url}?model=gpt-realtime`, modelApiKey: "test-model-key" }));
-    }
+    pods = await startModelPods(["pod-a", "pod-b"], { modelUrl: (url) => `${url}?model=gpt-realtime` });
+    ({ model, sidecars, bridges } = pods);
   });
-  afterAll(async () => {
-    await Promise.all(bridges.map((b) => b.stop()));
-    await Promise.all(sidecars.map((s) => s.stop()));
-    await model?.close();
-    await redis?.stop();
-  });
+  afterAll(() => pods?.stop());
 
   /** Places a call on pod A, talks (a question, then an order lookup), and returns what was sent and stored. */
   async function talk(conversationId: string): Promise<{ call: MockVaicCall; frames: Buffer[]; stored: Session; modelIndex: number }> {
@@ -49,7 +39,7 @@ describe("AudioCodes bridge with a Realtime model", () => {
     expect((await hearAnswer(call, CODEC)).text).toBe("Order A-1001 is shipped.");
 
     const first_ = model.sessions[modelIndex]!;
-    expect(first_.authorization).toBe("Bearer test-model-key");
+    expect(first_.authorization).toBe(`Bearer ${MODEL_API_KEY}`);
     expect(first_.model).toBe("gpt-realtime");
     expect(eventTypes(first_)[0]).toBe("session.update");
     expect(audioReceived(first_)).toEqual(Buffer.concat(frames)); // the caller's audio reached the model untouched

@@ -1,35 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionStatus } from "../../src/client/index.js";
-import { type MockRealtimeServer, startMockRealtimeServer } from "../support/mock-realtime-server.js";
-import { type RedisServer, startRedisServer } from "../support/redis-server.js";
-import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
+import type { MockRealtimeServer } from "../support/mock-realtime-server.js";
+import type { Sidecar } from "../support/sidecar-process.js";
 import { type BridgeProcess, runMockTwilio, startBridgeProcess, startMockRealtimeProcess } from "./support/bridge-process.js";
 import { audioReceived, conversationOf, eventTypes, storedWhenComplete } from "./support/model-conversation.js";
 import { TwilioStream } from "./support/mock-twilio.js";
+import { MODEL_API_KEY, type ModelPods, startModelPods } from "./support/model-pods.js";
 
 // The Twilio Media Streams bridge on two pods (a bridge and a sidecar each, both sidecars on one
 // Redis) and one mock Realtime endpoint recording what each model session is given.
 describe("Twilio Media Streams bridge", () => {
-  let redis: RedisServer;
+  let pods: ModelPods;
   let model: MockRealtimeServer;
-  const sidecars: Sidecar[] = [];
-  const bridges: BridgeProcess[] = [];
+  let sidecars: Sidecar[];
+  let bridges: BridgeProcess[];
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    model = await startMockRealtimeServer({ apiKey: "test-model-key" });
-    for (const pod of ["twilio-a", "twilio-b"]) {
-      const sidecar = await startSidecar({ args: ["--storage", "redis", "--redis-url", redis.url] });
-      sidecars.push(sidecar);
-      bridges.push(await startBridgeProcess({ platform: "twilio", sidecar: sidecar.address, ownerId: pod, modelUrl: model.url, modelApiKey: "test-model-key" }));
-    }
+    pods = await startModelPods(["twilio-a", "twilio-b"], { platform: "twilio" });
+    ({ model, sidecars, bridges } = pods);
   });
-  afterAll(async () => {
-    await Promise.all(bridges.map((b) => b.stop()));
-    await Promise.all(sidecars.map((s) => s.stop()));
-    await model?.close();
-    await redis?.stop();
-  });
+  afterAll(() => pods?.stop());
 
   for (const where of ["the same bridge", "another bridge on another sidecar"]) {
     it(`keeps a call across a new stream on ${where}: the new model session gets exactly the prior conversation and goes on from it`, async () => {
@@ -44,7 +34,7 @@ describe("Twilio Media Streams bridge", () => {
       first.dtmf("5");
 
       const before = model.sessions[modelIndex]!;
-      expect(before.authorization).toBe("Bearer test-model-key");
+      expect(before.authorization).toBe(`Bearer ${MODEL_API_KEY}`);
       expect(audioReceived(before)).toEqual(Buffer.concat(frames)); // μ-law goes to the model as it came
       const stored = await storedWhenComplete(sidecars[0]!.client(), callSid, 6, (s) => s.conversationHistory.some((h) => h.type === "dtmf") && s.currentTurn === 4);
       expect(stored).toMatchObject({ conversationId: callSid, bridgeType: "twilio", caller: "+15550142", botName: "order-desk", mediaFormat: "audio/x-mulaw;rate=8000", sessionId: first.streamSid });

@@ -2,9 +2,8 @@ import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
 import { type Logger, pino } from "pino";
-import { WebSocketServer } from "ws";
 import { BridgeUpdateStream, SessionStoreClient } from "sessionstore-client";
-import { splitHostPort } from "../../shared/split-host-port.js";
+import { listenForSockets } from "../../shared/websocket-listener.js";
 import type { ModelOptions } from "../../model-session/src/model-call.js";
 import { type BridgeContext, CallHandler, type ResumeReply } from "./call-handler.js";
 
@@ -45,22 +44,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   });
   const ctx: BridgeContext = { client, updates, ownerId: options.ownerId, resumeReply: options.resumeReply ?? "accepted", calls, model: modelOptions(options), log };
 
-  const { host, port } = splitHostPort(options.listen);
-  const server = new WebSocketServer({ host, port });
-  await new Promise<void>((resolve, reject) => {
-    server.once("listening", resolve);
-    server.once("error", reject);
-  });
-  server.on("connection", (ws) => new CallHandler(ws, ctx));
-  const address = server.address();
-  const url = typeof address === "object" && address !== null ? `ws://${address.address}:${address.port}` : String(address);
-
+  const listener = await listenForSockets(options.listen, (ws) => new CallHandler(ws, ctx));
   return {
-    url,
+    url: listener.url,
     liveCalls: () => calls.size,
     async close() {
-      for (const ws of server.clients) ws.close(1001, "bridge shutting down");
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listener.close();
       await updates.close(5_000);
       client.close();
     },

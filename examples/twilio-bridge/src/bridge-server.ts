@@ -2,9 +2,8 @@ import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
 import { type Logger, pino } from "pino";
-import { WebSocketServer } from "ws";
 import { BridgeUpdateStream, SessionStoreClient } from "sessionstore-client";
-import { splitHostPort } from "../../shared/split-host-port.js";
+import { listenForSockets } from "../../shared/websocket-listener.js";
 import { StreamHandler, type TwilioContext } from "./stream-handler.js";
 
 export interface TwilioBridgeOptions {
@@ -45,21 +44,12 @@ export async function startTwilioBridge(options: TwilioBridgeOptions): Promise<T
   const model = { url: options.modelUrl, speakFirst: true, ...(options.modelApiKey ? { apiKey: options.modelApiKey } : {}) };
   const ctx: TwilioContext = { client, updates, ownerId: options.ownerId, model, calls, log };
 
-  const { host, port } = splitHostPort(options.listen);
-  const server = new WebSocketServer({ host, port });
-  await new Promise<void>((resolve, reject) => {
-    server.once("listening", resolve);
-    server.once("error", reject);
-  });
-  server.on("connection", (ws) => new StreamHandler(ws, ctx));
-  const address = server.address();
-  const url = typeof address === "object" && address !== null ? `ws://${address.address}:${address.port}` : String(address);
+  const listener = await listenForSockets(options.listen, (ws) => new StreamHandler(ws, ctx));
   return {
-    url,
+    url: listener.url,
     liveCalls: () => calls.size,
     async close() {
-      for (const ws of server.clients) ws.close(1001, "bridge shutting down");
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listener.close();
       await updates.close(5_000);
       client.close();
     },

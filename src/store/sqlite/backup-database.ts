@@ -1,7 +1,7 @@
 import { existsSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { type CheckReport, checkDatabase, NotCheckable } from "./check-database.js";
+import { type CheckReport, checkDatabase, NotCheckable, openReadOnly } from "./check-database.js";
 import { APPLICATION_ID } from "./migrations.js";
 import { holdWriterLock } from "./open-database.js";
 
@@ -110,14 +110,8 @@ export async function restoreDatabase(from: string, target: string): Promise<Res
 
 /** A read-only connection to a sessionstore database; NotCheckable for a file that is missing or not one. */
 function openSessionDatabase(path: string): Database.Database {
-  let db: Database.Database;
+  const db = openReadOnly(path);
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-  } catch (err) {
-    throw new NotCheckable(`${path} cannot be opened: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  try {
-    db.pragma("busy_timeout = 5000");
     const id = db.pragma("application_id", { simple: true }) as number;
     if (id !== APPLICATION_ID) throw new NotCheckable(`${path} is not a sessionstore database`);
     return db;

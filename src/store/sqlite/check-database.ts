@@ -25,6 +25,22 @@ export interface CheckReport {
 export class NotCheckable extends Error {}
 
 /**
+ * A read-only connection to the file at `path`, for the commands that read a
+ * database beside a serving sidecar (check, backup): NotCheckable when it
+ * cannot be opened; it waits up to 5 s for a lock, as the sidecar does.
+ */
+export function openReadOnly(path: string): Database.Database {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw new NotCheckable(`${path} cannot be opened: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  db.pragma("busy_timeout = 5000");
+  return db;
+}
+
+/**
  * `sessionstore check`: reads a whole SQLite session database and reports
  * every damaged record. It opens the file read-only, so it may run while a
  * sidecar serves it (in WAL mode a reader never waits for the writer, nor
@@ -34,14 +50,8 @@ export class NotCheckable extends Error {}
  * Reads one row at a time, so its memory does not grow with the file.
  */
 export function checkDatabase(path: string): CheckReport {
-  let db: Database.Database;
+  const db = openReadOnly(path);
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-  } catch (err) {
-    throw new NotCheckable(`${path} cannot be opened: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  try {
-    db.pragma("busy_timeout = 5000");
     return inspect(db, path);
   } catch (err) {
     if (err instanceof Database.SqliteError && err.code === "SQLITE_NOTADB") throw new NotCheckable(`${path} is not an SQLite file`);
