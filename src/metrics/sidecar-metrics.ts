@@ -93,7 +93,7 @@ export class SidecarMetrics {
 
   private readonly shed = new Counter({
     name: "sessionstore_updates_shed_total",
-    help: "Updates refused as OVERLOADED because they waited in the commit queue longer than --update-queue-timeout, or would have by the recent pace of commits.",
+    help: "Updates refused as OVERLOADED because they waited in the commit queue longer than --update-queue-timeout.",
     registers: [this.registry],
   });
 

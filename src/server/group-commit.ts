@@ -51,9 +51,6 @@ const OVERLOAD_RETRY_MS = 200;
 /** Shedding without a pause for this long makes the sidecar overloaded for readiness (GroupCommitter.overloaded). */
 const SUSTAINED_OVERLOAD_MS = 5_000;
 
-/** Weight of the newest group in the time per update: a few groups follow a change of pace; one slow commit moves it a fifth. */
-const SERVICE_TIME_WEIGHT = 0.2;
-
 /** One update handed to the committer, and where its outcome goes. */
 export interface Submission {
   tenant: string;
@@ -99,11 +96,6 @@ export interface Submission {
  * stream refuses the session's newer updates until the bridge resends the
  * refused one). Past capacity the committer then commits what it can within
  * the timeout, and hands the rest back at the cost of an ack.
- *
- * An update that would wait past the timeout by the recent pace (what is
- * queued ahead of it times the recent time per committed update) is refused at once,
- * on arrival: refused later, it would hold a queue slot for the whole timeout
- * while its bridge sent more of the session's updates, all to be refused too.
  */
 export class GroupCommitter {
   private queue: Submission[] = [];
@@ -117,12 +109,6 @@ export class GroupCommitter {
   private shedding = { since: 0, last: Number.NEGATIVE_INFINITY };
   /** Updates refused as OVERLOADED since the start. */
   shed = 0;
-  /** Updates in the groups handed to the store and not yet answered. */
-  private inFlightUpdates = 0;
-  /** Recent time per committed update while busy, in ms (0 until a group has committed). */
-  private msPerUpdate = 0;
-  /** When the last group became durable (performance.now()). */
-  private lastDoneAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: Store,
@@ -132,21 +118,12 @@ export class GroupCommitter {
     private readonly onCommitted?: (group: readonly Submission[], results: readonly (UpdateResult | SessionError)[]) => void,
   ) {}
 
-  /** Queues an update for the next group, or refuses it at once as OVERLOADED when it would wait past the timeout. */
+  /** Queues an update for the next group. */
   submit(submission: Submission): void {
     submission.queuedAt = performance.now();
-    if (this.predictedWaitMs() > this.limits.queueTimeoutMs && this.limits.queueTimeoutMs > 0) {
-      this.refuseOverloaded([submission], submission.queuedAt);
-      return;
-    }
     this.queue.push(submission);
     this.queuedBytes += submission.bytes;
     this.schedule();
-  }
-
-  /** How long an update submitted now would wait for its group by the recent pace; leaving out the groups in flight errs low, the safer error. */
-  predictedWaitMs(): number {
-    return this.queue.length * this.msPerUpdate;
   }
 
   /** Updates waiting for a group. */
@@ -197,14 +174,11 @@ export class GroupCommitter {
     if (group.length === 0) return this.settleIdle();
     const oldestWaitMs = this.metrics ? performance.now() - group[0]!.queuedAt! : 0;
     this.inFlight += 1;
-    this.inFlightUpdates += group.length;
-    const handedAt = performance.now();
     this.wakeRoomWaiters();
     // With room for another group in flight, the next one forms while this one commits.
     if (this.queue.length > 0) this.schedule();
     try {
       const results = await this.store.updateMany(group.map(({ tenant, update, encoded }) => ({ tenant, update, encoded })));
-      this.paced(group.length, handedAt);
       this.metrics?.groupCommitted(results, oldestWaitMs / 1000);
       this.onCommitted?.(group, results);
       group.forEach((pending, i) => pending.settle(results[i]!));
@@ -217,22 +191,9 @@ export class GroupCommitter {
       this.wakeRoomWaiters();
     } finally {
       this.inFlight -= 1;
-      this.inFlightUpdates -= group.length;
     }
     if (this.queue.length > 0) this.schedule();
     else this.settleIdle();
-  }
-
-  /**
-   * A group of `count` became durable: its time per update is the time since
-   * the committer became busy with it — since the previous group was durable,
-   * when groups follow one another, or since it was handed to the store.
-   */
-  private paced(count: number, handedAt: number): void {
-    const now = performance.now();
-    const sample = (now - Math.max(handedAt, this.lastDoneAt)) / count;
-    this.lastDoneAt = now;
-    this.msPerUpdate = this.msPerUpdate === 0 ? sample : this.msPerUpdate + SERVICE_TIME_WEIGHT * (sample - this.msPerUpdate);
   }
 
   /** The next group from the head of the queue, within the count and byte limits, after shedding what waited too long. */
@@ -267,16 +228,11 @@ export class GroupCommitter {
     for (const submission of this.queue.slice(expired)) (sessions.has(sessionKey(submission)) ? shed : kept).push(submission);
     this.queue = kept;
     for (const submission of shed) this.queuedBytes -= submission.bytes;
-    this.refuseOverloaded(shed, now);
-  }
-
-  /** Settles `shed` as OVERLOADED, and counts it for the metrics and for readiness. */
-  private refuseOverloaded(shed: Submission[], now: number): void {
     if (now - this.shedding.last >= 1_000) this.shedding.since = now;
     this.shedding.last = now;
     this.shed += shed.length;
     this.metrics?.updatesShed(shed.length);
-    const error = overloaded(this.limits.queueTimeoutMs, OVERLOAD_RETRY_MS);
+    const error = overloaded(timeout, OVERLOAD_RETRY_MS);
     for (const submission of shed) submission.settle(error);
   }
 

@@ -119,28 +119,4 @@ describe("GroupCommitter", () => {
     expect(later.map((r) => (r instanceof SessionError ? r.reason : r.applied))).toEqual([Reason.Overloaded, true]);
     expect(c.shed).toBe(4);
   });
-
-  it("refuses at arrival, as OVERLOADED, an update that the recent pace of commits says would wait past the timeout", async () => {
-    const { store, committer: c } = committer({ queueTimeoutMs: 10 });
-    // One update that took at least 20 ms to commit: the pace is 20 ms or more per update.
-    const slow = submitted(c, "t", upd("a", 1n), 1);
-    await turn();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    store.commit();
-    expect(await slow).toMatchObject({ applied: true });
-    expect(c.predictedWaitMs()).toBe(0); // nothing ahead: the next update goes
-    const inFlight = submitted(c, "t", upd("a", 2n), 1);
-    await turn();
-    const queued = submitted(c, "t", upd("a", 3n), 1);
-    expect(c.predictedWaitMs()).toBeGreaterThanOrEqual(20); // one update queued ahead
-    // Behind it, one more would wait about 20 ms for its group, past the 10 ms timeout: refused now, never queued.
-    expect(await submitted(c, "t", upd("b", 1n), 1)).toMatchObject({ reason: Reason.Overloaded });
-    expect([c.queueDepth, c.shed]).toEqual([1, 1]);
-    store.commit();
-    await turn();
-    store.commit();
-    expect(await inFlight).toMatchObject({ applied: true });
-    expect(await queued).toMatchObject({ applied: true });
-    expect(store.groups.map(ids)).toEqual([["a"], ["a"], ["a"]]);
-  });
 });
