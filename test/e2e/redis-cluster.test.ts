@@ -58,6 +58,9 @@ describe("sidecars on a Redis Cluster", () => {
     expect(session).toMatchObject({ ownerId: "pod-b", ownerEpoch: 2n, resumedCount: 1, lastSeq: 1n });
     expect(session?.conversationHistory.map((i) => i.itemId)).toEqual(["h1", "h2"]);
     expect(session?.audioBuffer.map((c) => c.data.length)).toEqual([320]);
+    // B's RESUMED comes to A over the Cluster bus, A's FENCED from A itself: wait for the one
+    // before causing the other, or their order is a race between the bus and a local refusal.
+    await watchA.waitFor(3);
 
     const { details } = await expectRpcError(
       a.updateSession({ update: { conversationId: "moving-call", ownerEpoch: 1n, seq: 2n, appendHistory: [{ itemId: "late-from-a" }] } }),
