@@ -62,7 +62,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     if (!running || running.exitCode !== null || running.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
     running.kill(signal);
+    // Redis can refuse a SIGTERM and go on running: a replica that has just synced logs
+    // "Writing initial AOF, can't exit." and forgets the signal. A test's data dir is
+    // thrown away after stop(), so a server still there after a while is killed.
+    const refused = setTimeout(() => running.kill("SIGKILL"), 5_000);
     await exited;
+    clearTimeout(refused);
   };
 
   return {
