@@ -62,7 +62,8 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-function varintSize(value: number): number {
+/** Bytes of `value` (below 2^32) as a varint. */
+export function varintSize(value: number): number {
   let size = 1;
   while (value >= 0x80) {
     value >>>= 7;
@@ -71,7 +72,8 @@ function varintSize(value: number): number {
   return size;
 }
 
-function writeVarint(out: Uint8Array, at: number, value: number): number {
+/** Writes `value` (below 2^32) as a varint at `at`; returns the position after it. */
+export function writeVarint(out: Uint8Array, at: number, value: number): number {
   while (value >= 0x80) {
     out[at++] = (value & 0x7f) | 0x80;
     value >>>= 7;

@@ -1,7 +1,8 @@
 import type { MethodDefinition, ServerDuplexStream, ServiceDefinition } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
-import { type SessionUpdate, SessionUpdateSchema, StreamUpdateBatchesRequestSchema, type StreamUpdateBatchesResponse } from "../gen/sessionstore/v1/session_store_pb.js";
+import { type SessionUpdate, SessionUpdateSchema, StreamUpdateBatchesRequestSchema } from "../gen/sessionstore/v1/session_store_pb.js";
+import { encodedAck, encodedAckBatch } from "../grpc/ack-encoding.js";
 import { splitFields } from "../grpc/length-delimited.js";
 import { decodeRequest, UndecodableRequest } from "../grpc/request-decoding.js";
 import { shuttingDown } from "../session/errors.js";
@@ -25,12 +26,12 @@ type Handler = (call: ServerDuplexStream<ReceivedMessage, unknown>) => void;
 /** StreamUpdates: an ack per message. */
 const oneAckPerMessage: AckWriter = (call, acks) => {
   let room = true;
-  for (const ack of acks) room = call.write(ack);
+  for (const ack of acks) room = call.write(encodedAck(ack));
   return room;
 };
 
 /** StreamUpdateBatches: every ack that is ready, in one message. */
-const readyAcksInOneMessage: AckWriter = (call, acks) => call.write({ $typeName: "sessionstore.v1.StreamUpdateBatchesResponse", acks } satisfies StreamUpdateBatchesResponse);
+const readyAcksInOneMessage: AckWriter = (call, acks) => call.write(encodedAckBatch(acks));
 
 /**
  * The two update-stream RPCs, StreamUpdates and StreamUpdateBatches:
