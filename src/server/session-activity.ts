@@ -84,6 +84,8 @@ export class SessionActivity {
    * one FENCED per refused write of a replaced owner.
    */
   updatesCommitted(group: readonly TenantUpdate[], results: readonly (UpdateResult | SessionError)[]): void {
+    // Events are built only for someone to get them: at thousands of updates a second they are not free.
+    const listened = this.events.listened;
     const now = this.now();
     const updated = new Map<string, TenantEvent>();
     const fenced: TenantEvent[] = [];
@@ -99,6 +101,7 @@ export class SessionActivity {
         return;
       }
       this.counts.updatesApplied += 1;
+      if (!listened) return;
       const key = `${tenant}\u0000${result.session.conversationId}`;
       // Deleted and set again so that the map's order is that of each session's last update.
       updated.delete(key);

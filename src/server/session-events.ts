@@ -10,6 +10,8 @@ import {
   type WatchSessionsResponse,
   WatchSessionsResponseSchema,
 } from "../gen/sessionstore/v1/session_store_pb.js";
+import { withEncodedField } from "../grpc/encoded-message.js";
+import { encodedHeader } from "../session/encoded-header.js";
 import { withoutChildren } from "../session/record.js";
 import type { EventRelay } from "../store/store.js";
 
@@ -29,6 +31,17 @@ export interface WatchFilter {
 }
 
 export type EventSink = (event: WatchSessionsResponse) => void;
+
+/**
+ * An event on the wire: its session's header bytes as the store encoded them
+ * (encodedHeader), beside the type and time, instead of the whole session
+ * encoded again for every event a group publishes.
+ */
+function encodedEvent(event: WatchSessionsResponse): Uint8Array {
+  if (!event.session) return toBinary(WatchSessionsResponseSchema, event);
+  const { type, time } = event;
+  return withEncodedField(WatchSessionsResponseSchema, { type, time }, WatchSessionsResponseSchema.field.session.number, encodedHeader(event.session)).bytes;
+}
 
 /** A session event at `timeMs`, its session BASIC (a FULL one is stripped here, so no caller can send children). */
 export function sessionEvent(type: SessionEventType, session: Session, timeMs: number): WatchSessionsResponse {
@@ -90,6 +103,11 @@ export class SessionEvents {
     if (this.relay) this.send(this.relay, events);
   }
 
+  /** Whether a published event would reach anyone: a local watcher, or other sidecars through the relay. */
+  get listened(): boolean {
+    return this.watchers.size > 0 || this.relay !== undefined;
+  }
+
   /** Subscribes `sink` to the events that match `filter`; returns the unsubscribe. */
   watch(filter: WatchFilter, sink: EventSink): () => void {
     const watcher = { filter, sink };
@@ -115,7 +133,7 @@ export class SessionEvents {
   private send(relay: EventRelay, events: readonly TenantEvent[]): void {
     const frame = JSON.stringify({
       origin: this.origin,
-      events: events.map(({ tenant, event }) => [tenant, Buffer.from(toBinary(WatchSessionsResponseSchema, event)).toString("base64")]),
+      events: events.map(({ tenant, event }) => [tenant, Buffer.from(encodedEvent(event)).toString("base64")]),
     });
     relay.publish(frame).then(
       () => {

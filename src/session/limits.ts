@@ -5,8 +5,8 @@ import {
   type FunctionCall,
   FunctionCallSchema,
   type Session,
-  SessionSchema,
 } from "../gen/sessionstore/v1/session_store_pb.js";
+import { encodedHeader } from "./encoded-header.js";
 import { type FieldViolation, Reason, SessionError } from "./errors.js";
 import type { SessionRules } from "./rules.js";
 
@@ -88,7 +88,7 @@ export function checkHistoryBytes(session: Session, added: number, rules: Sessio
 
 /** LIMIT_EXCEEDED when the header as it would be stored is larger than max_header_bytes. */
 export function checkHeaderBytes(header: Session, rules: SessionRules): void {
-  const bytes = toBinary(SessionSchema, header).length;
+  const bytes = encodedHeader(header).length;
   if (bytes <= rules.maxHeaderBytes) return;
   throw new SessionError(
     Reason.LimitExceeded,

@@ -91,6 +91,8 @@ export function withChildren(header: Session, children: SessionChildren): Sessio
 
 /** The BASIC session: the header alone, sharing its fields. */
 export function withoutChildren(session: Session): Session {
+  // A header already has none: it is shared rather than copied, as records are values (and its encoding, encodedHeader, goes with it).
+  if (session.conversationHistory.length === 0 && session.functionCalls.length === 0 && session.audioBuffer.length === 0) return session;
   return { ...session, conversationHistory: [], functionCalls: [], audioBuffer: [] };
 }
 

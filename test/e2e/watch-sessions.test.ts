@@ -155,6 +155,9 @@ describe("WatchSessions across sidecars and tenants", () => {
     ];
     expect(summary(await watchA.waitFor(4))).toEqual(expected);
     expect(summary(await watchB.waitFor(4))).toEqual(expected);
+    // Each event comes through the channel whole: every field of its session, and its time, as the sidecar that made it sent it.
+    expect(watchB.events).toEqual(watchA.events);
+    expect(watchA.events[1]!.session?.etag).not.toBe("");
     // Nothing more comes: a sidecar's own events, which the channel hands back to it, are not delivered twice.
     await sleep(300);
     expect(watchA.events).toHaveLength(4);

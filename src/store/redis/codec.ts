@@ -8,10 +8,10 @@ import {
   type FunctionCall,
   FunctionCallSchema,
   type Session,
-  SessionSchema,
 } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { StoredPart } from "../../session/errors.js";
 import type { StoredItem } from "../../session/history-edit.js";
+import { encodedHeader } from "../../session/encoded-header.js";
 import { lastActivityMs, type SessionRecord } from "../../session/record.js";
 import { decodeStored, decodeStoredHeader, storedCount } from "../stored-records.js";
 import { HeaderField } from "./keys.js";
@@ -75,7 +75,7 @@ export function commitArgs(plan: CommitPlan): Arg[] {
 function headerPairs({ record, liveToken }: StoredHeader, commitId: string): Arg[] {
   const s = record.session;
   return [
-    HeaderField.session, encode(toBinary(SessionSchema, s)),
+    HeaderField.session, encode(encodedHeader(s)),
     HeaderField.version, String(record.version),
     HeaderField.audioSeq, String(record.audioLastSeq),
     HeaderField.audioBytes, String(record.audioBytes),
