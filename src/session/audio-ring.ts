@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampAt } from "./timestamp-at.js";
 import { type AudioChunk, AudioChunkSchema } from "../gen/sessionstore/v1/session_store_pb.js";
 import { Reason, SessionError } from "./errors.js";
 import type { SessionRules } from "./rules.js";
@@ -31,7 +31,7 @@ export function numberAudio(chunks: readonly AudioChunk[], lastSeq: bigint, byte
       });
     }
   });
-  const createdAt = timestampFromDate(now);
+  const createdAt = timestampAt(now);
   let seq = lastSeq;
   let total = bytes;
   const stored = chunks.map((chunk) => {

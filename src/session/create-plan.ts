@@ -1,4 +1,4 @@
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampAt } from "./timestamp-at.js";
 import type { Session, SessionStatus } from "../gen/sessionstore/v1/session_store_pb.js";
 import { numberAudio, trimRing } from "./audio-ring.js";
 import { maxSessionsReached, sessionExists, tenantMaxSessionsReached } from "./errors.js";
@@ -72,7 +72,7 @@ export function newSession(input: Session, options: NewSessionOptions): NewSessi
   const session: Session = {
     ...headerOf(input),
     status: options.status,
-    createdAt: timestampFromDate(now),
+    createdAt: timestampAt(now),
     resumedCount: 0,
     endReason: "",
     ownerId: options.ownerId,

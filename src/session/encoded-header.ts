@@ -5,8 +5,9 @@ import { type Session, SessionSchema } from "../gen/sessionstore/v1/session_stor
  * A session header's protobuf binary, encoded once per header object.
  *
  * After a group the same header is wanted encoded up to three times: to
- * check it against max_header_bytes, to store it (Redis keeps it as one hash
- * field), and inside the UPDATED event sent to other sidecars. Each
+ * check it against max_header_bytes, to store it (SQLite's header column,
+ * one field of Redis's header hash), and inside the UPDATED event sent to
+ * other sidecars. Each
  * toBinary of a header is several microseconds of reflection, a share of a
  * busy sidecar's main thread that showed in its profile. Records are values
  * (record.ts): a header object is never changed once made, so its bytes stay

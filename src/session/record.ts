@@ -1,5 +1,6 @@
 import { clone } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampAt } from "./timestamp-at.js";
 import {
   type AudioChunk,
   type ConversationItem,
@@ -44,7 +45,7 @@ export function etagOf(version: number): string {
 /** The record after a write: the next version and etag, last activity now. */
 export function touched(record: SessionRecord, session: Session, now: Date): SessionRecord {
   const version = record.version + 1;
-  return { ...record, version, session: { ...session, etag: etagOf(version), lastActivity: timestampFromDate(now) } };
+  return { ...record, version, session: { ...session, etag: etagOf(version), lastActivity: timestampAt(now) } };
 }
 
 export function lastActivityMs(session: Session): number {

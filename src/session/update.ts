@@ -1,5 +1,5 @@
 import { clone } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampAt } from "./timestamp-at.js";
 import {
   type ConversationItem,
   ConversationItemSchema,
@@ -163,12 +163,12 @@ function applyEdits(conversationId: string, history: ConversationItem[], edits: 
 
 /** Appended history items as stored: copies stamped with the time they were stored. */
 export function stampHistory(items: readonly ConversationItem[], now: Date): ConversationItem[] {
-  const createdAt = timestampFromDate(now);
+  const createdAt = timestampAt(now);
   return items.map((item) => ({ ...clone(ConversationItemSchema, item), createdAt }));
 }
 
 /** Upserted function calls as stored; a store keeps the first created_at when a call is replaced. */
 export function stampFunctionCalls(calls: readonly FunctionCall[], now: Date): FunctionCall[] {
-  const createdAt = timestampFromDate(now);
+  const createdAt = timestampAt(now);
   return calls.map((call) => ({ ...clone(FunctionCallSchema, call), createdAt }));
 }

@@ -7,8 +7,8 @@ import {
   ConversationItemSchema,
   type FunctionCall,
   FunctionCallSchema,
-  SessionSchema,
 } from "../../gen/sessionstore/v1/session_store_pb.js";
+import { encodedHeader } from "../../session/encoded-header.js";
 import { lastActivityMs, type SessionRecord } from "../../session/record.js";
 import { decodeStored, decodeStoredHeader, storedCount } from "../stored-records.js";
 import type { AudioRow, CallRow, HeaderParams, HeaderRow } from "./sql.js";
@@ -49,7 +49,7 @@ export function headerParams(tenant: string, record: SessionRecord): HeaderParam
     version: record.version,
     audioLastSeq: record.audioLastSeq,
     audioBytes: record.audioBytes,
-    header: toBinary(SessionSchema, s),
+    header: encodedHeader(s),
   };
 }
 
