@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampAt } from "./timestamp-at.js";
 import { type AudioChunk, AudioChunkSchema } from "../gen/sessionstore/v1/session_store_pb.js";
 import { Reason, SessionError } from "./errors.js";
 import type { SessionRules } from "./rules.js";
+import { timestampAt } from "./timestamp-at.js";
 
 /**
  * The audio ring of a session: appended chunks are numbered 1, 2, … and

@@ -1,4 +1,3 @@
-import { timestampAt } from "./timestamp-at.js";
 import type { Session, SessionStatus } from "../gen/sessionstore/v1/session_store_pb.js";
 import { numberAudio, trimRing } from "./audio-ring.js";
 import { maxSessionsReached, sessionExists, tenantMaxSessionsReached } from "./errors.js";
@@ -7,6 +6,7 @@ import { checkHeaderBytes, checkHistoryBytes, entryBytes } from "./limits.js";
 import { headerOf, isExpired, type SessionChildren, type SessionRecord, touched } from "./record.js";
 import type { SessionRules } from "./rules.js";
 import { stampFunctionCalls, stampHistory } from "./update.js";
+import { timestampAt } from "./timestamp-at.js";
 
 /** A new session as a store writes it: its header and its first children. */
 export interface NewSession {

@@ -1,5 +1,4 @@
 import { clone } from "@bufbuild/protobuf";
-import { timestampAt } from "./timestamp-at.js";
 import {
   type ConversationItem,
   ConversationItemSchema,
@@ -11,12 +10,14 @@ import {
   type SessionUpdate,
 } from "../gen/sessionstore/v1/session_store_pb.js";
 import { numberAudio } from "./audio-ring.js";
+import { movedOnly } from "./encoded-header.js";
 import { historyItemNotFound, Reason, SessionError } from "./errors.js";
 import { editItem } from "./history-edit.js";
 import { checkTransition, endedError } from "./lifecycle.js";
 import { checkHeaderBytes, checkHistoryBytes, entryBytes } from "./limits.js";
 import { type SessionChildren, type SessionRecord, touched } from "./record.js";
 import type { SessionRules } from "./rules.js";
+import { timestampAt } from "./timestamp-at.js";
 
 /** The field-mask paths an update may write, and the Session property behind each. */
 const mutablePaths = {
@@ -125,6 +126,7 @@ export function applyUpdate(record: SessionRecord, update: SessionUpdate, now: D
   const after = touched({ ...record, audioLastSeq: audio.lastSeq, audioBytes: audio.bytes }, next, now);
   // Only a masked write changes what the header holds; appends move its counters by a few bytes at most.
   if (paths.length > 0) checkHeaderBytes(after.session, rules);
+  else movedOnly(after.session, s);
   return { applied: true, record: after, children: { history, functionCalls, audio: audio.chunks }, edited: edited.earlier };
 }
 
