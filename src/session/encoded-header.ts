@@ -10,9 +10,10 @@ import { type Session, SessionSchema } from "../gen/sessionstore/v1/session_stor
  * After a group the same header is wanted encoded up to three times: to
  * check it against max_header_bytes, to store it (SQLite's header column,
  * one field of Redis's header hash), and inside the UPDATED event sent to
- * other sidecars. protobuf-es's toBinary of a header costs ~11 µs of
- * reflection, ~100 µs with a small metadata Struct, and a store writes one
- * header per session per group. Yet most updates (audio appends, history
+ * other sidecars. protobuf-es's toBinary of a header costs ~15 µs of
+ * reflection, ~145 µs with a metadata Struct of four fields (npm run
+ * bench:header-encoding), and a store writes one header per session per
+ * group. Yet most updates (audio appends, history
  * items) move only MOVING fields of it: last_activity, etag, last_seq and
  * history_bytes. Such a header is encoded as the bytes of the header it came
  * from with those four fields cleared — encoded once for a whole run of
@@ -23,8 +24,9 @@ import { type Session, SessionSchema } from "../gen/sessionstore/v1/session_stor
  *
  * Records are values (record.ts): a header object is never changed once
  * made, so what is kept for it stays true for as long as it lives, and
- * WeakMaps let it go with it. The bytes are shared: callers must not change
- * them.
+ * WeakMaps let it go with it (a cached header keeps its run's first one and
+ * both encodings alive: well under a kilobyte per cached session). The bytes
+ * are shared: callers must not change them.
  */
 
 const encoded = new WeakMap<Session, Uint8Array>();
