@@ -1,6 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
-import { StatusSchema } from "../gen/google/rpc/status_pb.js";
+import { type Status, StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { StreamUpdateBatchesResponseSchema, type UpdateAck, UpdateAckSchema } from "../gen/sessionstore/v1/session_store_pb.js";
 import { EncodedMessage } from "./encoded-message.js";
 import { varintSize, writeVarint } from "./length-delimited.js";
@@ -14,7 +14,7 @@ import { varintSize, writeVarint } from "./length-delimited.js";
  * the same bytes (npm run bench:ack-encoding; test/unit/ack-encoding.test.ts
  * checks them against toBinary). Field numbers come from the generated schema, so
  * the proto stays the one place they are written. The error, set only on a
- * refused update, is encoded by protobuf-es.
+ * refused update, is encoded by protobuf-es, once per Status.
  */
 
 const F = UpdateAckSchema.field;
@@ -63,7 +63,7 @@ function measure(ack: UpdateAck): Measured {
   const etagBytes = Buffer.byteLength(ack.etag, "utf8");
   // int64 on the wire is its two's complement as an unsigned 64-bit varint.
   const seq = BigInt.asUintN(64, ack.seq);
-  const error = ack.error && toBinary(StatusSchema, ack.error);
+  const error = ack.error && encodedStatus(ack.error);
   let size = 0;
   if (conversationIdBytes > 0) size += varintSize(TAG_CONVERSATION_ID) + varintSize(conversationIdBytes) + conversationIdBytes;
   if (seq !== 0n) size += varintSize(TAG_SEQ) + uint64Size(seq);
@@ -100,6 +100,18 @@ function writeAck(out: Buffer, at: number, ack: UpdateAck, part: Measured): numb
     out[at++] = 1;
   }
   return at;
+}
+
+/** A refusal's Status, encoded once however many acks carry it (one OVERLOADED Status refuses a whole shed batch). */
+const statuses = new WeakMap<Status, Uint8Array>();
+
+function encodedStatus(status: Status): Uint8Array {
+  let bytes = statuses.get(status);
+  if (bytes === undefined) {
+    bytes = toBinary(StatusSchema, status);
+    statuses.set(status, bytes);
+  }
+  return bytes;
 }
 
 function tag(field: number, wireType: WireType): number {

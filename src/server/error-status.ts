@@ -61,8 +61,25 @@ export function asSessionError(err: unknown, log: Logger): SessionError {
   return new SessionError(Reason.Internal, "internal error in the sidecar; its log has the details", { cause: err });
 }
 
+/**
+ * Past capacity one OVERLOADED error refuses a whole shed batch and every
+ * later update of those sessions on a stream (group-commit.ts,
+ * stream-updates-call.ts): its Status is made once, and its ack encoding
+ * (ack-encoding.ts) with it. Errors, like records, never change once made.
+ */
+const statuses = new WeakMap<SessionError, Status>();
+
 /** The google.rpc.Status for an error: code, message, ErrorInfo and, where they apply, BadRequest or PreconditionFailure. */
 export function rpcStatusOf(err: SessionError): Status {
+  let status = statuses.get(err);
+  if (status === undefined) {
+    status = newRpcStatus(err);
+    statuses.set(err, status);
+  }
+  return status;
+}
+
+function newRpcStatus(err: SessionError): Status {
   const details = [anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: err.metadata }))];
   if (err.violations.length > 0) {
     details.push(anyPack(BadRequestSchema, create(BadRequestSchema, { fieldViolations: err.violations })));
