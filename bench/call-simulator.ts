@@ -216,6 +216,9 @@ function sidecarArgs(calls: number): string[] {
 }
 
 const ms = (v: number) => v.toFixed(1);
+/** The failed writes, and by why when there are any: "37 (CLOSED 30, OVERLOADED 7)". */
+const failedCell = ({ failed, failedBy }: { failed: number; failedBy: Map<string, number> }) =>
+  failed === 0 ? "0" : `${failed} (${[...failedBy].map(([why, n]) => `${why} ${n}`).join(", ")})`;
 const ratio = (a: number, b: number | undefined) => (b !== undefined && b > 0 ? (a / b).toFixed(2) : "–");
 const pct = (v: number) => `${Math.round(v * 100)} %`;
 
@@ -237,7 +240,7 @@ function table(steps: Step[], name: PhaseName): string[] {
     const t = step.transport;
     if (!r) continue;
     lines.push(
-      `| ${step.calls} | ${r.load.streams} | ${Math.round(r.load.offeredPerSecond)} | ${Math.round(r.load.ackedPerSecond)} (${ratio(r.load.ackedPerSecond, t?.load.ackedPerSecond)}) | ${ms(r.load.p50Ms)} (${ratio(r.load.p50Ms, t?.load.p50Ms)}) | ${ms(r.load.p99Ms)} (${ratio(r.load.p99Ms, t?.load.p99Ms)}) | ${pct(r.serverCpu)} | ${cpuPerUpdate(r).toFixed(1)} (${ratio(cpuPerUpdate(r), t && cpuPerUpdate(t))}) | ${mib(r.rss)} | ${pct(r.load.clientCpu)} | ${r.extra || "–"} | ${r.load.shed} | ${r.load.receivedPerCommitted.toFixed(2)} | ${r.load.failed} |`,
+      `| ${step.calls} | ${r.load.streams} | ${Math.round(r.load.offeredPerSecond)} | ${Math.round(r.load.ackedPerSecond)} (${ratio(r.load.ackedPerSecond, t?.load.ackedPerSecond)}) | ${ms(r.load.p50Ms)} (${ratio(r.load.p50Ms, t?.load.p50Ms)}) | ${ms(r.load.p99Ms)} (${ratio(r.load.p99Ms, t?.load.p99Ms)}) | ${pct(r.serverCpu)} | ${cpuPerUpdate(r).toFixed(1)} (${ratio(cpuPerUpdate(r), t && cpuPerUpdate(t))}) | ${mib(r.rss)} | ${pct(r.load.clientCpu)} | ${r.extra || "–"} | ${r.load.shed} | ${r.load.receivedPerCommitted.toFixed(2)} | ${failedCell(r.load)} |`,
     );
   }
   return lines;
@@ -297,7 +300,7 @@ async function main(): Promise<void> {
     steps.push(step);
     for (const name of ["transport", "no-write", "sqlite", "redis", "redis-sentinel", "redis-sentinel-ack", "redis-cluster"] as const) {
       const p = step[name];
-      if (p) console.error(`N=${calls} ${name}: ${Math.round(p.load.ackedPerSecond)} acks/s, p50 ${ms(p.load.p50Ms)} ms, p99 ${ms(p.load.p99Ms)} ms, CPU ${pct(p.serverCpu)}, shed ${p.load.shed}, received per committed ${p.load.receivedPerCommitted.toFixed(2)}, failed ${p.load.failed}`);
+      if (p) console.error(`N=${calls} ${name}: ${Math.round(p.load.ackedPerSecond)} acks/s, p50 ${ms(p.load.p50Ms)} ms, p99 ${ms(p.load.p99Ms)} ms, CPU ${pct(p.serverCpu)}, shed ${p.load.shed}, received per committed ${p.load.receivedPerCommitted.toFixed(2)}, failed ${failedCell(p.load)}`);
     }
     if (![step.sqlite, step.redis, step["redis-sentinel"], step["redis-sentinel-ack"], step["redis-cluster"]].some(passes) && !process.env.ALL_STEPS) break;
   }

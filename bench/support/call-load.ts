@@ -9,7 +9,8 @@
  * writes go through RawBatchSink instead, to the transport ceiling.
  */
 import { performance } from "node:perf_hooks";
-import { BridgeUpdateStream, SessionStoreClient, type UpdateParts } from "../../src/client/index.js";
+import { status as GrpcCode } from "@grpc/grpc-js";
+import { BridgeUpdateStream, SessionStoreClient, type UpdateParts, UpdateError } from "../../src/client/index.js";
 import { quantile } from "./measure.js";
 import { RawBatchSink } from "./raw-batch-sink.js";
 
@@ -45,6 +46,8 @@ export interface CallLoadResult {
   p99Ms: number;
   /** Writes refused by the sidecar or abandoned at the end (both should be 0). */
   failed: number;
+  /** The failed writes by why: the refusal's reason, or CLOSED for a write still unacknowledged when the drain timed out. */
+  failedBy: Map<string, number>;
   /** Acks refusing an update as OVERLOADED (each such write was sent again, and counts once acked). */
   shed: number;
   /**
@@ -79,6 +82,7 @@ export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadRes
 
   const latencies: number[] = [];
   let failed = 0;
+  const failedBy = new Map<string, number>();
   let ackedInWindow = 0;
   const start = performance.now();
   const measureFrom = start + options.warmupMs;
@@ -93,7 +97,11 @@ export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadRes
         if (sentAt >= measureFrom && sentAt < end) latencies.push(now - sentAt);
         if (now >= measureFrom && now < end) ackedInWindow++;
       },
-      () => failed++,
+      (err: unknown) => {
+        failed++;
+        const why = err instanceof UpdateError ? (err.local ?? err.reason ?? GrpcCode[err.code]) : String(err);
+        failedBy.set(why, (failedBy.get(why) ?? 0) + 1);
+      },
     );
   };
 
@@ -141,6 +149,7 @@ export async function runCallLoad(options: CallLoadOptions): Promise<CallLoadRes
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
     failed,
+    failedBy,
     shed,
     receivedPerCommitted: acked > 0 ? (acked + shed) / acked : 1,
     clientCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
