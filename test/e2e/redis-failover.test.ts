@@ -7,7 +7,9 @@ import { runCli, type Sidecar, startSidecar, tempDbPath } from "../support/sidec
 
 // The primary of a replicated Redis dies (SIGKILL) under a bridge's streaming
 // load; Sentinel promotes a replica; the sidecar follows it by itself.
-describe("a Redis primary failing over behind Sentinels", () => {
+// 150 s a test: a Sentinel set takes up to 30 s to form and a failover
+// with its resync up to the load's 60 s give-up, both slower on a busy machine.
+describe("a Redis primary failing over behind Sentinels", { timeout: 150_000 }, () => {
   const sets: SentinelSet[] = [];
   const sidecars: Sidecar[] = [];
 

@@ -75,7 +75,13 @@ export async function runFailoverLoad(options: FailoverLoadOptions): Promise<Fai
         during?.then(() => (settled = true), () => (settled = true));
       }
       let failed = false;
-      const acks = await stream.waitForAcks(first + ids.length).catch(() => undefined);
+      const acks = await withinDeadline(stream.waitForAcks(first + ids.length), ACK_DEADLINE_MS, () => {
+        const since = failedAt > 0 ? `${Math.round(performance.now() - failedAt)} ms after the failure` : "before the failure";
+        return `round ${round}: ${stream.acks.length - first} of ${ids.length} updates answered within ${ACK_DEADLINE_MS} ms (${since}); the sidecar neither acknowledged, refused nor ended the stream`;
+      }).catch((error: unknown) => {
+        if (error instanceof AckDeadlineError) throw error;
+        return undefined; // the stream ended: handled below
+      });
       for (const ack of (acks ?? stream.acks).slice(first)) {
         if (ack.error) {
           failed = true;
@@ -119,3 +125,21 @@ export async function runFailoverLoad(options: FailoverLoadOptions): Promise<Fai
   return { acked, errors, recoveryMs: recoveredAt - failedAt, lost, ackedCount };
 }
 
+
+/**
+ * Every update is answered within this long, failure or not: the sidecar fails
+ * updates fast while Redis is away (its commands time out well before). A
+ * round still unanswered after it is a hang, and the run says which round
+ * instead of waiting out the test's timeout.
+ */
+const ACK_DEADLINE_MS = 20_000;
+
+class AckDeadlineError extends Error {}
+
+function withinDeadline<T>(promise: Promise<T>, ms: number, describe: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AckDeadlineError(describe())), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

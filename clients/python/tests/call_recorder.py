@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ STREAM_UPDATE_BATCHES = "/sessionstore.v1.SessionStoreService/StreamUpdateBatche
 class RecordedCall:
     method: str  # as the client asked for it, before any renaming
     requests: List[Any] = field(default_factory=list)
+    code: Optional[grpc.StatusCode] = None  # how the call ended (AioCallRecorder only), once it has
 
     def updates(self) -> List[pb.SessionUpdate]:
         """The updates the call sent, in order, whatever the RPC."""
@@ -98,7 +100,13 @@ class AioCallRecorder(grpc.aio.StreamStreamClientInterceptor):
         call = RecordedCall(method)
         self.calls.append(call)
         renamed = details._replace(method=self._rename.get(method, method).encode())
-        return await continuation(renamed, _recording_async(request_iterator, call.requests))
+        started = await continuation(renamed, _recording_async(request_iterator, call.requests))
+        started.add_done_callback(lambda done: asyncio.ensure_future(_record_code(done, call)))
+        return started
+
+
+async def _record_code(done: Any, call: RecordedCall) -> None:
+    call.code = await done.code()  # the call is over: this returns at once
 
 
 async def _recording_async(requests: AsyncIterator[Any], sent: List[Any]) -> AsyncIterator[Any]:
