@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { create } from "@bufbuild/protobuf";
-import { systemClock } from "../src/clock.js";
+import { systemClock } from "../src/runtime/clock.js";
 import { BridgeUpdateStream, SessionSchema, SessionStoreClient, SessionUpdateSchema, SessionView, type UpdateParts } from "../src/client/index.js";
 import { defaultRules } from "../src/session/rules.js";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";

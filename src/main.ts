@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { systemClock } from "./clock.js";
+import { systemClock } from "./runtime/clock.js";
 import { cliOptions, type Config, ConfigError, loadConfig, rulesOf } from "./config/config.js";
 import { checkDistinct, type TokenGrant } from "./config/auth-tokens.js";
 import { Invalid, redactedUrl } from "./config/config-values.js";
@@ -13,7 +13,7 @@ import { DEFAULT_TENANT } from "./server/auth.js";
 import { HealthMonitor } from "./server/health-monitor.js";
 import { SessionActivity } from "./server/session-activity.js";
 import { SessionEvents } from "./server/session-events.js";
-import { createLogger, type Logger } from "./logger.js";
+import { createLogger, type Logger } from "./runtime/logger.js";
 import { startServer } from "./server/server.js";
 import { AddressInUse } from "./server/address-in-use.js";
 import { RotatingTlsCredentials } from "./server/tls-credentials.js";

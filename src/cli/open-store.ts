@@ -1,6 +1,6 @@
-import { systemClock } from "../clock.js";
+import { systemClock } from "../runtime/clock.js";
 import type { Config } from "../config/config.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../runtime/logger.js";
 import type { SessionRules } from "../session/rules.js";
 import type { Store } from "../store/store.js";
 

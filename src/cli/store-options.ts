@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { pino } from "pino";
 import { cliOptions, type Config, ConfigError, loadConfig } from "../config/config.js";
-import { createLogger, type Logger } from "../logger.js";
+import { createLogger, type Logger } from "../runtime/logger.js";
 import { EXIT_USAGE, fail } from "./exit.js";
 
 /**

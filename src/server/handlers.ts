@@ -1,5 +1,5 @@
 import { type DescMessage, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import type { Clock } from "../clock.js";
+import type { Clock } from "../runtime/clock.js";
 import {
   CleanupSessionsResponseSchema,
   CreateSessionResponseSchema,

@@ -2,7 +2,7 @@ import { create, type DescMessage, type MessageInitShape } from "@bufbuild/proto
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
-import { type Clock, systemClock } from "../clock.js";
+import { type Clock, systemClock } from "../runtime/clock.js";
 import { SessionStoreService } from "../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../session/rules.js";
 import type { Store } from "../store/store.js";

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Logger } from "pino";
-import type { Clock } from "../clock.js";
+import type { Clock } from "../runtime/clock.js";
 import { type Session, SessionEventType, SessionSchema, WatchSessionsResponseSchema } from "../gen/sessionstore/v1/session_store_pb.js";
 import { Reason, SessionError } from "../session/errors.js";
 import type { TenantUpdate, UpdateResult } from "../store/store.js";

@@ -1,4 +1,4 @@
-import type { Logger } from "../logger.js";
+import type { Logger } from "../runtime/logger.js";
 import { isDataCorrupted } from "../session/errors.js";
 
 /** Damaged records remembered as already logged; past this the oldest are forgotten (and may be logged again). */

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Clock } from "../clock.js";
+import type { Clock } from "../runtime/clock.js";
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import type { Session } from "../gen/sessionstore/v1/session_store_pb.js";
 import { ABANDONED_REASON } from "../session/abandon-plan.js";

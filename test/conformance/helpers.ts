@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { FieldMaskSchema, type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { expect } from "vitest";
-import type { ManualClock } from "../../src/clock.js";
+import type { ManualClock } from "../../src/runtime/clock.js";
 import { type Reason, SessionError } from "../../src/session/errors.js";
 import type { SessionRules } from "../../src/session/rules.js";
 import {

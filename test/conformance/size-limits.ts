@@ -1,7 +1,7 @@
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import type { ManualClock } from "../../src/clock.js";
+import type { ManualClock } from "../../src/runtime/clock.js";
 import {
   ConversationItemSchema,
   FunctionCallSchema,

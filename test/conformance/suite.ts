@@ -1,5 +1,5 @@
 import { afterEach, describe } from "vitest";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../../src/runtime/clock.js";
 import { defaultRules, type SessionRules } from "../../src/session/rules.js";
 import type { Store } from "../../src/store/store.js";
 import type { ConformanceContext, StoreFactory } from "./helpers.js";

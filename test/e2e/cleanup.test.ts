@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../../src/runtime/clock.js";
 import { SessionSchema } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { defaultRules } from "../../src/session/rules.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";

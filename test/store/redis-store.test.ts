@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../../src/runtime/clock.js";
 import { SessionView } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { Reason, SessionError } from "../../src/session/errors.js";
 import { defaultRules, type SessionRules } from "../../src/session/rules.js";

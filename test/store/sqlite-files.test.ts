@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../../src/runtime/clock.js";
 import { SessionSchema, SessionStatus, SessionUpdateSchema, SessionView } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { Reason, SessionError } from "../../src/session/errors.js";
 import { defaultRules, type SessionRules } from "../../src/session/rules.js";
@@ -223,7 +223,7 @@ describe("SqliteStore files", () => {
     // Plain JavaScript run as a module from the repository, so bare imports resolve.
     const script = `
       import { create } from "@bufbuild/protobuf";
-      import { ManualClock } from ${JSON.stringify(join(src, "clock.ts"))};
+      import { ManualClock } from ${JSON.stringify(join(src, "runtime", "clock.ts"))};
       import { SessionSchema, SessionUpdateSchema } from ${JSON.stringify(join(src, "gen/sessionstore/v1/session_store_pb.ts"))};
       import { defaultRules } from ${JSON.stringify(join(src, "session/rules.ts"))};
       import { SqliteStore } from ${JSON.stringify(join(src, "store/sqlite/sqlite-store.ts"))};

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../../src/runtime/clock.js";
 import { SessionSchema, SessionUpdateSchema, SessionView } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { defaultRules } from "../../src/session/rules.js";
 import { migrate } from "../../src/store/sqlite/migrations.js";

@@ -10,7 +10,7 @@ import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from
 import { type ReceivedMessage, StreamUpdatesCall, type StreamUpdatesLimits } from "../../src/server/stream-updates-call.js";
 import { ManualGroupStore, turn, upd } from "../support/manual-group-store.js";
 import { ackReason } from "../support/update-stream-raw.js";
-import { systemClock } from "../../src/clock.js";
+import { systemClock } from "../../src/runtime/clock.js";
 import { SessionActivity } from "../../src/server/session-activity.js";
 import { SessionEvents } from "../../src/server/session-events.js";
 

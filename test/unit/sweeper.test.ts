@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../../src/runtime/clock.js";
 import { SessionSchema, SessionView } from "../../src/gen/sessionstore/v1/session_store_pb.js";
-import { createLogger } from "../../src/logger.js";
+import { createLogger } from "../../src/runtime/logger.js";
 import { defaultRules } from "../../src/session/rules.js";
 import type { CleanupRequest } from "../../src/store/store.js";
 import { MemoryStore } from "../../src/store/memory/memory-store.js";
@@ -175,9 +175,9 @@ describe("Sweeper", () => {
       script,
       `import { Sweeper } from ${JSON.stringify(src("store/sweeper.ts"))};
 import { MemoryStore } from ${JSON.stringify(src("store/memory/memory-store.ts"))};
-import { systemClock } from ${JSON.stringify(src("clock.ts"))};
+import { systemClock } from ${JSON.stringify(src("runtime/clock.ts"))};
 import { defaultRules } from ${JSON.stringify(src("session/rules.ts"))};
-import { createLogger } from ${JSON.stringify(src("logger.ts"))};
+import { createLogger } from ${JSON.stringify(src("runtime/logger.ts"))};
 const store = new MemoryStore({ rules: defaultRules, clock: systemClock });
 new Sweeper(store, { intervalMs: 3_600_000, batchSize: 100, maxSessionAgeMs: 1000, clock: systemClock, logger: createLogger("info") }).start();
 `,

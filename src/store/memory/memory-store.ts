@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { clone } from "@bufbuild/protobuf";
-import type { Clock } from "../../clock.js";
+import type { Clock } from "../../runtime/clock.js";
 import type { Session, SessionUpdate } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { SessionSchema, SessionStatus, SessionUpdateSchema, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
 import { Reason, SessionError } from "../../session/errors.js";

@@ -1,5 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
-import type { Logger } from "../../logger.js";
+import type { Logger } from "../../runtime/logger.js";
 import { Reason, SessionError } from "../../session/errors.js";
 import type { RedisClient } from "./round.js";
 import { defineScripts } from "./scripts.js";

@@ -1,6 +1,6 @@
 import { Cluster, type Redis } from "ioredis";
 import type { RedisClient } from "./round.js";
-import type { Logger } from "../../logger.js";
+import type { Logger } from "../../runtime/logger.js";
 
 /**
  * What an acknowledged write is worth on this Redis. The sidecar acknowledges

@@ -1,7 +1,7 @@
-import type { Clock } from "../../clock.js";
+import type { Clock } from "../../runtime/clock.js";
 import { redactedUrl } from "../../config/config-values.js";
 import { type Session, SessionStatus, type SessionUpdate, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
-import type { Logger } from "../../logger.js";
+import type { Logger } from "../../runtime/logger.js";
 import { planCreate } from "../../session/create-plan.js";
 import { deletesDespite, planDelete } from "../../session/delete-plan.js";
 import { planEnd } from "../../session/end-plan.js";

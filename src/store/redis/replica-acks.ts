@@ -1,6 +1,6 @@
 import type { RedisClient } from "./round.js";
 import { formatDuration } from "../../config/duration.js";
-import type { Logger } from "../../logger.js";
+import type { Logger } from "../../runtime/logger.js";
 import { Reason, SessionError } from "../../session/errors.js";
 
 /**

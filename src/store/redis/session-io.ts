@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ChainableCommander } from "ioredis";
-import type { Clock } from "../../clock.js";
+import type { Clock } from "../../runtime/clock.js";
 import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../../session/rules.js";
 import type { CorruptionLog } from "../corruption-log.js";

@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
-import type { Clock } from "../../clock.js";
+import type { Clock } from "../../runtime/clock.js";
 import { type Session, type SessionUpdate, SessionView } from "../../gen/sessionstore/v1/session_store_pb.js";
-import type { Logger } from "../../logger.js";
+import type { Logger } from "../../runtime/logger.js";
 import { isDataCorrupted, Reason, SessionError } from "../../session/errors.js";
 import { isFullView, listedStatuses, visibleRecord } from "../../session/reads.js";
 import { expiryCutoffMs, randomInitialVersion } from "../../session/record.js";

@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
-import type { Logger } from "../../logger.js";
+import type { Logger } from "../../runtime/logger.js";
 import { Reason, SessionError } from "../../session/errors.js";
 import { fromThreadError } from "./thread-errors.js";
 import type { PackedUpdates, WriterData, WriterLog, WriterMethod, WriterReply, WriterRequest, WriterStart } from "./writer-protocol.js";
