@@ -162,6 +162,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
       logger,
       maxMessageBytes: config.maxMessageBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
+      receiveWindowBytes: config.receiveWindowBytes,
       updateQueueTimeoutMs: config.updateQueueTimeoutMs,
       auth,
       cleanupBatchSize: config.cleanupBatchSize,

@@ -22,6 +22,8 @@ export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" |
 export const TIMER_LIMIT_MS = 24 * 86_400_000;
 // grpc-js keeps message limits as signed 32-bit integers.
 export const INT32_MAX = 2_147_483_647;
+/** The largest HTTP/2 stream window whose double (a connection's window) HTTP/2 can still announce: 2^31 − 1. */
+export const HTTP2_WINDOW_MAX = Math.floor(INT32_MAX / 2);
 export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -47,11 +49,11 @@ export function readOptionalPath(value: unknown, cwd: string): string {
   return value === "" ? "" : readPath(value, cwd);
 }
 
-export function integer(min: 0 | 1, max = Number.MAX_SAFE_INTEGER): (value: unknown) => number {
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER): (value: unknown) => number {
   return (value) => {
     const n = typeof value === "number" ? value : typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
     if (Number.isSafeInteger(n) && n >= min && n <= max) return n;
-    const kind = min === 1 ? "a positive integer" : "a non-negative integer";
+    const kind = min === 0 ? "a non-negative integer" : min === 1 ? "a positive integer" : `an integer of at least ${min}`;
     throw new Invalid(`must be ${kind}${max < Number.MAX_SAFE_INTEGER ? ` no larger than ${max}` : ""}, got ${show(value)}`);
   };
 }

@@ -3,6 +3,7 @@ import path from "node:path";
 import YAML from "yaml";
 import {
   duration,
+  HTTP2_WINDOW_MAX,
   INT32_MAX,
   integer,
   Invalid,
@@ -89,6 +90,7 @@ export interface Config {
   maxHeaderBytes: number;
   maxMessageBytes: number;
   maxConcurrentStreams: number;
+  receiveWindowBytes: number;
   updateQueueTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
@@ -262,6 +264,14 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   maxConcurrentStreams: {
     flag: "max-concurrent-streams", placeholder: "<n>", default: "1000", read: integer(1, INT32_MAX),
     help: "concurrent calls (HTTP/2 streams) per client connection; a client waits for one to end before opening more",
+  },
+  // Node's HTTP/2 default of 64 KiB held a stream of a few hundred calls to a
+  // fraction of what the sidecar commits (see src/grpc/receive-window.ts); a
+  // MiB is a few seconds of such a stream's audio, and bounds what one
+  // connection can make the sidecar hold unread to 2 MiB.
+  receiveWindowBytes: {
+    flag: "http2-receive-window", placeholder: "<bytes>", default: "1048576", read: integer(65_535, HTTP2_WINDOW_MAX),
+    help: "HTTP/2 flow-control window: bytes each call of a client connection may send ahead of the sidecar's reading (the connection gets twice this)",
   },
   updateQueueTimeoutMs: {
     flag: "update-queue-timeout", placeholder: "<duration>", default: "500ms", read: duration(0, TIMER_LIMIT_MS),

@@ -17,6 +17,7 @@ import { transportStatusInterceptor } from "./transport-statuses.js";
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import { EncodedMessage } from "../grpc/encoded-message.js";
 import { grpcServiceDefinition } from "../grpc/grpc-service.js";
+import { raiseReceiveWindows } from "../grpc/receive-window.js";
 import { UndecodableRequest } from "../grpc/request-decoding.js";
 import { malformedRequest } from "../session/errors.js";
 import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "./group-commit.js";
@@ -41,6 +42,8 @@ export interface ServerOptions {
   maxMessageBytes: number;
   /** HTTP/2 streams (calls) a client connection may have open at once; unlimited when absent. */
   maxConcurrentStreams?: number;
+  /** HTTP/2 receive window of each stream (a connection's is twice it); Node's default (64 KiB) when absent. */
+  receiveWindowBytes?: number;
   /** Who each call is: its tenant and role (everyone tenant "default" with every right when no tokens are configured). */
   auth: Authenticator;
   cleanupBatchSize: number;
@@ -212,6 +215,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           ? reject(isAddressInUse(err) ? new AddressInUse(address, name) : new Error(`cannot listen on ${address} (${name}): ${err.message}`))
           : resolve(boundAddress(address, port)),
       );
+    }).then((bound) => {
+      if (options.receiveWindowBytes !== undefined) raiseReceiveWindows(server, options.receiveWindowBytes, log);
+      return bound;
     });
   const address = await bind(options.listen, grpc.ServerCredentials.createInsecure(), "--listen");
   let tlsAddress: string | undefined;

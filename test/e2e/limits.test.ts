@@ -255,6 +255,30 @@ describe("--max-concurrent-streams", () => {
   });
 });
 
+describe("--http2-receive-window", () => {
+  let sidecar: Sidecar;
+  beforeAll(async () => {
+    sidecar = await startSidecar({ args: ["--http2-receive-window", "3000000"] });
+  });
+  afterAll(async () => {
+    await sidecar.stop();
+  });
+
+  it("is how far each call may send ahead of the sidecar's reading, and twice it the connection", async () => {
+    const session = connect(`http://${sidecar.address}`);
+    const settings = await new Promise<{ initialWindowSize?: number }>((resolve, reject) => {
+      session.once("remoteSettings", resolve);
+      session.once("error", reject);
+    });
+    // The connection's window comes as a WINDOW_UPDATE after the SETTINGS; a ping's answer comes after both.
+    await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+    const connectionWindow = session.state.remoteWindowSize;
+    session.close();
+    expect(settings.initialWindowSize).toBe(3_000_000);
+    expect(connectionWindow).toBe(6_000_000);
+  });
+});
+
 describe("--help", () => {
   it("documents every limit with its default", async () => {
     const { stdout } = await runCli(["serve", "--help"]);
@@ -264,6 +288,7 @@ describe("--help", () => {
       ["--max-item-bytes", "262144"],
       ["--max-header-bytes", "65536"],
       ["--max-concurrent-streams", "1000"],
+      ["--http2-receive-window", "1048576"],
     ]) {
       expect(stdout.replace(/\s+/g, " ")).toMatch(new RegExp(`${flag} <[a-z]+> .*?\\(default: ${value}; env SESSIONSTORE_`));
     }

@@ -65,6 +65,7 @@ describe("loadConfig", () => {
       maxHeaderBytes: 65_536,
       maxMessageBytes: 4_194_304,
       maxConcurrentStreams: 1000,
+      receiveWindowBytes: 1048576,
       updateQueueTimeoutMs: 500,
       shutdownGraceMs: 10_000,
       logLevel: "info",
@@ -389,9 +390,9 @@ describe("cliOptions", () => {
   it("offers --config and a flag per setting, each help naming its default and env var", () => {
     const options = cliOptions();
     expect(options[0]?.flags).toBe("--config <file>");
-    expect(options).toHaveLength(42);
+    expect(options).toHaveLength(43);
     for (const option of options.slice(1)) {
-      const flag = /^--([a-z-]+) [<[]/.exec(option.flags)?.[1] ?? "";
+      const flag = /^--([a-z0-9-]+) [<[]/.exec(option.flags)?.[1] ?? "";
       expect(flag).not.toBe("");
       expect(option.description).toContain(`env SESSIONSTORE_${flag.replace(/-/g, "_").toUpperCase()}`);
       expect(option.description).toMatch(/\(default: [^;]+; env /);
