@@ -227,46 +227,18 @@ describe("numbers out of range", () => {
   });
 });
 
-describe("--max-concurrent-streams", () => {
+describe("--max-concurrent-streams and --http2-receive-window", () => {
   let sidecar: Sidecar;
   beforeAll(async () => {
-    sidecar = await startSidecar({ args: ["--max-concurrent-streams", "7"] });
+    sidecar = await startSidecar({ args: ["--max-concurrent-streams", "7", "--http2-receive-window", "3000000"] });
   });
   afterAll(async () => {
     await sidecar.stop();
   });
 
-  it("is what the sidecar announces to every HTTP/2 connection", async () => {
+  it("are what the sidecar announces to every HTTP/2 connection: streams at once, how far each may send ahead of its reading, and twice that the connection", async () => {
     const session = connect(`http://${sidecar.address}`);
-    const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve, reject) => {
-      session.once("remoteSettings", resolve);
-      session.once("error", reject);
-    });
-    session.close();
-    expect(settings.maxConcurrentStreams).toBe(7);
-  });
-
-  it("still serves more calls than that, a few at a time", async () => {
-    const client = sidecar.client();
-    const ids = Array.from({ length: 30 }, (_, i) => `s-${i}`);
-    await Promise.all(ids.map((id) => client.createSession({ session: { conversationId: id } })));
-    const { sessions } = await client.listSessions({ pageSize: 100 });
-    expect(sessions).toHaveLength(30);
-  });
-});
-
-describe("--http2-receive-window", () => {
-  let sidecar: Sidecar;
-  beforeAll(async () => {
-    sidecar = await startSidecar({ args: ["--http2-receive-window", "3000000"] });
-  });
-  afterAll(async () => {
-    await sidecar.stop();
-  });
-
-  it("is how far each call may send ahead of the sidecar's reading, and twice it the connection", async () => {
-    const session = connect(`http://${sidecar.address}`);
-    const settings = await new Promise<{ initialWindowSize?: number }>((resolve, reject) => {
+    const settings = await new Promise<{ maxConcurrentStreams?: number; initialWindowSize?: number }>((resolve, reject) => {
       session.once("remoteSettings", resolve);
       session.once("error", reject);
     });
@@ -274,8 +246,17 @@ describe("--http2-receive-window", () => {
     await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
     const connectionWindow = session.state.remoteWindowSize;
     session.close();
+    expect(settings.maxConcurrentStreams).toBe(7);
     expect(settings.initialWindowSize).toBe(3_000_000);
     expect(connectionWindow).toBe(6_000_000);
+  });
+
+  it("still serves more calls than the streams allowed at once, a few at a time", async () => {
+    const client = sidecar.client();
+    const ids = Array.from({ length: 30 }, (_, i) => `s-${i}`);
+    await Promise.all(ids.map((id) => client.createSession({ session: { conversationId: id } })));
+    const { sessions } = await client.listSessions({ pageSize: 100 });
+    expect(sessions).toHaveLength(30);
   });
 });
 
