@@ -30,7 +30,8 @@
  * (sqlite,redis,sentinel,cluster; any of them alone to skip the others), SQLITE_SYNCHRONOUS (normal
  * or full: the SQLite sidecar's --sqlite-synchronous), NO_WRITE, PROFILE_DIR (when
  * set, every sidecar runs with node --cpu-prof and writes its profile there
- * on exit), SIDECAR_CPUS (e.g. "1": pins the sidecars, the ceiling and
+ * on exit), SIDECAR_NODE_ARGS (more node flags for every sidecar, space-separated,
+ * e.g. "--max-semi-space-size=32"), SIDECAR_CPUS (e.g. "1": pins the sidecars, the ceiling and
  * redis-server to those CPUs with taskset, and this process to the others —
  * a smaller machine whose capacity the load generator can exceed, for the
  * overload steps), METRICS (1: the SQLite and Redis sidecars serve
@@ -58,7 +59,10 @@ const DB_DIR = process.env.DB_DIR ?? tmpdir();
 const STORAGE = (process.env.STORAGE ?? "sqlite,redis").split(",");
 const NO_WRITE = process.env.NO_WRITE === "1";
 const SQLITE_SYNCHRONOUS = process.env.SQLITE_SYNCHRONOUS;
-const NODE_ARGS = process.env.PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
+const NODE_ARGS = [
+  ...(process.env.PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : []),
+  ...(process.env.SIDECAR_NODE_ARGS ?? "").split(" ").filter((flag) => flag !== ""),
+];
 const SIDECAR_CPUS = process.env.SIDECAR_CPUS;
 const METRICS = process.env.METRICS === "1";
 /** Prometheus's scrape interval in the measured runs with METRICS=1 (the README's example config uses 15 s; 1 s is the harder case). */
