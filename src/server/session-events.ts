@@ -14,6 +14,7 @@ import { withEncodedField } from "../grpc/encoded-message.js";
 import { encodedHeader } from "../session/encoded-header.js";
 import { withoutChildren } from "../session/record.js";
 import type { EventRelay } from "../store/store.js";
+import { RelayLink } from "./relay-link.js";
 
 /** One event of one tenant's session, as watchers get it. */
 export interface TenantEvent {
@@ -31,6 +32,13 @@ export interface WatchFilter {
 }
 
 export type EventSink = (event: WatchSessionsResponse) => void;
+
+/** One watcher's subscription (SessionEvents.watch). */
+export interface Subscription {
+  /** Resolves once events committed on other sidecars from then on reach this watcher too. */
+  relayed: Promise<void>;
+  stop(): void;
+}
 
 /**
  * An event on the wire: its session's header bytes as the store encoded them
@@ -68,9 +76,10 @@ function matches(filter: WatchFilter, tenant: string, event: WatchSessionsRespon
  * one place, whatever the backend. Local watchers get an event in the same
  * turn it is published, synchronously and in publish order. With a relay
  * (Redis pub/sub), each published batch is also sent, as one message, to the
- * other sidecars of the same data, and their batches are delivered here; a
- * batch carries its sidecar's random id so that this sidecar's own batches,
- * which come back from the relay too, are not delivered twice.
+ * other sidecars of the same data that may listen, and their batches are
+ * delivered here while it has watchers (RelayLink decides both); a batch
+ * carries its sidecar's random id so that this sidecar's own batches, which
+ * come back from the relay too, are not delivered twice.
  *
  * Publishing never waits: a sink only queues (WatchSessionsCall bounds its
  * queue), and the relay's send is fire-and-forget.
@@ -78,41 +87,47 @@ function matches(filter: WatchFilter, tenant: string, event: WatchSessionsRespon
 export class SessionEvents {
   private readonly watchers = new Set<{ filter: WatchFilter; sink: EventSink }>();
   private readonly origin = randomBytes(8).toString("hex");
-  private relay: EventRelay | undefined;
+  private link: RelayLink | undefined;
   private relayFailing = false;
 
   constructor(private readonly log: Logger) {}
 
   /** Starts sharing events through `relay` with the other sidecars that use it. */
   async connect(relay: EventRelay): Promise<void> {
-    await relay.subscribe((message) => this.received(message));
-    this.relay = relay;
+    const link = new RelayLink(relay, this.origin, (message) => this.received(message), this.log);
+    await link.open();
+    this.link = link;
   }
 
   /** Stops sharing; local watchers keep their events until they end. */
   async disconnect(): Promise<void> {
-    const relay = this.relay;
-    this.relay = undefined;
-    await relay?.close();
+    const link = this.link;
+    this.link = undefined;
+    await link?.close();
   }
 
-  /** Delivers the events to the matching local watchers and, through the relay, to every other sidecar's. */
+  /** Delivers the events to the matching local watchers and, through the relay, to the other sidecars that may listen. */
   publish(events: readonly TenantEvent[]): void {
     if (events.length === 0) return;
     this.deliver(events);
-    if (this.relay) this.send(this.relay, events);
+    if (this.link?.othersMayListen) this.send(this.link, events);
   }
 
-  /** Whether a published event would reach anyone: a local watcher, or other sidecars through the relay. */
+  /** Whether a published event would reach anyone: a local watcher, or another sidecar through the relay. */
   get listened(): boolean {
-    return this.watchers.size > 0 || this.relay !== undefined;
+    return this.watchers.size > 0 || this.link?.othersMayListen === true;
   }
 
-  /** Subscribes `sink` to the events that match `filter`; returns the unsubscribe. */
-  watch(filter: WatchFilter, sink: EventSink): () => void {
+  /** Subscribes `sink` to the events that match `filter`. */
+  watch(filter: WatchFilter, sink: EventSink): Subscription {
     const watcher = { filter, sink };
     this.watchers.add(watcher);
-    return () => this.watchers.delete(watcher);
+    return {
+      relayed: this.link?.listen() ?? Promise.resolve(),
+      stop: () => {
+        if (this.watchers.delete(watcher) && this.watchers.size === 0) this.link?.idle();
+      },
+    };
   }
 
   private deliver(events: readonly TenantEvent[]): void {
@@ -130,12 +145,12 @@ export class SessionEvents {
     }
   }
 
-  private send(relay: EventRelay, events: readonly TenantEvent[]): void {
+  private send(link: RelayLink, events: readonly TenantEvent[]): void {
     const frame = JSON.stringify({
       origin: this.origin,
       events: events.map(({ tenant, event }) => [tenant, Buffer.from(encodedEvent(event)).toString("base64")]),
     });
-    relay.publish(frame).then(
+    link.send(frame).then(
       () => {
         if (this.relayFailing) this.log.info("session events reach the other sidecars again");
         this.relayFailing = false;
@@ -149,6 +164,8 @@ export class SessionEvents {
   }
 
   private received(message: string): void {
+    // Between the last watcher and the unsubscribe (RelayLink.idle) there is no one to decode for.
+    if (this.watchers.size === 0) return;
     let frame: { origin?: unknown; events?: unknown };
     try {
       frame = JSON.parse(message) as typeof frame;

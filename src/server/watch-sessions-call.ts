@@ -34,6 +34,8 @@ export class WatchSessionsCall {
   private writable = true;
   private ended = false;
   private readonly unsubscribe: () => void;
+  /** Resolves once events committed on other sidecars from then on reach this watch too (Subscription.relayed). */
+  readonly relayed: Promise<void>;
   private resolveDone!: () => void;
   /** Resolves when the stream has ended, however. */
   readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
@@ -47,13 +49,20 @@ export class WatchSessionsCall {
     private readonly onCutOff: (error: SessionError) => void,
     private readonly bufferEvents = WATCH_BUFFER_EVENTS,
   ) {
-    this.unsubscribe = events.watch(filter, (event) => this.offer(event));
+    const subscription = events.watch(filter, (event) => this.offer(event));
+    this.unsubscribe = subscription.stop;
+    this.relayed = subscription.relayed;
     call.on("drain", () => {
       this.writable = true;
       this.flush();
     });
     call.on("cancelled", () => this.finish());
     call.on("error", () => this.finish());
+  }
+
+  /** Whether the stream goes on (it has not ended, however). */
+  get open(): boolean {
+    return !this.ended;
   }
 
   /** Ends the stream with `error` (after nothing more: events still queued are dropped, and the client must re-list anyway). */

@@ -59,8 +59,10 @@ export class WatchSessionsRpc {
     const cutOff = (error: SessionError) => this.options.activity.callFailed(METHOD, watcher, conversationId || undefined, error);
     const watch = new WatchSessionsCall(call, { tenant: watcher, conversationId, statuses }, this.options.events, log, cutOff);
     this.open.add(watch);
-    // Headers now, not with the first event: they tell the client that events from here on reach it.
-    call.sendMetadata(new Metadata());
+    // Headers as soon as the other sidecars' events reach it too, not with the first event: they tell the client that events from here on reach it.
+    void watch.relayed.then(() => {
+      if (watch.open) call.sendMetadata(new Metadata());
+    });
     log.debug({ watchers: this.open.size }, "watch opened");
     void watch.done.then(() => this.open.delete(watch));
   };

@@ -253,17 +253,25 @@ export interface AbandonRequest {
 }
 
 /**
- * A broadcast channel among the sidecars of one store: every message
- * published by any of them reaches every subscriber, the publisher's own
- * included, in the order each publisher sent them. Delivery is best effort
- * (messages sent while a subscriber is disconnected are lost to it).
+ * Broadcast channels among the sidecars of one store: every message
+ * published on a channel by any of them reaches every subscriber of that
+ * channel, the publisher's own included, in the order each publisher sent
+ * them. Delivery is best effort (messages sent while a subscriber is
+ * disconnected are lost to it). `events` carries the session events;
+ * `notices` what the sidecars tell each other about who listens to them.
  */
 export interface EventRelay {
-  publish(message: string): Promise<void>;
-  /** Resolves once subscribed: messages published after that are delivered. */
-  subscribe(onMessage: (message: string) => void): Promise<void>;
+  /** Resolves with how many subscribers got the message, or undefined where the backend cannot count them all (a Redis Cluster counts its own node's). */
+  publish(channel: RelayChannel, message: string): Promise<number | undefined>;
+  /** Resolves once subscribed: messages published on `channel` after that are delivered. */
+  subscribe(channel: RelayChannel, onMessage: (message: string) => void): Promise<void>;
+  unsubscribe(channel: RelayChannel): Promise<void>;
+  /** `listener` runs each time the subscriptions are back after a lost connection: what was published meanwhile is lost to them. */
+  onResubscribed(listener: () => void): void;
   close(): Promise<void>;
 }
+
+export type RelayChannel = "events" | "notices";
 
 /** Counts for one tenant (see SessionStats). */
 export type StoreStats = SessionStats;

@@ -1,5 +1,6 @@
 import { createServer } from "node:net";
 import { status as GrpcCode } from "@grpc/grpc-js";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorReasonOf, SessionStatus, statusDetailsOf, SessionStoreClient, type WatchSessionsResponse } from "../../src/client/index.js";
 import { expectRpcError } from "../support/grpc-expect.js";
@@ -162,6 +163,60 @@ describe("WatchSessions across sidecars and tenants", () => {
     await sleep(300);
     expect(watchA.events).toHaveLength(4);
     expect(watchB.events).toHaveLength(4);
+  });
+
+  it("publishes nothing to Redis while no sidecar watches, and a watch opened then on another sidecar gets the next write", async () => {
+    const prefix = `watch-quiet-${process.pid}:`;
+    const channel = `${prefix}global:{global}:events`;
+    const args = ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", prefix];
+    const a = (await sidecar(args)).client({ retry: false });
+    const b = (await sidecar(args)).client({ retry: false });
+    const inspector = new Redis(redis.url);
+    const monitor = await inspector.monitor();
+    const published: string[] = [];
+    monitor.on("monitor", (_time: string, command: string[]) => {
+      if (command[0]?.toLowerCase() === "publish" && command[1] === channel) published.push(command[2]!);
+    });
+    try {
+      await a.createSession({ ownerId: "pod-a", session: { conversationId: "unwatched" } });
+      for (let seq = 1n; seq <= 20n; seq += 1n) {
+        await streamedUpdate(a, { conversationId: "unwatched", ownerEpoch: 1n, seq, updateMask: { paths: ["current_turn"] }, session: { currentTurn: Number(seq) } });
+      }
+      // No sidecar subscribes to the events without a watcher, and the first PUBLISH that reached nobody was the last.
+      const [, subscribers] = (await inspector.pubsub("NUMSUB", channel)) as [string, number];
+      expect(subscribers).toBe(0);
+      expect(published.length).toBeLessThanOrEqual(2);
+
+      const onB = await watch(b, { conversationId: "unwatched" });
+      await streamedUpdate(a, { conversationId: "unwatched", ownerEpoch: 1n, seq: 21n, updateMask: { paths: ["current_turn"] }, session: { currentTurn: 21 } });
+      const events = await onB.waitFor(1, 3_000);
+      expect(summary(events)).toEqual([["UPDATED", "unwatched", "INITIATED"]]);
+      expect(events[0]!.session?.currentTurn).toBe(21);
+    } finally {
+      monitor.disconnect();
+      inspector.disconnect();
+    }
+  });
+
+  it("opens a watch within about a second when another sidecar on the Redis does not answer, and logs that it did not", async () => {
+    const args = ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", `watch-frozen-${process.pid}:`];
+    const frozen = await sidecar(args);
+    const b = await sidecar(args);
+    // Stopped, not gone: its connections stay subscribed, so Redis counts it among those that must answer.
+    process.kill(frozen.pid, "SIGSTOP");
+    try {
+      const started = Date.now();
+      const onB = await watch(b.client({ retry: false }));
+      const waited = Date.now() - started;
+      expect(waited).toBeGreaterThanOrEqual(900);
+      expect(waited).toBeLessThan(5_000);
+      expect(b.logs.some((l) => l.level === 40 && l.unanswered === 1)).toBe(true);
+      // The watch works for this sidecar's own events meanwhile.
+      await b.client({ retry: false }).createSession({ ownerId: "b", session: { conversationId: "while-frozen" } });
+      expect(summary(await onB.waitFor(1))).toEqual([["CREATED", "while-frozen", "INITIATED"]]);
+    } finally {
+      process.kill(frozen.pid, "SIGCONT");
+    }
   });
 
   it("shows a tenant only its own sessions, and refuses a watch without a known token", async () => {

@@ -44,6 +44,7 @@
  *   {p}global:{global}:tenants     set    every tenant that ever created a session: the sweeper's list
  *   {p}global:{global}:page-token-key string  32 random bytes that sign page tokens, set once by the first sidecar
  *   {p}global:{global}:events      pub/sub channel (no key): WatchSessions' events among the sidecars
+ *   {p}global:{global}:notices     pub/sub channel (no key): which sidecars listen to those events
  */
 
 /** The fields of a session's header hash. */
@@ -88,6 +89,8 @@ export interface GlobalKeys {
   pageTokenKey: string;
   /** A pub/sub channel, not a key. */
   events: string;
+  /** A pub/sub channel, not a key. */
+  notices: string;
 }
 
 /** Names of the fields of a tenant's counters hash. */
@@ -106,6 +109,7 @@ export class KeyLayout {
       tenants: `${prefix}global:{global}:tenants`,
       pageTokenKey: `${prefix}global:{global}:page-token-key`,
       events: `${prefix}global:{global}:events`,
+      notices: `${prefix}global:{global}:notices`,
     };
   }
 

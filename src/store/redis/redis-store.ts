@@ -287,7 +287,7 @@ export class RedisStore implements Store {
   }
 
   openEventRelay(): EventRelay {
-    return new RedisEventRelay(this.redis, this.ctx.layout.global.events);
+    return new RedisEventRelay(this.redis, this.ctx.layout.global);
   }
 
   ping(): Promise<void> {
