@@ -48,6 +48,24 @@ export function historyEditTests(ctx: ConformanceContext): void {
       expect((await getFull(store, "call-1")).conversationHistory.map((i) => i.text)).toEqual(["old", "edited", "complete"]);
     });
 
+    it("finds items and function calls by ids outside ASCII, stored and edited byte for byte", async () => {
+      const { store } = await ctx.open();
+      const itemId = "tour-é-漢字-🙂";
+      const callId = "appel-ß-呼出";
+      await createSession(store, "call-1", {
+        conversationHistory: [turn(itemId, "Grüße")],
+        functionCalls: [{ callId, functionName: "lookup", arguments: '{"ville":"Zürich"}', status: "pending" }],
+      });
+      await store.update(TENANT, updateOf("call-1", {
+        appendHistory: [turn("ascii", "next")],
+        editHistory: [edit(itemId, ["text"], { text: "Grüße aus 東京" })],
+        upsertFunctionCalls: [{ callId, functionName: "lookup", status: "completed", result: '{"temp":"21°"}' }],
+      }));
+      const stored = await getFull(store, "call-1");
+      expect(stored.conversationHistory.map((i) => [i.itemId, i.text])).toEqual([[itemId, "Grüße aus 東京"], ["ascii", "next"]]);
+      expect(stored.functionCalls.map((c) => [c.callId, c.status, c.result])).toEqual([[callId, "completed", '{"temp":"21°"}']]);
+    });
+
     it("refuses an unknown item_id with HISTORY_ITEM_NOT_FOUND naming it, applying nothing of the update", async () => {
       const { store } = await ctx.open();
       const created = await createSession(store, "call-1", { conversationHistory: [turn("u1", "hi")] });

@@ -78,75 +78,87 @@ return out
 /**
  * Commits any number of sessions, each only if its header is still the
  * version its writes were decided on. KEYS: the seven keys of each session in
- * turn. ARGV: the number of sessions, then for each, the number of its
- * arguments followed by them: expected version ("" = the session must not
- * exist), commit id, replace ("1" wipes the session first), then counted
- * runs — header field/value pairs; history items; function calls as
+ * turn. ARGV: the number of sessions, then one argument per session, its
+ * commit packed as length-prefixed fields (packArgs: a 4-byte big-endian
+ * length, then the bytes), which are: expected version ("" = the session
+ * must not exist), commit id, replace ("1" wipes the session first), then
+ * counted runs — header field/value pairs; history items; function calls as
  * (call_id, created ms, binary) triples; audio chunks followed by their
  * sizes; how many of the oldest chunks to drop; the item_ids of the history
  * items appended (indexed in history-ids); and edited items as (index,
- * binary) pairs, written in place. Returns one outcome
- * per session: 1 when applied, 2 when this very commit was applied before (a
- * resend), 0 on a version conflict. One call commits a whole group at once,
- * and atomically: a script runs alone.
+ * binary) pairs, written in place. One argument per session instead of its
+ * ~25 fields is for the sidecar: the Redis client's cost is per argument,
+ * and unpacking here costs Redis less than it saves the sidecar
+ * (docs/BENCHMARKS.md). Returns one outcome per session: 1
+ * when applied, 2 when this very commit was applied before (a resend), 0 on
+ * a version conflict. One call commits a whole group at once, and
+ * atomically: a script runs alone.
  */
 const commit = `
-local function push(command, key, from, to)
+local function unpacked(packed)
+  local fields, at, size = {}, 1, #packed
+  while at <= size do
+    local length = struct.unpack('>I4', packed, at)
+    fields[#fields + 1] = string.sub(packed, at + 4, at + 3 + length)
+    at = at + 4 + length
+  end
+  return fields
+end
+local function push(command, key, A, from, to)
   -- In slices: unpack() of many thousands of values overflows Lua's stack.
   while from <= to do
     local last = math.min(to, from + 999)
-    redis.call(command, key, unpack(ARGV, from, last))
+    redis.call(command, key, unpack(A, from, last))
     from = last + 1
   end
 end
-local function commitOne(k, i)
+local function commitOne(k, A)
+  local i = 1
   local header, history, calls, callOrder, audio, sizes, ids = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7]
   local current = redis.call('HGET', header, 'version')
   local matches
-  if ARGV[i] == '' then matches = not current else matches = current == ARGV[i] end
+  if A[i] == '' then matches = not current else matches = current == A[i] end
   if not matches then
-    if current and redis.call('HGET', header, 'commit') == ARGV[i + 1] then return 2 end
+    if current and redis.call('HGET', header, 'commit') == A[i + 1] then return 2 end
     return 0
   end
-  if ARGV[i + 2] == '1' then redis.call('DEL', header, history, calls, callOrder, audio, sizes, ids) end
+  if A[i + 2] == '1' then redis.call('DEL', header, history, calls, callOrder, audio, sizes, ids) end
   i = i + 3
-  local n = tonumber(ARGV[i])
-  push('HSET', header, i + 1, i + n)
+  local n = tonumber(A[i])
+  push('HSET', header, A, i + 1, i + n)
   i = i + n + 1
-  n = tonumber(ARGV[i])
-  push('RPUSH', history, i + 1, i + n)
+  n = tonumber(A[i])
+  push('RPUSH', history, A, i + 1, i + n)
   i = i + n + 1
-  n = tonumber(ARGV[i])
+  n = tonumber(A[i])
   for j = i + 1, i + 3 * n, 3 do
-    if redis.call('HSETNX', calls, 't:' .. ARGV[j], ARGV[j + 1]) == 1 then redis.call('RPUSH', callOrder, ARGV[j]) end
-    redis.call('HSET', calls, 'b:' .. ARGV[j], ARGV[j + 2])
+    if redis.call('HSETNX', calls, 't:' .. A[j], A[j + 1]) == 1 then redis.call('RPUSH', callOrder, A[j]) end
+    redis.call('HSET', calls, 'b:' .. A[j], A[j + 2])
   end
   i = i + 3 * n + 1
-  n = tonumber(ARGV[i])
-  push('RPUSH', audio, i + 1, i + n)
-  push('RPUSH', sizes, i + n + 1, i + 2 * n)
+  n = tonumber(A[i])
+  push('RPUSH', audio, A, i + 1, i + n)
+  push('RPUSH', sizes, A, i + n + 1, i + 2 * n)
   i = i + 2 * n + 1
-  local drop = tonumber(ARGV[i])
+  local drop = tonumber(A[i])
   if drop > 0 then
     redis.call('LTRIM', audio, drop, -1)
     redis.call('LTRIM', sizes, drop, -1)
   end
   i = i + 1
-  n = tonumber(ARGV[i])
+  n = tonumber(A[i])
   local base = redis.call('LLEN', history) - n
   for j = 1, n do
-    if ARGV[i + j] ~= '' then redis.call('HSET', ids, ARGV[i + j], base + j - 1) end
+    if A[i + j] ~= '' then redis.call('HSET', ids, A[i + j], base + j - 1) end
   end
   i = i + n + 1
-  n = tonumber(ARGV[i])
-  for j = i + 1, i + 2 * n, 2 do redis.call('LSET', history, ARGV[j], ARGV[j + 1]) end
+  n = tonumber(A[i])
+  for j = i + 1, i + 2 * n, 2 do redis.call('LSET', history, A[j], A[j + 1]) end
   return 1
 end
 local outcomes = {}
-local i = 2
 for s = 1, tonumber(ARGV[1]) do
-  outcomes[s] = commitOne((s - 1) * 7, i + 1)
-  i = i + 1 + tonumber(ARGV[i])
+  outcomes[s] = commitOne((s - 1) * 7, unpacked(ARGV[s + 1]))
 end
 return outcomes
 `;

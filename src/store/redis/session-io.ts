@@ -6,6 +6,7 @@ import type { SessionRules } from "../../session/rules.js";
 import type { CorruptionLog } from "../corruption-log.js";
 import type { SessionCache } from "../session-cache.js";
 import { type CommitPlan, commitArgs, headerFromHash, hashOf, type StoredHeader, withChildren } from "./codec.js";
+import { packArgs } from "./packed-args.js";
 import { type KeyLayout, SESSION_KEY_COUNT, sessionKeyList } from "./keys.js";
 import { type RedisClient, Round } from "./round.js";
 import { Committed } from "./scripts.js";
@@ -136,9 +137,7 @@ export function queueCommits(round: Round, ctx: RedisContext, commits: readonly 
       }
     }
     for (const key of sessionKeyList(ctx.layout.session(tenant, id))) keys.push(key);
-    const own = commitArgs(plan);
-    args.push(String(own.length));
-    for (const arg of own) args.push(arg);
+    args.push(packArgs(commitArgs(plan)));
   }
   if (round.perSlot) return queuePerSession(round, keys, args);
   keys[0] = keys.length - 1;
@@ -155,11 +154,9 @@ export function queueCommits(round: Round, ctx: RedisContext, commits: readonly 
 function queuePerSession(round: Round, keys: (string | number | Buffer)[], args: (string | Buffer)[]): number {
   round.barrier();
   const calls: ((c: ChainableCommander) => unknown)[] = [];
-  for (let s = 0, at = 1; s < Number(args[0]); s++) {
-    const count = Number(args[at]);
-    const own: (string | number | Buffer)[] = [...keys.slice(1 + SESSION_KEY_COUNT * s, 1 + SESSION_KEY_COUNT * (s + 1)), "1", ...args.slice(at, at + 1 + count)];
+  for (let s = 0; s < Number(args[0]); s++) {
+    const own: (string | number | Buffer)[] = [...keys.slice(1 + SESSION_KEY_COUNT * s, 1 + SESSION_KEY_COUNT * (s + 1)), "1", args[1 + s]!];
     calls.push((c) => c.ssCommitOne(own));
-    at += 1 + count;
   }
   return round.addJoined(calls);
 }
