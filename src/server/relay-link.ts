@@ -3,11 +3,11 @@ import type { Logger } from "pino";
 import type { EventRelay } from "../store/store.js";
 
 /** How long a watch waits for the other sidecars to say they heard that this one listens. */
-export const ANNOUNCE_WAIT_MS = 1_000;
+const ANNOUNCE_WAIT_MS = 1_000;
 /** How long a watch waits in all, when even subscribing waits (Redis unreachable): then it gets this sidecar's events alone. */
 const LISTEN_WAIT_MS = 2 * ANNOUNCE_WAIT_MS;
 /** How long this sidecar stays subscribed to the events after its last watcher ends: a watcher that comes back soon pays no new announcement. */
-export const UNLISTEN_AFTER_MS = 30_000;
+const UNLISTEN_AFTER_MS = 30_000;
 
 /** What sidecars say on the notices channel. */
 interface Notice {
@@ -37,9 +37,10 @@ interface Announcement {
 /**
  * This sidecar's side of the event relay: it publishes events only while
  * some other sidecar may listen, and listens only while it has watchers of
- * its own. At thousands of updates a second an event published to nobody
- * is a tenth of the sidecar's CPU, and every sidecar receiving every other's
- * grows with the number of sidecars.
+ * its own. At thousands of updates a second, events published to nobody
+ * cost the sidecar CPU and share the Redis connection with the commits
+ * (docs/BENCHMARKS.md), and every sidecar receiving every other's grows
+ * with the number of sidecars.
  *
  * A sidecar publishes until a PUBLISH of events reaches no subscriber; it
  * starts again when another says on the notices channel that it listens, or
