@@ -219,6 +219,33 @@ describe("WatchSessions across sidecars and tenants", () => {
     }
   });
 
+  it("gets another sidecar's events again after Redis drops the subscriptions, though that sidecar's writes meanwhile reached nobody", async () => {
+    const args = ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", `watch-dropped-${process.pid}:`];
+    const a = (await sidecar(args)).client({ retry: false });
+    const b = (await sidecar(args)).client({ retry: false });
+    const onB = await watch(b, { conversationId: "through-drop" });
+    await a.createSession({ ownerId: "pod-a", session: { conversationId: "through-drop" } });
+    await onB.waitFor(1);
+
+    // Only the subscribed connections go: the sidecars reconnect them after 100 ms, and A's
+    // writes meanwhile are published to no subscriber, which would stop A publishing for good.
+    const admin = new Redis(redis.url);
+    try {
+      expect(Number(await admin.client("KILL", "TYPE", "pubsub"))).toBeGreaterThanOrEqual(2);
+    } finally {
+      admin.disconnect();
+    }
+    let seq = 0n;
+    const update = () => streamedUpdate(a, { conversationId: "through-drop", ownerEpoch: 1n, seq: (seq += 1n), updateMask: { paths: ["current_turn"] }, session: { currentTurn: Number(seq) } });
+    for (const until = Date.now() + 300; Date.now() < until; ) await update();
+    await sleep(1_500);
+    await update();
+    const last = Number(seq);
+    const deadline = Date.now() + 5_000;
+    while (onB.events.at(-1)?.session?.currentTurn !== last && Date.now() < deadline) await sleep(50);
+    expect(onB.events.at(-1)?.session?.currentTurn).toBe(last);
+  });
+
   it("shows a tenant only its own sessions, and refuses a watch without a known token", async () => {
     const s = await sidecar(["--storage", "memory", "--auth-tokens", "tok-acme-0123456789=acme:admin,tok-globex-0123456789=globex:admin"]);
     const acme = s.client({ token: "tok-acme-0123456789", retry: false });
