@@ -26,12 +26,15 @@ async function sidecar(args: string[] = [], dbPath?: string): Promise<Sidecar> {
   return s;
 }
 
+/** A sidecar's arguments for the test Redis under `prefix`: sidecars with one prefix share their data and events, and no others'. */
+const onRedis = (prefix: string) => ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", prefix];
+
 let prefixes = 0;
 const backends: Record<string, () => string[]> = {
   memory: () => ["--storage", "memory"],
   sqlite: () => ["--storage", "sqlite"],
   // A key prefix per sidecar, so that tests sharing the Redis do not see each other's events.
-  redis: () => ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", `watch-${process.pid}-${prefixes++}:`],
+  redis: () => onRedis(`watch-${process.pid}-${prefixes++}:`),
 };
 
 
@@ -137,7 +140,7 @@ describe.each(Object.keys(backends))("WatchSessions on %s", (backend) => {
 
 describe("WatchSessions across sidecars and tenants", () => {
   it("shows each of two sidecars on one Redis the other's events, once each, in order", async () => {
-    const args = ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", `watch-pods-${process.pid}:`];
+    const args = onRedis(`watch-pods-${process.pid}:`);
     const a = (await sidecar(args)).client({ retry: false });
     const b = (await sidecar(args)).client({ retry: false });
     const watchA = await watch(a);
@@ -168,7 +171,7 @@ describe("WatchSessions across sidecars and tenants", () => {
   it("publishes nothing to Redis while no sidecar watches, and a watch opened then on another sidecar gets the next write", async () => {
     const prefix = `watch-quiet-${process.pid}:`;
     const channel = `${prefix}global:{global}:events`;
-    const args = ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", prefix];
+    const args = onRedis(prefix);
     const a = (await sidecar(args)).client({ retry: false });
     const b = (await sidecar(args)).client({ retry: false });
     const inspector = new Redis(redis.url);
@@ -199,7 +202,7 @@ describe("WatchSessions across sidecars and tenants", () => {
   });
 
   it("opens a watch within about a second when another sidecar on the Redis does not answer, and logs that it did not", async () => {
-    const args = ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", `watch-frozen-${process.pid}:`];
+    const args = onRedis(`watch-frozen-${process.pid}:`);
     const frozen = await sidecar(args);
     const b = await sidecar(args);
     // Stopped, not gone: its connections stay subscribed, so Redis counts it among those that must answer.
@@ -220,7 +223,7 @@ describe("WatchSessions across sidecars and tenants", () => {
   });
 
   it("gets another sidecar's events again after Redis drops the subscriptions, though that sidecar's writes meanwhile reached nobody", async () => {
-    const args = ["--storage", "redis", "--redis-url", redis.url, "--redis-key-prefix", `watch-dropped-${process.pid}:`];
+    const args = onRedis(`watch-dropped-${process.pid}:`);
     const a = (await sidecar(args)).client({ retry: false });
     const b = (await sidecar(args)).client({ retry: false });
     const onB = await watch(b, { conversationId: "through-drop" });

@@ -13,16 +13,14 @@ import type { EventRelay, RelayChannel } from "../store.js";
  */
 export class RedisEventRelay implements EventRelay {
   private subscriber: Promise<RedisClient> | undefined;
-  private readonly names: Record<RelayChannel, string>;
   private readonly handlers = new Map<string, (message: string) => void>();
   private readonly resubscribed: Array<() => void> = [];
 
   constructor(
     private readonly redis: RedisClient,
-    channels: { events: string; notices: string },
-  ) {
-    this.names = { events: channels.events, notices: channels.notices };
-  }
+    /** The Redis channel of each relay channel. */
+    private readonly names: Readonly<Record<RelayChannel, string>>,
+  ) {}
 
   async publish(channel: RelayChannel, message: string): Promise<number | undefined> {
     const received = await this.redis.publish(this.names[channel], message);
