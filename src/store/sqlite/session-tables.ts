@@ -4,7 +4,8 @@ import { type Session, SessionSchema, SessionStatus } from "../../gen/sessionsto
 import { concatBytes, concatFields } from "../../grpc/length-delimited.js";
 import { checkStoredFraming } from "../stored-records.js";
 import type { NewSession } from "../../session/create-plan.js";
-import type { SessionChildren, SessionRecord } from "../../session/record.js";
+import { lastActivityMs, type SessionChildren, type SessionRecord } from "../../session/record.js";
+import { encodedHeader } from "../../session/encoded-header.js";
 import { countSessions, emptyStats } from "../../session/stats.js";
 import type { SessionWrite } from "../../session/update-plan.js";
 import { historyItemNotFound } from "../../session/errors.js";
@@ -63,13 +64,23 @@ export class SessionTables {
     this.sql.updateHeader.run(headerParams(tenant, record));
   }
 
-  /** A planned write of an existing session: header, children, edited items, and the oldest audio dropped. */
-  write(tenant: string, write: SessionWrite): void {
+  /**
+   * A planned write of an existing session whose row holds `stored`: header,
+   * children, edited items, and the oldest audio dropped.
+   */
+  write(tenant: string, stored: SessionRecord, write: SessionWrite): void {
     const id = write.record.session.conversationId;
-    this.save(tenant, write.record);
+    if (sameColumnsBesideActivity(stored, write.record)) this.touch(tenant, write.record);
+    else this.save(tenant, write.record);
     for (const { ref, item } of write.historyEdits) this.sql.replaceItem.run(encodeHistoryItem(item), ref);
     this.addChildren(tenant, id, { history: write.history, functionCalls: write.functionCalls, audio: write.audio });
     if (write.dropStoredAudio > 0) this.sql.dropOldestAudio.run({ tenant, conversationId: id, count: write.dropStoredAudio });
+  }
+
+  /** Writes the header of an existing session whose status, bridge type and resume count are as stored. */
+  private touch(tenant: string, record: SessionRecord): void {
+    const s = record.session;
+    this.sql.touchHeader.run(lastActivityMs(s), record.version, record.audioLastSeq, record.audioBytes, encodedHeader(s), tenant, s.conversationId);
   }
 
   /** Deletes one session; its children go with it (ON DELETE CASCADE). Returns the status column of the row deleted, if there was one. */
@@ -226,4 +237,11 @@ export class SessionTables {
     }
     for (const chunk of children.audio) this.sql.insertAudio.run(tenant, id, chunk.seq, millisOf(chunk.createdAt), chunk.data);
   }
+}
+
+/** Whether a record's status, bridge type and resume count (the header columns an ordinary update leaves alone) are those of the stored one. */
+function sameColumnsBesideActivity(stored: SessionRecord, next: SessionRecord): boolean {
+  const a = stored.session;
+  const b = next.session;
+  return a.status === b.status && a.bridgeType === b.bridgeType && a.resumedCount === b.resumedCount;
 }

@@ -200,7 +200,8 @@ export class SqliteWriter {
       const sizes = this.tables.audioSizes(tenant, conversationId);
       const plan = planUpdates(conversationId, record, updates, sizes, now, this.rules, items);
       if (plan.write) {
-        this.tables.write(tenant, plan.write);
+        // A write is planned only on a header that was read (planUpdates refuses every update of a missing session).
+        this.tables.write(tenant, record!, plan.write);
         this.headers.set(tenant, conversationId, plan.write.record);
       }
       return plan;
