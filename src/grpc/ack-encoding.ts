@@ -3,7 +3,7 @@ import { WireType } from "@bufbuild/protobuf/wire";
 import { type Status, StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { StreamUpdateBatchesResponseSchema, type UpdateAck, UpdateAckSchema } from "../gen/sessionstore/v1/session_store_pb.js";
 import { EncodedMessage } from "./encoded-message.js";
-import { varintSize, writeVarint } from "./length-delimited.js";
+import { fieldTag as tag, uint64Size, varintSize, writeUint64, writeVarint } from "./length-delimited.js";
 
 /**
  * UpdateAck on the wire, written straight into one buffer per response.
@@ -112,28 +112,4 @@ function encodedStatus(status: Status): Uint8Array {
     statuses.set(status, bytes);
   }
   return bytes;
-}
-
-function tag(field: number, wireType: WireType): number {
-  return (field << 3) | wireType;
-}
-
-function uint64Size(value: bigint): number {
-  if (value < 0x1_0000_0000n) return varintSize(Number(value));
-  let size = 1;
-  while (value >= 0x80n) {
-    value >>= 7n;
-    size += 1;
-  }
-  return size;
-}
-
-function writeUint64(out: Uint8Array, at: number, value: bigint): number {
-  if (value < 0x1_0000_0000n) return writeVarint(out, at, Number(value));
-  while (value >= 0x80n) {
-    out[at++] = Number(value & 0x7fn) | 0x80;
-    value >>= 7n;
-  }
-  out[at++] = Number(value);
-  return at;
 }

@@ -12,7 +12,7 @@ import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 
 /** The elements, each as field `field` (length-delimited), in one buffer. */
 export function concatFields(field: number, elements: readonly Uint8Array[]): Uint8Array {
-  const tag = (field << 3) | WireType.LengthDelimited;
+  const tag = fieldTag(field, WireType.LengthDelimited);
   let size = 0;
   for (const element of elements) size += varintSize(tag) + varintSize(element.length) + element.length;
   const out = new Uint8Array(size);
@@ -62,6 +62,11 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** A field's tag: its number and wire type, as the varint before its value. */
+export function fieldTag(field: number, wireType: WireType): number {
+  return (field << 3) | wireType;
+}
+
 /** Bytes of `value` (below 2^32) as a varint. */
 export function varintSize(value: number): number {
   let size = 1;
@@ -79,5 +84,27 @@ export function writeVarint(out: Uint8Array, at: number, value: number): number 
     value >>>= 7;
   }
   out[at++] = value;
+  return at;
+}
+
+/** Bytes of an unsigned 64-bit varint (an int64 is its two's complement: BigInt.asUintN(64, v)). */
+export function uint64Size(value: bigint): number {
+  if (value < 0x1_0000_0000n) return varintSize(Number(value));
+  let size = 1;
+  while (value >= 0x80n) {
+    value >>= 7n;
+    size += 1;
+  }
+  return size;
+}
+
+/** Writes an unsigned 64-bit varint at `at`; returns the position after it. */
+export function writeUint64(out: Uint8Array, at: number, value: bigint): number {
+  if (value < 0x1_0000_0000n) return writeVarint(out, at, Number(value));
+  while (value >= 0x80n) {
+    out[at++] = Number(value & 0x7fn) | 0x80;
+    value >>= 7n;
+  }
+  out[at++] = Number(value);
   return at;
 }

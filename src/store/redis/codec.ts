@@ -14,7 +14,9 @@ import type { StoredItem } from "../../session/history-edit.js";
 import { encodedHeader } from "../../session/encoded-header.js";
 import { lastActivityMs, type SessionRecord } from "../../session/record.js";
 import { decodeStored, decodeStoredHeader, storedCount } from "../stored-records.js";
+import { audioChunkSize, writeAudioChunk } from "./audio-chunk-encoding.js";
 import { HeaderField } from "./keys.js";
+import { PackedArgs } from "./packed-args.js";
 
 /**
  * Conversion between Redis values and protobuf messages. Like the SQLite
@@ -49,43 +51,43 @@ export interface CommitPlan {
   historyEdits?: readonly StoredItem[];
 }
 
-type Arg = string | Buffer;
-
-/** The commit script's ARGV for a plan (see scripts.ts for the layout). */
-export function commitArgs(plan: CommitPlan): Arg[] {
-  const header = headerPairs(plan.header, plan.commitId);
-  const args: Arg[] = [plan.expectedVersion === undefined ? "" : String(plan.expectedVersion), plan.commitId, plan.replace ? "1" : "0"];
-  args.push(String(header.length), ...header);
-  args.push(String(plan.history.length));
-  for (const item of plan.history) args.push(encode(toBinary(ConversationItemSchema, item)));
-  args.push(String(plan.calls.length));
-  for (const call of plan.calls) args.push(call.callId, String(millisOf(call)), encode(toBinary(FunctionCallSchema, call)));
-  args.push(String(plan.audio.length));
-  for (const chunk of plan.audio) args.push(encode(toBinary(AudioChunkSchema, chunk)));
-  for (const chunk of plan.audio) args.push(String(chunk.data.length));
-  args.push(String(plan.dropAudio));
-  args.push(String(plan.history.length));
-  for (const item of plan.history) args.push(item.itemId);
+/**
+ * The commit script's packed argument for a plan (see scripts.ts for its
+ * fields), the audio written straight into it.
+ */
+export function packedCommit(plan: CommitPlan): Buffer {
+  const { record, liveToken } = plan.header;
+  const header = encodedHeader(record.session);
   const edits = plan.historyEdits ?? [];
-  args.push(String(edits.length));
-  for (const { ref, item } of edits) args.push(String(ref), encode(toBinary(ConversationItemSchema, item)));
-  return args;
+  const out = new PackedArgs();
+  out.string(plan.expectedVersion === undefined ? "" : String(plan.expectedVersion)).string(plan.commitId).string(plan.replace ? "1" : "0");
+  out.number(2 * HEADER_FIELDS);
+  out.string(HeaderField.session).bytes(header);
+  out.string(HeaderField.version).number(record.version);
+  out.string(HeaderField.audioSeq).number(record.audioLastSeq);
+  out.string(HeaderField.audioBytes).number(record.audioBytes);
+  out.string(HeaderField.status).number(record.session.status);
+  out.string(HeaderField.lastActivity).number(lastActivityMs(record.session));
+  out.string(HeaderField.resumedCount).number(record.session.resumedCount);
+  out.string(HeaderField.liveToken).string(liveToken);
+  out.string(HeaderField.commit).string(plan.commitId);
+  out.number(plan.history.length);
+  for (const item of plan.history) out.bytes(toBinary(ConversationItemSchema, item));
+  out.number(plan.calls.length);
+  for (const call of plan.calls) out.string(call.callId).number(millisOf(call)).bytes(toBinary(FunctionCallSchema, call));
+  out.number(plan.audio.length);
+  for (const chunk of plan.audio) out.encoded(audioChunkSize(chunk), (buffer, at) => writeAudioChunk(buffer, at, chunk));
+  for (const chunk of plan.audio) out.number(chunk.data.length);
+  out.number(plan.dropAudio);
+  out.number(plan.history.length);
+  for (const item of plan.history) out.string(item.itemId);
+  out.number(edits.length);
+  for (const { ref, item } of edits) out.number(ref).bytes(toBinary(ConversationItemSchema, item));
+  return out.done();
 }
 
-function headerPairs({ record, liveToken }: StoredHeader, commitId: string): Arg[] {
-  const s = record.session;
-  return [
-    HeaderField.session, encode(encodedHeader(s)),
-    HeaderField.version, String(record.version),
-    HeaderField.audioSeq, String(record.audioLastSeq),
-    HeaderField.audioBytes, String(record.audioBytes),
-    HeaderField.status, String(s.status),
-    HeaderField.lastActivity, String(lastActivityMs(s)),
-    HeaderField.resumedCount, String(s.resumedCount),
-    HeaderField.liveToken, liveToken,
-    HeaderField.commit, commitId,
-  ];
-}
+/** The header hash's fields a commit writes, each a field/value pair just above. */
+const HEADER_FIELDS = 9;
 
 /** A flat [field, value, …] reply (HGETALL inside a script) as a map. */
 export function hashOf(flat: readonly Buffer[]): Map<string, Buffer> {
@@ -145,10 +147,6 @@ export function withChildren(session: Session, history: readonly Buffer[], callO
 // memory with the client's reply buffers.
 function decode<Desc extends DescMessage>(schema: Desc, bytes: Buffer, conversationId: string, part: StoredPart): MessageShape<Desc> {
   return decodeStored(schema, new Uint8Array(bytes), conversationId, part);
-}
-
-function encode(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function millisOf(call: FunctionCall): number {

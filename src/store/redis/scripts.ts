@@ -79,7 +79,7 @@ return out
  * Commits any number of sessions, each only if its header is still the
  * version its writes were decided on. KEYS: the seven keys of each session in
  * turn. ARGV: the number of sessions, then one argument per session, its
- * commit packed as length-prefixed fields (packArgs: a 4-byte big-endian
+ * commit packed as length-prefixed fields (PackedArgs: a 4-byte big-endian
  * length, then the bytes), which are: expected version ("" = the session
  * must not exist), commit id, replace ("1" wipes the session first), then
  * counted runs — header field/value pairs; history items; function calls as

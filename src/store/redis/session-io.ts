@@ -5,8 +5,7 @@ import type { Session } from "../../gen/sessionstore/v1/session_store_pb.js";
 import type { SessionRules } from "../../session/rules.js";
 import type { CorruptionLog } from "../corruption-log.js";
 import type { SessionCache } from "../session-cache.js";
-import { type CommitPlan, commitArgs, headerFromHash, hashOf, type StoredHeader, withChildren } from "./codec.js";
-import { packArgs } from "./packed-args.js";
+import { type CommitPlan, headerFromHash, hashOf, packedCommit, type StoredHeader, withChildren } from "./codec.js";
 import { type KeyLayout, SESSION_KEY_COUNT, sessionKeyList } from "./keys.js";
 import { type RedisClient, Round } from "./round.js";
 import { Committed } from "./scripts.js";
@@ -137,7 +136,7 @@ export function queueCommits(round: Round, ctx: RedisContext, commits: readonly 
       }
     }
     for (const key of sessionKeyList(ctx.layout.session(tenant, id))) keys.push(key);
-    args.push(packArgs(commitArgs(plan)));
+    args.push(packedCommit(plan));
   }
   if (round.perSlot) return queuePerSession(round, keys, args);
   keys[0] = keys.length - 1;
