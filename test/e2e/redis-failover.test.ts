@@ -18,6 +18,16 @@ describe("a Redis primary failing over behind Sentinels", { timeout: 150_000 }, 
     await Promise.all(sets.map((s) => s.stop()));
   });
 
+  /** The load, with the sidecar's last log lines in the error when it fails: a failover that never recovers is seen in them. */
+  async function loadOn(sidecar: Sidecar, options: Omit<Parameters<typeof runFailoverLoad>[0], "address" | "client">): ReturnType<typeof runFailoverLoad> {
+    try {
+      return await runFailoverLoad({ address: sidecar.address, client: sidecar.client({ timeoutMs: 10_000 }), ...options });
+    } catch (err) {
+      const tail = sidecar.logs.slice(-30).map((line) => JSON.stringify(line)).join("\n");
+      throw new Error(`${(err as Error).message}\nthe sidecar's last log lines:\n${tail}`, { cause: err });
+    }
+  }
+
   async function setup(...args: string[]): Promise<{ set: SentinelSet; sidecar: Sidecar }> {
     const set = await startSentinelSet();
     sets.push(set);
@@ -31,9 +41,7 @@ describe("a Redis primary failing over behind Sentinels", { timeout: 150_000 }, 
     const before = await set.primary();
     expect(sidecar.logs.some((l) => l.msg.includes("on the Redis primary and on at least 1 replicas"))).toBe(true);
     let killed: RedisServer | undefined;
-    const run = await runFailoverLoad({
-      address: sidecar.address,
-      client: sidecar.client({ timeoutMs: 10_000 }),
+    const run = await loadOn(sidecar, {
       sessions: 8,
       failAt: 30,
       roundsAfter: 20,
@@ -52,9 +60,7 @@ describe("a Redis primary failing over behind Sentinels", { timeout: 150_000 }, 
 
   it("without --redis-min-replicas: recovers too; acknowledged updates the promoted replica had not received are lost, as documented", async () => {
     const { set, sidecar } = await setup();
-    const run = await runFailoverLoad({
-      address: sidecar.address,
-      client: sidecar.client({ timeoutMs: 10_000 }),
+    const run = await loadOn(sidecar, {
       sessions: 8,
       failAt: 30,
       roundsAfter: 20,

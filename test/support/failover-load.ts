@@ -101,7 +101,9 @@ export async function runFailoverLoad(options: FailoverLoadOptions): Promise<Fai
       if (recoveredAt > 0) afterRecovery += 1;
       const giveUpAfterMs = options.giveUpAfterMs ?? 60_000;
       if (failedAt > 0 && recoveredAt === 0 && performance.now() - failedAt > giveUpAfterMs) {
-        throw new Error(`updates were not acknowledged again within ${giveUpAfterMs} ms of the failure`);
+        // What the acks said meanwhile, so that a run that never recovers says why (a refusal repeated, or silence).
+        const last = errors.slice(-3).map((e) => `${e.code} ${e.reason ?? "(no reason)"}`).join("; ");
+        throw new Error(`updates were not acknowledged again within ${giveUpAfterMs} ms of the failure; ${errors.length} error acks, the last: ${last || "none"}`);
       }
       // While Redis is away every round fails at once: no need to spin.
       if (failed) await sleep(20);
