@@ -6,8 +6,8 @@ import { fieldTag, uint64Size, varintSize, writeUint64, writeVarint } from "../.
 /**
  * An AudioChunk as protobuf binary, written where the caller says: the Redis
  * commit writes each appended chunk straight into its packed argument
- * (PackedArgs), so the audio is copied once, there, rather than into an
- * encoder's buffer, out of it, and again into the argument. The bytes are
+ * (PackedArgs) rather than encoding it into a buffer of its own that is
+ * then copied into the argument. The bytes are
  * toBinary's (test/unit/audio-chunk-encoding.test.ts holds them equal); the
  * field numbers come from the generated schemas.
  */

@@ -56,21 +56,17 @@ export interface CommitPlan {
  * fields), the audio written straight into it.
  */
 export function packedCommit(plan: CommitPlan): Buffer {
-  const { record, liveToken } = plan.header;
-  const header = encodedHeader(record.session);
+  const encoded = encodedHeader(plan.header.record.session);
   const edits = plan.historyEdits ?? [];
   const out = new PackedArgs();
   out.string(plan.expectedVersion === undefined ? "" : String(plan.expectedVersion)).string(plan.commitId).string(plan.replace ? "1" : "0");
-  out.number(2 * HEADER_FIELDS);
-  out.string(HeaderField.session).bytes(header);
-  out.string(HeaderField.version).number(record.version);
-  out.string(HeaderField.audioSeq).number(record.audioLastSeq);
-  out.string(HeaderField.audioBytes).number(record.audioBytes);
-  out.string(HeaderField.status).number(record.session.status);
-  out.string(HeaderField.lastActivity).number(lastActivityMs(record.session));
-  out.string(HeaderField.resumedCount).number(record.session.resumedCount);
-  out.string(HeaderField.liveToken).string(liveToken);
-  out.string(HeaderField.commit).string(plan.commitId);
+  out.number(2 * headerFields.length);
+  for (const [field, value] of headerFields) {
+    const v = value(plan, encoded);
+    out.string(field);
+    if (typeof v === "string") out.string(v);
+    else out.bytes(v);
+  }
   out.number(plan.history.length);
   for (const item of plan.history) out.bytes(toBinary(ConversationItemSchema, item));
   out.number(plan.calls.length);
@@ -86,8 +82,18 @@ export function packedCommit(plan: CommitPlan): Buffer {
   return out.done();
 }
 
-/** The header hash's fields a commit writes, each a field/value pair just above. */
-const HEADER_FIELDS = 9;
+/** The header hash's fields a commit writes, and each one's value (`encoded`: the session as encodedHeader gave it). */
+const headerFields: readonly (readonly [field: string, value: (plan: CommitPlan, encoded: Uint8Array) => string | Uint8Array])[] = [
+  [HeaderField.session, (_, encoded) => encoded],
+  [HeaderField.version, ({ header }) => String(header.record.version)],
+  [HeaderField.audioSeq, ({ header }) => String(header.record.audioLastSeq)],
+  [HeaderField.audioBytes, ({ header }) => String(header.record.audioBytes)],
+  [HeaderField.status, ({ header }) => String(header.record.session.status)],
+  [HeaderField.lastActivity, ({ header }) => String(lastActivityMs(header.record.session))],
+  [HeaderField.resumedCount, ({ header }) => String(header.record.session.resumedCount)],
+  [HeaderField.liveToken, ({ header }) => header.liveToken],
+  [HeaderField.commit, ({ commitId }) => commitId],
+];
 
 /** A flat [field, value, …] reply (HGETALL inside a script) as a map. */
 export function hashOf(flat: readonly Buffer[]): Map<string, Buffer> {

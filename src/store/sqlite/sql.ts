@@ -104,8 +104,8 @@ export function prepareStatements(db: Database.Database) {
              audio_last_seq = @audioLastSeq, audio_bytes = @audioBytes, header = @header
        WHERE tenant = @tenant AND conversation_id = @conversationId`),
     // What an update that leaves status, bridge type and resume count alone changes (every audio
-    // append and history item): 7 parameters bound by position where updateHeader binds 11 by name,
-    // ~3 us against ~7 a row on this machine (BENCHMARKS.md).
+    // append and history item): 7 parameters bound by position where updateHeader binds 11 by name
+    // (better-sqlite3 reads a property per named parameter; the writer's profile in BENCHMARKS.md).
     touchHeader: db.prepare<[lastActivityMs: number, version: number, audioLastSeq: bigint, audioBytes: number, header: Uint8Array, tenant: string, conversationId: string]>(`
       UPDATE sessions
          SET last_activity_ms = ?, version = ?, audio_last_seq = ?, audio_bytes = ?, header = ?
