@@ -58,6 +58,30 @@ describe("a Redis primary failing over behind Sentinels", { timeout: 150_000 }, 
     expect(sidecar.logs.some((l) => l.msg === "connected to Redis" && l.primary === `127.0.0.1:${after}`)).toBe(true);
   });
 
+  // The Sentinel the sidecar asks first hangs just as the primary dies, so the
+  // sidecar's reconnect is still waiting on it when the other two announce the
+  // new primary: ioredis then ends its client by itself, and without a restart
+  // of the client every later call would fail.
+  it("recovers when the new primary is announced while its reconnect still waits on a Sentinel that hangs", async () => {
+    const { set, sidecar } = await setup("--redis-connect-timeout", "10s");
+    let killed: RedisServer | undefined;
+    const run = await loadOn(sidecar, {
+      sessions: 8,
+      failAt: 30,
+      roundsAfter: 20,
+      fail: async () => {
+        killed = await set.primary();
+        set.pauseSentinel(0);
+        await killed.kill();
+      },
+    });
+    set.resumeSentinels();
+    const after = (await set.failedOver(killed!, 0)).port;
+    console.log(`failover announced during a reconnect: recovered in ${Math.round(run.recoveryMs)} ms; ${run.errors.length} error acks`);
+    for (const error of run.errors) expect(error).toMatchObject({ code: GrpcCode.UNAVAILABLE, reason: "STORAGE_UNAVAILABLE" });
+    expect(sidecar.logs.some((l) => l.msg === "connected to Redis" && l.primary === `127.0.0.1:${after}`)).toBe(true);
+  });
+
   it("without --redis-min-replicas: recovers too; acknowledged updates the promoted replica had not received are lost, as documented", async () => {
     const { set, sidecar } = await setup();
     const run = await loadOn(sidecar, {

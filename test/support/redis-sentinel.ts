@@ -28,6 +28,13 @@ export interface SentinelSet {
   primary(): Promise<RedisServer>;
   /** Kills the current primary with SIGKILL, as a crashed host would be; returns it. */
   killPrimary(): Promise<RedisServer>;
+  /**
+   * Stops the `index`th Sentinel of sidecarArgs (SIGSTOP), as a host that
+   * hangs would: connections to it open, and nothing it is asked is answered,
+   * until resumeSentinels (or stop).
+   */
+  pauseSentinel(index: number): void;
+  resumeSentinels(): void;
   /** Resolves once the Sentinels name a primary other than `old` and it has `replicas` replicas in sync. */
   failedOver(old: RedisServer, replicas: number): Promise<RedisServer>;
   stop(): Promise<void>;
@@ -49,6 +56,8 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
   const servers: RedisServer[] = [];
   const sentinels: Sentinel[] = [];
   const stop = async () => {
+    // A stopped process takes its SIGTERM only once continued.
+    sentinels.forEach((s) => s.signal("SIGCONT"));
     await Promise.all(sentinels.map((s) => s.stop()));
     await Promise.all(servers.map((s) => s.stop()));
   };
@@ -80,6 +89,12 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
         await primary.kill();
         return primary;
       },
+      pauseSentinel(index) {
+        sentinels[index]!.signal("SIGSTOP");
+      },
+      resumeSentinels() {
+        sentinels.forEach((s) => s.signal("SIGCONT"));
+      },
       async failedOver(old, replicas) {
         for (;;) {
           const port = await askPrimaryPort(sentinels, options.sentinelPassword).catch(() => old.port);
@@ -102,6 +117,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
 
 interface Sentinel {
   port: number;
+  signal(signal: "SIGSTOP" | "SIGCONT"): void;
   stop(): Promise<void>;
 }
 
@@ -138,6 +154,9 @@ async function startSentinel(primaryPort: number, options: SentinelSetOptions): 
   });
   return {
     port,
+    signal(signal) {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));

@@ -98,7 +98,41 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
     const reason = lastError ?? err;
     throw new Error(`cannot connect to Redis at ${where}: ${messageOf(reason)}`, { cause: reason });
   }
+  restartWhenEnded(redis, options.logger);
   return redis;
+}
+
+/** Clients closed by closeRedis: the only ones whose end is meant. */
+const closing = new WeakSet<RedisClient>();
+
+/**
+ * Closes a client for good: QUIT lets replies in flight arrive first (with
+ * Redis down there is nothing to wait for), and disconnect() also closes the
+ * connections ioredis keeps to the Sentinels. Every client the store opens is
+ * closed through here, so that restartWhenEnded knows this end is meant.
+ */
+export async function closeRedis(redis: RedisClient): Promise<void> {
+  closing.add(redis);
+  if (redis.status === "ready") await redis.quit().catch(() => undefined);
+  redis.disconnect();
+}
+
+/**
+ * A connected client that ends without closeRedis is connected again, and
+ * then reconnects by itself as before. ioredis (5.11) can end a Sentinel
+ * client of its own accord: when its failover detector hears +switch-master
+ * while a reconnect is still asking a Sentinel for the primary, that
+ * reconnect fails with "Connection is closed" and no further attempt is made,
+ * so every call would fail with UNAVAILABLE until the sidecar restarts.
+ */
+export function restartWhenEnded(redis: RedisClient, logger?: Logger): void {
+  redis.on("end", () => {
+    if (closing.has(redis)) return;
+    logger?.warn({ redis: describeServer(redis) }, "the Redis client stopped reconnecting by itself; connecting it again");
+    setTimeout(() => {
+      if (!closing.has(redis) && redis.status === "end") redis.connect().catch(() => undefined);
+    }, MAX_RECONNECT_DELAY_MS);
+  });
 }
 
 /**

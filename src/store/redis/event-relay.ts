@@ -1,4 +1,5 @@
 import { Cluster } from "ioredis";
+import { closeRedis, restartWhenEnded } from "./connection.js";
 import type { RedisClient } from "./round.js";
 import type { EventRelay, RelayChannel } from "../store.js";
 
@@ -46,9 +47,7 @@ export class RedisEventRelay implements EventRelay {
   async close(): Promise<void> {
     const subscriber = await this.subscriber?.catch(() => undefined);
     this.subscriber = undefined;
-    if (subscriber?.status === "ready") await subscriber.quit().catch(() => undefined);
-    // Also after QUIT: only disconnect() closes the connections ioredis keeps to the Sentinels.
-    subscriber?.disconnect();
+    if (subscriber) await closeRedis(subscriber);
   }
 
   private connected(): Promise<RedisClient> {
@@ -71,6 +70,7 @@ export class RedisEventRelay implements EventRelay {
       this.subscriber = undefined;
       throw err;
     }
+    restartWhenEnded(subscriber);
     // Registered after the first "ready", so it hears only the reconnects. ioredis emits "ready"
     // before it sends the subscriptions again; a PING sent after them answers once they hold.
     subscriber.on("ready", () => {

@@ -19,7 +19,7 @@ import { headerFromHash } from "./codec.js";
 import { getWindow, readForResume } from "./history-reads.js";
 import { endAbandonedSessions } from "./abandoned-sweep.js";
 import { RedisEventRelay } from "./event-relay.js";
-import { connectRedis, describeServer, type RedisConnectionOptions, storageError } from "./connection.js";
+import { closeRedis, connectRedis, describeServer, type RedisConnectionOptions, storageError } from "./connection.js";
 import type { RedisClient } from "./round.js";
 import { sharedPageTokenKey } from "./page-token-key.js";
 import { ReplicaAcks, type ReplicaPolicy } from "./replica-acks.js";
@@ -98,13 +98,13 @@ export class RedisStore implements Store {
       await checkDurability(redis, { require: options.requireDurable ?? false, where: describeServer(redis), logger });
       await replicas.report(describeServer(redis), logger);
     } catch (err) {
-      redis.disconnect();
+      await closeRedis(redis);
       throw err;
     }
     try {
       return new RedisStore(redis, layout, options.rules, options.clock, logger, await sharedPageTokenKey(redis, layout), replicas);
     } catch (err) {
-      redis.disconnect();
+      await closeRedis(redis);
       throw new Error(`cannot read the page-token key from Redis at ${redactedUrl(options.url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
@@ -299,10 +299,7 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // QUIT lets replies in flight arrive first; with Redis down there is nothing to wait for.
-    if (this.redis.status === "ready") await this.redis.quit().catch(() => undefined);
-    // Also after QUIT: only disconnect() closes the connections ioredis keeps to the Sentinels.
-    this.redis.disconnect();
+    await closeRedis(this.redis);
   }
 
   /**
