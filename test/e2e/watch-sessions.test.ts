@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorReasonOf, SessionStatus, statusDetailsOf, SessionStoreClient, type WatchSessionsResponse } from "../../src/client/index.js";
 import { expectRpcError } from "../support/grpc-expect.js";
+import { monitorRedis } from "../support/redis-monitor.js";
 import { type RedisServer, startRedisServer } from "../support/redis-server.js";
 import { summary, unreadWatch, watch, watching } from "../support/session-watch.js";
 import { type Sidecar, startSidecar, tempDbPath } from "../support/sidecar-process.js";
@@ -175,11 +176,8 @@ describe("WatchSessions across sidecars and tenants", () => {
     const a = (await sidecar(args)).client({ retry: false });
     const b = (await sidecar(args)).client({ retry: false });
     const inspector = new Redis(redis.url);
-    const monitor = await inspector.monitor();
-    const published: string[] = [];
-    monitor.on("monitor", (_time: string, command: string[]) => {
-      if (command[0]?.toLowerCase() === "publish" && command[1] === channel) published.push(command[2]!);
-    });
+    const monitor = await monitorRedis(redis.url);
+    const published = () => monitor.commands.filter((command) => command[0]?.toLowerCase() === "publish" && command[1] === channel);
     try {
       await a.createSession({ ownerId: "pod-a", session: { conversationId: "unwatched" } });
       for (let seq = 1n; seq <= 20n; seq += 1n) {
@@ -188,7 +186,7 @@ describe("WatchSessions across sidecars and tenants", () => {
       // No sidecar subscribes to the events without a watcher, and the first PUBLISH that reached nobody was the last.
       const [, subscribers] = (await inspector.pubsub("NUMSUB", channel)) as [string, number];
       expect(subscribers).toBe(0);
-      expect(published.length).toBeLessThanOrEqual(2);
+      expect(published().length).toBeLessThanOrEqual(2);
 
       const onB = await watch(b, { conversationId: "unwatched" });
       await streamedUpdate(a, { conversationId: "unwatched", ownerEpoch: 1n, seq: 21n, updateMask: { paths: ["current_turn"] }, session: { currentTurn: 21 } });
@@ -196,7 +194,7 @@ describe("WatchSessions across sidecars and tenants", () => {
       expect(summary(events)).toEqual([["UPDATED", "unwatched", "INITIATED"]]);
       expect(events[0]!.session?.currentTurn).toBe(21);
     } finally {
-      monitor.disconnect();
+      monitor.close();
       inspector.disconnect();
     }
   });
