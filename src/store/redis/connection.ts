@@ -126,12 +126,16 @@ export async function closeRedis(redis: RedisClient): Promise<void> {
  * so every call would fail with UNAVAILABLE until the sidecar restarts.
  */
 export function restartWhenEnded(redis: RedisClient, logger?: Logger): void {
+  // Said once until the client is ready again, should a restart end the same way.
+  let told = false;
+  redis.on("ready", () => (told = false));
   redis.on("end", () => {
     if (closing.has(redis)) return;
-    logger?.warn({ redis: describeServer(redis) }, "the Redis client stopped reconnecting by itself; connecting it again");
+    if (!told) logger?.warn({ redis: describeServer(redis) }, "the Redis client stopped reconnecting by itself; connecting it again");
+    told = true;
     setTimeout(() => {
       if (!closing.has(redis) && redis.status === "end") redis.connect().catch(() => undefined);
-    }, MAX_RECONNECT_DELAY_MS);
+    }, MAX_RECONNECT_DELAY_MS).unref();
   });
 }
 
