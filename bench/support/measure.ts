@@ -29,6 +29,15 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
 }
 
+/**
+ * Bytes a process has caused to be written to storage (/proc/PID/io
+ * write_bytes: pages it dirtied in the page cache, counted when dirtied),
+ * its sockets' traffic not included.
+ */
+export function writtenBytes(pid: number): number {
+  return Number(/^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))![1]);
+}
+
 /** Peak RSS of a process, sampled every intervalMs until stopped. */
 export function sampleRss(pid: number, intervalMs = 250): { stop(): number } {
   let peak = rssBytes(pid);
