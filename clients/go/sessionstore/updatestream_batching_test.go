@@ -97,8 +97,10 @@ func TestInterleavedSessionsShareOneStream(t *testing.T) {
 				t.Fatalf("the largest message carries %d updates, want %d", largest, tc.largest)
 			case largest > 500:
 				t.Fatalf("a message carries %d updates, above the default 500", largest)
-			case tc.name == "defaults" && len(requests) > len(written)/10:
-				// Writes from a loop come faster than 2 ms apart: they share messages.
+			case tc.name == "defaults" && len(requests) > len(written)/4:
+				// Writes from a loop come faster than 2 ms apart: they share messages. Not
+				// tighter: on a loaded machine the writing goroutine is set aside for
+				// longer than the linger now and then, and each time a message is sent.
 				t.Fatalf("%d updates took %d messages", len(written), len(requests))
 			}
 		})
