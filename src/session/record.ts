@@ -42,10 +42,17 @@ export function etagOf(version: number): string {
   return version.toString(36);
 }
 
-/** The record after a write: the next version and etag, last activity now. */
+/**
+ * The record after a write: the next version and etag, last activity now.
+ * `session` is the copy the caller made of the header for this write (each
+ * one spreads it with its changes) and owns until here: it is stamped as it
+ * is rather than copied once more, one copy of ~35 fields an update fewer.
+ */
 export function touched(record: SessionRecord, session: Session, now: Date): SessionRecord {
   const version = record.version + 1;
-  return { ...record, version, session: { ...session, etag: etagOf(version), lastActivity: timestampAt(now) } };
+  session.etag = etagOf(version);
+  session.lastActivity = timestampAt(now);
+  return { ...record, version, session };
 }
 
 export function lastActivityMs(session: Session): number {
