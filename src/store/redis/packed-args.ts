@@ -1,5 +1,12 @@
-/** Grown to the largest commit packed so far; a session's commit is bounded by the request limits. */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+/**
+ * Commits are written into a slab and handed on as views of it; a full slab
+ * is left to the commits in it (freed once none is referenced: ioredis holds
+ * a commit's argument until its reply) and a fresh one begun.
+ */
+const SLAB_BYTES = 128 * 1024;
+let slab = Buffer.allocUnsafe(SLAB_BYTES);
+/** Where the next commit begins in the slab. */
+let slabUsed = 0;
 
 /**
  * Many script arguments as one: each a 4-byte big-endian length, then its
@@ -8,16 +15,15 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
  * the command's buffer — and a session's commit has ~25 of them; packed,
  * the sidecar's CPU per update at 750 Redis calls fell by a tenth.
  *
- * Fields are written as they are made into one scratch buffer that every
- * PackedArgs shares (each is filled and done with before the next begins:
- * nothing here waits), and done() copies them out at their exact size, so
- * that no field is copied into a buffer of its own first (BENCHMARKS.md). A
- * buffer of the exact size comes from Node's pool when under 4 KiB, as one
- * audio append's commit is.
+ * Fields are written as they are made, straight into the slab (each
+ * PackedArgs is filled and done with before the next begins: nothing here
+ * waits), so that no field is copied into a buffer of its own first and the
+ * commit is not copied out either (BENCHMARKS.md).
  */
 export class PackedArgs {
-  private buffer = scratch;
-  private at = 0;
+  private buffer = slab;
+  private start = slabUsed;
+  private at = slabUsed;
 
   string(value: string): this {
     this.room(4 + 3 * value.length);
@@ -43,11 +49,10 @@ export class PackedArgs {
     return this.prefix(size);
   }
 
-  /** The packed fields, copied out of the scratch buffer. */
+  /** The packed fields: a view of the slab, which the next commit begins after. */
   done(): Buffer {
-    const packed = Buffer.allocUnsafe(this.at);
-    this.buffer.copy(packed, 0, 0, this.at);
-    return packed;
+    slabUsed = this.at;
+    return this.buffer.subarray(this.start, this.at);
   }
 
   private prefix(length: number): this {
@@ -56,11 +61,16 @@ export class PackedArgs {
     return this;
   }
 
+  /** A fresh slab when this one has not `bytes` left, with what this commit wrote so far moved to its start. */
   private room(bytes: number): void {
     if (this.at + bytes <= this.buffer.length) return;
-    const larger = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.at + bytes));
-    this.buffer.copy(larger, 0, 0, this.at);
-    this.buffer = larger;
-    scratch = larger;
+    const written = this.at - this.start;
+    const fresh = Buffer.allocUnsafe(Math.max(SLAB_BYTES, 2 * (written + bytes)));
+    this.buffer.copy(fresh, 0, this.start, this.at);
+    this.buffer = fresh;
+    this.start = 0;
+    this.at = written;
+    slab = fresh;
+    slabUsed = 0;
   }
 }
