@@ -13,15 +13,17 @@ function unpack(packed: Buffer): Buffer[] {
 }
 
 describe("PackedArgs", () => {
-  it("packs strings (as UTF-8), numbers, bytes and encoded fields each behind its length", () => {
+  it("packs strings (as UTF-8, short ASCII or not, long or not), numbers, bytes and encoded fields each behind its length", () => {
     const packed = new PackedArgs()
       .string("")
       .string("ünïcode ☎")
+      .string("ascii first, then ☎")
+      .string("a string of plain ASCII longer than thirty-two characters")
       .number(42n)
       .bytes(Uint8Array.of(1, 2, 3))
       .encoded(2, (out, at) => out.writeUInt16BE(0xbeef, at))
       .done();
-    expect(unpack(packed).map((f) => f.toString("hex"))).toEqual(["", Buffer.from("ünïcode ☎").toString("hex"), Buffer.from("42").toString("hex"), "010203", "beef"]);
+    expect(unpack(packed).map((f) => f.toString("hex"))).toEqual(["", ...["ünïcode ☎", "ascii first, then ☎", "a string of plain ASCII longer than thirty-two characters"].map((t) => Buffer.from(t).toString("hex")), Buffer.from("42").toString("hex"), "010203", "beef"]);
   });
 
   // Each commit is a view of a shared slab: a later one, or one that needs a fresh slab, must not overwrite an earlier one still held.
