@@ -22,9 +22,9 @@ export function rssBytes(pid: number): number {
   return line ? Number(line.split(/\s+/)[1]) * 1024 : Number.NaN;
 }
 
-/** CPU time (user + system) a process has used, in ms, from /proc (Linux). */
-export function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux); with `tid`, one of its threads' (the main thread's id is the pid). */
+export function cpuMs(pid: number, tid?: number): number {
+  const fields = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
   const ticksPerSecond = 100; // USER_HZ, 100 on every Linux we run on
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
 }

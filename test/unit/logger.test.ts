@@ -43,4 +43,27 @@ describe("createLogger", () => {
     expect(line.metadata).toEqual({ authorization: "[redacted]" });
     expect(JSON.stringify(lines)).not.toMatch(/4111|secret|AAAA|BBBB|Bearer/);
   });
+
+  it("redacts a child logger's bindings, at the top level and one level down, in its children's lines too", () => {
+    const { logger, lines } = capture();
+    const child = logger.child({ module: "stream", text: "said on the phone", update: { conversationId: "c-2", appendHistory: [{ text: "secret" }] } });
+    child.child({ item: { data: "AAAA" } }).info("from a grandchild");
+    expect(lines[0]).toEqual(expect.objectContaining({ module: "stream", text: "[redacted]", update: { conversationId: "c-2", appendHistory: "[redacted]" }, item: { data: "[redacted]" } }));
+    expect(JSON.stringify(lines)).not.toMatch(/phone|secret|AAAA/);
+  });
+
+  it("redacts an error's own sensitive properties and keeps its type, message and stack", () => {
+    const { logger, lines } = capture();
+    const err = Object.assign(new TypeError("bad frame"), { data: "AAAA", code: 7 });
+    logger.error({ err }, "failed");
+    expect(lines[0]?.err).toEqual(expect.objectContaining({ type: "TypeError", message: "bad frame", code: 7, data: "[redacted]", stack: expect.stringContaining("bad frame") }));
+    expect(err.data).toBe("AAAA");
+  });
+
+  it("leaves the objects it was given as they were", () => {
+    const { logger } = capture();
+    const fields = { text: "kept", session: { conversationHistory: ["kept"] } };
+    logger.child({ bound: { data: "kept" } }).info(fields, "line");
+    expect(fields).toEqual({ text: "kept", session: { conversationHistory: ["kept"] } });
+  });
 });
