@@ -37,7 +37,7 @@ const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
 const CENSOR = "[redacted]";
 
 /** `obj` with each sensitive key's value censored, at its top level and one level down: `obj` itself when there is none. */
-export function censored<T extends object>(obj: T): T {
+function censored<T extends object>(obj: T): T {
   let copy: Record<string, unknown> | undefined;
   for (const key in obj) {
     const value: unknown = obj[key];
