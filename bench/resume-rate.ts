@@ -2,7 +2,8 @@
  * ResumeSession's rate with 64 calls in flight against the empty call's
  * (grpc.health.v1.Health/Check) on the same sidecar, in alternating rounds,
  * with the sidecar's CPU per call: the whole process and its main thread
- * apart (what is left is the SQLite writer thread's and libuv's). A round is
+ * apart (what is left is the SQLite writer thread's and libuv's), and this
+ * process's, the client's, which shares the cores. A round is
  * CALLS empty calls, then CALLS resumes of sessions never resumed before.
  * The first round after start pays for a cold page cache and is printed but
  * left out of the medians. bench:unary has the same rate once per stored
@@ -33,9 +34,10 @@ const IN_FLIGHT = 64;
 
 interface Round {
   rate: number;
-  /** µs per call, the whole sidecar process and its main thread. */
+  /** µs per call, the whole sidecar process, its main thread, and this process (the client). */
   cpuUs: number;
   mainUs: number;
+  clientUs: number;
 }
 
 const dir = mkdtempSync(join(tmpdir(), "sessionstore-resume-rate-"));
@@ -54,21 +56,27 @@ const emptyCall = () => new Promise((resolve, reject) => (health as unknown as R
 /** CALLS calls with IN_FLIGHT in flight; `call` gets 0 … CALLS-1. */
 async function round(call: (i: number) => Promise<unknown>): Promise<Round> {
   let next = 0;
-  const [cpu0, main0] = [cpuMs(sidecar.pid), cpuMs(sidecar.pid, sidecar.pid)];
+  const [cpu0, main0, client0] = [cpuMs(sidecar.pid), cpuMs(sidecar.pid, sidecar.pid), process.cpuUsage()];
   const start = performance.now();
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
     while (next < CALLS) await call(next++);
   }));
   const seconds = (performance.now() - start) / 1000;
   const perCall = (ms: number) => (ms * 1000) / CALLS;
-  return { rate: CALLS / seconds, cpuUs: perCall(cpuMs(sidecar.pid) - cpu0), mainUs: perCall(cpuMs(sidecar.pid, sidecar.pid) - main0) };
+  const client = process.cpuUsage(client0);
+  return {
+    rate: CALLS / seconds,
+    cpuUs: perCall(cpuMs(sidecar.pid) - cpu0),
+    mainUs: perCall(cpuMs(sidecar.pid, sidecar.pid) - main0),
+    clientUs: perCall((client.user + client.system) / 1000),
+  };
 }
 
-const cell = (r: Round) => `${r.rate.toFixed(0)} · ${r.cpuUs.toFixed(0)} · ${r.mainUs.toFixed(0)}`;
+const cell = (r: Round) => `${r.rate.toFixed(0)} · ${r.cpuUs.toFixed(0)} · ${r.mainUs.toFixed(0)} · ${r.clientUs.toFixed(0)}`;
 try {
   console.log(`Command: \`STORED=${STORED} ROUNDS=${ROUNDS} CALLS=${CALLS} npm run bench:resume-rate\`\n\n${machineFacts()}\n`);
   await round(() => emptyCall()); // warm-up
-  console.log("| round | empty calls/s · CPU µs/call · main thread µs/call | resumes/s · CPU µs/call · main thread µs/call | resume ÷ empty |\n|---|---|---|---:|");
+  console.log("| round | empty calls/s · sidecar CPU µs/call · its main thread · client | resumes/s · sidecar CPU µs/call · its main thread · client | resume ÷ empty |\n|---|---|---|---:|");
   const kept: { empty: Round; resume: Round; ratio: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const empty = await round(() => emptyCall());
@@ -78,9 +86,10 @@ try {
     if (r > 0) kept.push({ empty, resume, ratio });
   }
   const med = (pick: (k: (typeof kept)[number]) => number) => median(kept.map(pick));
+  const medianCell = (of: (k: (typeof kept)[number]) => Round) =>
+    cell({ rate: med((k) => of(k).rate), cpuUs: med((k) => of(k).cpuUs), mainUs: med((k) => of(k).mainUs), clientUs: med((k) => of(k).clientUs) });
   console.log(
-    `| median | ${med((k) => k.empty.rate).toFixed(0)} · ${med((k) => k.empty.cpuUs).toFixed(0)} · ${med((k) => k.empty.mainUs).toFixed(0)} | ` +
-      `${med((k) => k.resume.rate).toFixed(0)} · ${med((k) => k.resume.cpuUs).toFixed(0)} · ${med((k) => k.resume.mainUs).toFixed(0)} | ${med((k) => k.ratio).toFixed(3)} |`,
+    `| median | ${medianCell((k) => k.empty)} | ${medianCell((k) => k.resume)} | ${med((k) => k.ratio).toFixed(3)} |`,
   );
 } finally {
   client.close();
