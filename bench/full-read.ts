@@ -20,14 +20,12 @@
 import { performance } from "node:perf_hooks";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import * as grpc from "@grpc/grpc-js";
 import { SessionStoreClient } from "../src/client/index.js";
-import { Health, HealthCheckRequestSchema } from "../src/gen/grpc/health/v1/health_pb.js";
 import { ConversationItemSchema, FunctionCallSchema, SessionSchema } from "../src/gen/sessionstore/v1/session_store_pb.js";
-import { grpcServiceDefinition } from "../src/grpc/grpc-service.js";
 import { defaultRules } from "../src/session/rules.js";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
 import { startSidecar } from "../test/support/sidecar-process.js";
+import { healthChecks } from "./support/health-check.js";
 import { machineFacts, median, mib, quantile, rssBytes, sampleRss } from "./support/measure.js";
 
 const STORAGES = (process.env.STORAGE ?? "sqlite,memory,redis").split(",");
@@ -69,10 +67,7 @@ async function run(storage: string, shape: "small" | "large"): Promise<string> {
   const redis: RedisServer | undefined = storage === "redis" ? await startRedisServer() : undefined;
   const sidecar = await startSidecar({ args: ["--storage", storage, "--log-level", "info", "--max-history-bytes", String(rules.maxHistoryBytes), ...(redis ? ["--redis-url", redis.url] : [])] });
   const client = new SessionStoreClient(sidecar.address, { retry: false, timeoutMs: 60_000 });
-  const HealthClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Health), "Health");
-  const health = new HealthClient(sidecar.address, grpc.credentials.createInsecure());
-  const check = create(HealthCheckRequestSchema, {});
-  const ping = () => new Promise((resolve, reject) => (health as unknown as Record<string, Function>).check!.call(health, check, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
+  const health = healthChecks(sidecar.address);
   try {
     await client.createSession({ session: { conversationId: "largest", metadata: bigMetadata() }, ownerId: "bench" });
     const all = entries(shape);
@@ -96,7 +91,7 @@ async function run(storage: string, shape: "small" | "large"): Promise<string> {
     const pinger = (async () => {
       while (reading) {
         const start = performance.now();
-        await ping();
+        await health.check();
         pings.push(performance.now() - start);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }

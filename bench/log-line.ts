@@ -10,20 +10,18 @@
  * Run: npm run bench:log-line. Env: ROUNDS (default 100000).
  */
 import { pino } from "pino";
-import { createLogger } from "../src/runtime/logger.js";
+import { createLogger, SENSITIVE_KEYS } from "../src/runtime/logger.js";
 import { machineFacts, median } from "./support/measure.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 100_000);
 
-/** The keys createLogger censors, for pino's own redaction to do the same work. */
-const KEYS = ["conversationHistory", "appendHistory", "audioBuffer", "appendAudio", "functionCalls", "upsertFunctionCalls", "text", "data", "authorization", "authTokens"];
 
 let written = 0;
 const discard = { write: (line: string) => void (written += line.length) };
 const pinoOptions = { level: "info", timestamp: pino.stdTimeFunctions.isoTime };
 const ways: Record<string, pino.Logger> = {
   createLogger: createLogger("info", discard).child({ module: "server" }),
-  "pino redact paths": pino({ ...pinoOptions, redact: { paths: KEYS.flatMap((key) => [key, `*.${key}`]), censor: "[redacted]" } }, discard).child({ module: "server" }),
+  "pino redact paths": pino({ ...pinoOptions, redact: { paths: [...SENSITIVE_KEYS].flatMap((key) => [key, `*.${key}`]), censor: "[redacted]" } }, discard).child({ module: "server" }),
   "pino, no safety net": pino(pinoOptions, discard).child({ module: "server" }),
 };
 

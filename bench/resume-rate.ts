@@ -17,14 +17,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
-import { create } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
 import { SessionStoreClient } from "../src/client/index.js";
-import { Health, HealthCheckRequestSchema } from "../src/gen/grpc/health/v1/health_pb.js";
-import { grpcServiceDefinition } from "../src/grpc/grpc-service.js";
 import { startSidecar } from "../test/support/sidecar-process.js";
-import { cpuMs, machineFacts, median } from "./support/measure.js";
+import { healthChecks } from "./support/health-check.js";
+import { cpuMs, inFlightSeconds, machineFacts, median } from "./support/measure.js";
 import { preload } from "./support/preload.js";
 
 const STORED = Number(process.env.STORED ?? 1000);
@@ -48,20 +44,12 @@ const nodeArgs = process.env.PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", proc
 // info, the default: a resume logs its line, as in production.
 const sidecar = await startSidecar({ dbPath: path, nodeArgs, args: ["--log-level", "info", "--max-sessions", String(STORED + CALLS * ROUNDS + 100)] });
 const client = new SessionStoreClient(sidecar.address, { retry: false });
-const HealthClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Health), "Health");
-const health = new HealthClient(sidecar.address, grpc.credentials.createInsecure());
-const check = create(HealthCheckRequestSchema, {});
-const emptyCall = () => new Promise((resolve, reject) => (health as unknown as Record<string, Function>).check!.call(health, check, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))));
+const health = healthChecks(sidecar.address);
 
 /** CALLS calls with IN_FLIGHT in flight; `call` gets 0 … CALLS-1. */
 async function round(call: (i: number) => Promise<unknown>): Promise<Round> {
-  let next = 0;
   const [cpu0, main0, client0] = [cpuMs(sidecar.pid), cpuMs(sidecar.pid, sidecar.pid), process.cpuUsage()];
-  const start = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (next < CALLS) await call(next++);
-  }));
-  const seconds = (performance.now() - start) / 1000;
+  const seconds = await inFlightSeconds(IN_FLIGHT, CALLS, call);
   const perCall = (ms: number) => (ms * 1000) / CALLS;
   const client = process.cpuUsage(client0);
   return {
@@ -75,11 +63,11 @@ async function round(call: (i: number) => Promise<unknown>): Promise<Round> {
 const cell = (r: Round) => `${r.rate.toFixed(0)} · ${r.cpuUs.toFixed(0)} · ${r.mainUs.toFixed(0)} · ${r.clientUs.toFixed(0)}`;
 try {
   console.log(`Command: \`STORED=${STORED} ROUNDS=${ROUNDS} CALLS=${CALLS} npm run bench:resume-rate\`\n\n${machineFacts()}\n`);
-  await round(() => emptyCall()); // warm-up
+  await round(health.check); // warm-up
   console.log("| round | empty calls/s · sidecar CPU µs/call · its main thread · client | resumes/s · sidecar CPU µs/call · its main thread · client | resume ÷ empty |\n|---|---|---|---:|");
   const kept: { empty: Round; resume: Round; ratio: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const empty = await round(() => emptyCall());
+    const empty = await round(health.check);
     const resume = await round((i) => client.resumeSession({ conversationId: `resume-${r * CALLS + i}`, ownerId: "bench", view: 1 }));
     const ratio = resume.rate / empty.rate;
     console.log(`| ${r === 0 ? "0 (cold, left out)" : r} | ${cell(empty)} | ${cell(resume)} | ${ratio.toFixed(3)} |`);

@@ -19,13 +19,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { create } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
 import { SessionStoreClient } from "../src/client/index.js";
-import { Health, HealthCheckRequestSchema } from "../src/gen/grpc/health/v1/health_pb.js";
-import { grpcServiceDefinition } from "../src/grpc/grpc-service.js";
 import { startSidecar } from "../test/support/sidecar-process.js";
-import { machineFacts, quantile } from "./support/measure.js";
+import { healthChecks } from "./support/health-check.js";
+import { inFlightSeconds, machineFacts, quantile } from "./support/measure.js";
 import { preload } from "./support/preload.js";
 
 const STORED = (process.env.STORED ?? "1000,100000").split(",").map(Number);
@@ -47,12 +44,7 @@ async function latency(call: (i: number) => Promise<unknown>): Promise<{ p50: nu
 
 /** Calls per second with IN_FLIGHT in flight, over RATE_CALLS calls. */
 async function rate(call: (i: number) => Promise<unknown>): Promise<number> {
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (next < RATE_CALLS) await call(next++);
-  }));
-  return RATE_CALLS / ((performance.now() - start) / 1000);
+  return RATE_CALLS / (await inFlightSeconds(IN_FLIGHT, RATE_CALLS, call));
 }
 
 async function run(stored: number): Promise<string[]> {
@@ -67,12 +59,9 @@ async function run(stored: number): Promise<string[]> {
   const args = ["--log-level", "info", "--max-sessions", String(stored + resumable + RATE_CALLS + 100), "--max-resume-attempts", String(WARMUP + CALLS + 1)];
   const sidecar = await startSidecar({ dbPath: path, args });
   const client = new SessionStoreClient(sidecar.address, { retry: false });
-  const HealthClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Health), "Health");
-  const health = new HealthClient(sidecar.address, grpc.credentials.createInsecure());
-  const check = create(HealthCheckRequestSchema, {});
-  const emptyCall = () => new Promise((resolve, reject) => (health as unknown as Record<string, Function>).check!.call(health, check, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))));
+  const health = healthChecks(sidecar.address);
   try {
-    const empty = await latency(emptyCall);
+    const empty = await latency(health.check);
     const rows = [
       ["Health/Check (empty call)", empty],
       ["GetSession BASIC", await latency((i) => client.getSession({ conversationId: `stored-${i % stored}`, view: 1 }))],
@@ -80,7 +69,7 @@ async function run(stored: number): Promise<string[]> {
       ["ResumeSession BASIC", await latency((i) => client.resumeSession({ conversationId: `resume-${i}`, ownerId: "bench", view: 1 }))],
       ["ResumeSession FULL, 2-hour session", await latency((i) => client.resumeSession({ conversationId: "two-hours-0", ownerId: `bench-${i}`, view: 2 }))],
     ] as const;
-    const emptyRate = await rate(emptyCall);
+    const emptyRate = await rate(health.check);
     const createRate = await rate((i) => client.createSession({ session: { conversationId: `created-${i}` }, ownerId: "bench" }));
     const resumeRate = await rate((i) => client.resumeSession({ conversationId: `resume-${WARMUP + CALLS + i}`, ownerId: "bench", view: 1 }));
     return [

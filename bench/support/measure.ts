@@ -76,3 +76,13 @@ export function machineFacts(): string {
     `- load average at start (1/5/15 min): ${load}`,
   ].join("\n");
 }
+
+/** Makes `calls` calls with `inFlight` in flight (`call` gets 0 … calls-1); resolves to the seconds they took. */
+export async function inFlightSeconds(inFlight: number, calls: number, call: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < calls) await call(next++);
+  }));
+  return (performance.now() - start) / 1000;
+}

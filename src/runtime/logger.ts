@@ -21,7 +21,7 @@ export type { Logger };
  * about what it takes with no safety net at all (bench/log-line.ts). This
  * looks at each key once and copies only an object it has to censor.
  */
-const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
+export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
   "conversationHistory",
   "appendHistory",
   "audioBuffer",
