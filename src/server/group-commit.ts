@@ -171,10 +171,12 @@ export class GroupCommitter {
 
   private async commitNext(): Promise<void> {
     const group = this.takeGroup();
+    // Shedding shrinks the queue as taking a group does, and may empty it:
+    // streams that stopped reading while it was full must be told either way.
+    this.wakeRoomWaiters();
     if (group.length === 0) return this.settleIdle();
     const oldestWaitMs = this.metrics ? performance.now() - group[0]!.queuedAt! : 0;
     this.inFlight += 1;
-    this.wakeRoomWaiters();
     // With room for another group in flight, the next one forms while this one commits.
     if (this.queue.length > 0) this.schedule();
     try {

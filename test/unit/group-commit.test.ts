@@ -81,6 +81,23 @@ describe("GroupCommitter", () => {
     expect(store.groups.map(ids)).toEqual([["a"], ["b", "c"], ["d"]]);
   });
 
+  it("makes room when shedding empties the queue, so that streams held while it was full read again", async () => {
+    const { store, committer: c } = committer({ maxGroupUpdates: 2, maxQueuedUpdates: 3, queueTimeoutMs: 5 });
+    void submitted(c, "t", upd("busy"), 1);
+    await turn();
+    const waited = ["a", "b", "c"].map((id) => submitted(c, "t", upd(id), 1));
+    expect(c.full).toBe(true);
+    let roomy = false;
+    void c.whenRoom().then(() => (roomy = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    store.commit();
+    await turn();
+    // Every queued update waited past the timeout: the next group is empty, and the queue with it.
+    expect((await Promise.all(waited)).map((r) => (r instanceof SessionError ? r.reason : r.applied))).toEqual([Reason.Overloaded, Reason.Overloaded, Reason.Overloaded]);
+    expect(store.groups).toHaveLength(1);
+    expect([c.full, roomy]).toEqual([false, true]);
+  });
+
   it("keeps two groups in flight when the store allows it, the second formed while the first commits", async () => {
     const { store, committer: c } = committer({ maxGroupsInFlight: 2 });
     const first = submitted(c, "t", upd("a", 1n), 1);
