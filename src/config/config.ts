@@ -275,7 +275,7 @@ const FIELDS: { [K in keyof Config]: Field<Config[K]> } = {
   },
   updateQueueTimeoutMs: {
     flag: "update-queue-timeout", placeholder: "<duration>", default: "500ms", read: duration(0, TIMER_LIMIT_MS),
-    help: "an update that waits longer for its commit is refused as OVERLOADED (UNAVAILABLE) for the bridge to resend later; 0s waits without limit",
+    help: "an update that waits longer for its commit is refused as OVERLOADED (UNAVAILABLE) for the bridge to resend later; past capacity, update streams are read only as far as a quarter of it commits; 0s waits without limit",
   },
   shutdownGraceMs: {
     flag: "shutdown-grace", placeholder: "<duration>", default: "10s", read: duration(0, TIMER_LIMIT_MS),

@@ -2,13 +2,18 @@ import type { SessionUpdate } from "../gen/sessionstore/v1/session_store_pb.js";
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import { overloaded, type SessionError } from "../session/errors.js";
 import type { Store, UpdateResult } from "../store/store.js";
+import { CommitPace } from "./commit-pace.js";
 
 export interface GroupCommitLimits {
   /** Most updates committed in one group. */
   maxGroupUpdates: number;
   /** Most request bytes committed in one group (a larger single update still goes alone). */
   maxGroupBytes: number;
-  /** Updates waiting for a commit beyond which submitters are asked to stop reading (see `full`). */
+  /**
+   * Updates waiting for a commit beyond which submitters are asked to stop
+   * reading (see `full`), whatever the store's pace; with a queue timeout,
+   * that pace sets a lower bound while it is slower.
+   */
   maxQueuedUpdates: number;
   /** Bytes waiting for a commit beyond which submitters are asked to stop reading. */
   maxQueuedBytes: number;
@@ -47,6 +52,16 @@ export const defaultGroupCommitLimits: GroupCommitLimits = {
 
 /** How long a bridge is told to wait before it resends what was refused as OVERLOADED. */
 const OVERLOAD_RETRY_MS = 200;
+
+/**
+ * Past capacity, the share of the queue timeout that the updates waiting may
+ * take to commit, at the store's recent pace, before the streams stop
+ * reading. The rest of the timeout is room for the pace to vary, for the
+ * group being committed, and for what streams read after they were asked to
+ * stop (a message already arrived). Measured at a quarter and at half: a
+ * quarter shed less past capacity for the same goodput (docs/BENCHMARKS.md).
+ */
+const ADMITTED_SHARE_OF_TIMEOUT = 0.25;
 
 /** Shedding without a pause for this long makes the sidecar overloaded for readiness (GroupCommitter.overloaded). */
 const SUSTAINED_OVERLOAD_MS = 5_000;
@@ -90,12 +105,22 @@ export interface Submission {
  * earlier one was not, or the client's replay of the earlier one would be
  * taken for a duplicate and lost.
  *
- * Overload: an update that has waited longer than queueTimeoutMs when its
- * group is formed is refused as OVERLOADED, not applied — and so is every
- * later update of the same session still queued, for the same reason (its
- * stream refuses the session's newer updates until the bridge resends the
- * refused one). Past capacity the committer then commits what it can within
- * the timeout, and hands the rest back at the cost of an ack.
+ * Overload: past capacity the committer holds no more than it can commit
+ * within a quarter of the queue timeout at the store's recent pace
+ * (CommitPace), and at least one full group: beyond that it reports itself
+ * full, the streams stop reading, and HTTP/2 flow control makes the excess
+ * wait in the bridges, at no cost to the sidecar. Reading updates only to
+ * refuse them (a decode, a validation and an ack each, for nothing) would
+ * take the CPU the commits need, and goodput would fall as load grew.
+ *
+ * An update that has still waited longer than queueTimeoutMs when its group
+ * is formed (the store slowed down after it was read, or the streams read
+ * more than the pace allowed before they stopped) is refused as OVERLOADED,
+ * not applied — and so is every later update of the same session still
+ * queued, for the same reason (its stream refuses the session's newer
+ * updates until the bridge resends the refused one). Past capacity the
+ * committer then commits what it can within the timeout, and hands the rest
+ * back at the cost of an ack.
  */
 export class GroupCommitter {
   private queue: Submission[] = [];
@@ -107,6 +132,7 @@ export class GroupCommitter {
   private roomWaiters: Array<() => void> = [];
   /** The current run of shedding: when it began and when it last shed (performance.now()). */
   private shedding = { since: 0, last: Number.NEGATIVE_INFINITY };
+  private readonly pace = new CommitPace();
   /** Updates refused as OVERLOADED since the start. */
   shed = 0;
 
@@ -131,9 +157,16 @@ export class GroupCommitter {
     return this.queue.length;
   }
 
-  /** True while more waits for a commit than the limits allow; submitters should then stop reading until whenRoom(). */
+  /** True while more waits for a commit than the limits, or the store's pace, allow; submitters should then stop reading until whenRoom(). */
   get full(): boolean {
-    return this.queue.length >= this.limits.maxQueuedUpdates || this.queuedBytes >= this.limits.maxQueuedBytes;
+    return this.queue.length >= this.admitted() || this.queuedBytes >= this.limits.maxQueuedBytes;
+  }
+
+  /** How many updates may wait: what the store commits in its share of the queue timeout, at least a group, at most maxQueuedUpdates. */
+  private admitted(): number {
+    const { maxQueuedUpdates, maxGroupUpdates, queueTimeoutMs } = this.limits;
+    if (queueTimeoutMs <= 0) return maxQueuedUpdates;
+    return Math.min(maxQueuedUpdates, Math.max(maxGroupUpdates, this.pace.updatesIn(queueTimeoutMs * ADMITTED_SHARE_OF_TIMEOUT)));
   }
 
   /** True while updates have been refused as OVERLOADED, without a pause of a second, for SUSTAINED_OVERLOAD_MS or more. */
@@ -175,12 +208,14 @@ export class GroupCommitter {
     // streams that stopped reading while it was full must be told either way.
     this.wakeRoomWaiters();
     if (group.length === 0) return this.settleIdle();
-    const oldestWaitMs = this.metrics ? performance.now() - group[0]!.queuedAt! : 0;
+    const startedAt = performance.now();
+    const oldestWaitMs = this.metrics ? startedAt - group[0]!.queuedAt! : 0;
     this.inFlight += 1;
     // With room for another group in flight, the next one forms while this one commits.
     if (this.queue.length > 0) this.schedule();
     try {
       const results = await this.store.updateMany(group.map(({ tenant, update, encoded }) => ({ tenant, update, encoded })));
+      this.pace.record(group.length, startedAt, performance.now());
       this.metrics?.groupCommitted(results, oldestWaitMs / 1000);
       this.onCommitted?.(group, results);
       group.forEach((pending, i) => pending.settle(results[i]!));

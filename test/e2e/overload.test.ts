@@ -68,6 +68,34 @@ describe("overload: updates that cannot be committed in time", () => {
     }
   });
 
+  it("from several streams at once get an ack each, applied or OVERLOADED: the sidecar never stops reading", async () => {
+    // Eight streams of large writes fill the commit queue to its byte limit while each stream
+    // holds its own 8 MiB unacknowledged, so every stream stops reading; with a 20 ms timeout
+    // the queue behind a group is then shed whole, and the streams must be told to read again.
+    const streams = await Promise.all(
+      Array.from({ length: 8 }, async (_, s) => ({ ids: await createSessions(`many-${s}`), stream: openUpdateStream(sidecar.address) })),
+    );
+    const writes = 15;
+    await Promise.all(
+      streams.map(async ({ ids, stream }) => {
+        for (let seq = 1; seq <= writes; seq++) {
+          for (const id of ids) await stream.send({ conversationId: id, ownerEpoch: 1n, seq: BigInt(seq), appendAudio: [{ data: LARGE_FRAME }] });
+        }
+      }),
+    );
+    const acks = (await Promise.all(streams.map(({ stream }) => stream.waitForAcks(SESSIONS * writes)))).flat();
+    for (const { stream } of streams) stream.close();
+
+    expect(acks.filter((a) => a.error && ackReason(a) !== "OVERLOADED")).toEqual([]);
+    for (const { ids } of streams) {
+      for (const id of ids) {
+        const applied = acks.filter((a) => a.conversationId === id && a.applied).length;
+        const { session } = await client.getSession({ conversationId: id });
+        expect(Number(session!.lastSeq)).toBe(applied);
+      }
+    }
+  });
+
   it("are sent again by BridgeUpdateStream after the pause the sidecar asks for, while it keeps writing, until every write is stored, in order", async () => {
     const ids = await createSessions("bridge");
     const stream = new BridgeUpdateStream(client, { maxUnacked: SESSIONS * WRITES_PER_SESSION });

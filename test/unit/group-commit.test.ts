@@ -81,6 +81,34 @@ describe("GroupCommitter", () => {
     expect(store.groups.map(ids)).toEqual([["a"], ["b", "c"], ["d"]]);
   });
 
+  it("past capacity, reports full once what waits would take a quarter of the queue timeout at the store's pace, or as soon as a group can wait", async () => {
+    const { store, committer: c } = committer({ maxGroupUpdates: 2, queueTimeoutMs: 1_000 });
+    void submitted(c, "t", upd("a"), 1);
+    void submitted(c, "t", upd("b"), 1);
+    await turn();
+    for (let i = 0; i < 30; i++) void submitted(c, "t", upd(`q${i}`), 1);
+    // Before the store has committed anything, only the fixed limits hold (16,384 updates by default).
+    expect(c.full).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    store.commit();
+    await turn();
+    // Two updates in 50 ms or more: 250 ms of that pace is 10 updates at most, and 28 wait.
+    expect(store.groups).toHaveLength(2);
+    expect(c.full).toBe(true);
+
+    const floor = committer({ maxGroupUpdates: 40, queueTimeoutMs: 1_000 });
+    void submitted(floor.committer, "t", upd("a"), 1);
+    await turn();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    floor.store.commit();
+    await turn();
+    for (let i = 0; i < 39; i++) void submitted(floor.committer, "t", upd(`q${i}`), 1);
+    // The pace allows 5 at most, but a whole group may always wait.
+    expect(floor.committer.full).toBe(false);
+    void submitted(floor.committer, "t", upd("q39"), 1);
+    expect(floor.committer.full).toBe(true);
+  });
+
   it("makes room when shedding empties the queue, so that streams held while it was full read again", async () => {
     const { store, committer: c } = committer({ maxGroupUpdates: 2, maxQueuedUpdates: 3, queueTimeoutMs: 5 });
     void submitted(c, "t", upd("busy"), 1);
