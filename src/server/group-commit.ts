@@ -129,7 +129,8 @@ export class GroupCommitter {
   private inFlight = 0;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
-  private roomWaiters: Array<() => void> = [];
+  /** Submitters that stopped reading for a full queue, first come first served, with the updates each is likely to bring. */
+  private roomWaiters: Array<{ wake: () => void; updates: number }> = [];
   /** The current run of shedding: when it began and when it last shed (performance.now()). */
   private shedding = { since: 0, last: Number.NEGATIVE_INFINITY };
   private readonly pace = new CommitPace();
@@ -175,10 +176,13 @@ export class GroupCommitter {
     return now - this.shedding.last < 1_000 && this.shedding.last - this.shedding.since >= SUSTAINED_OVERLOAD_MS;
   }
 
-  /** Resolves once the queue is below its limits again. */
-  whenRoom(): Promise<void> {
+  /**
+   * Resolves once there is room again for about `updates` more (what the
+   * submitter's last message held): see wakeRoomWaiters.
+   */
+  whenRoom(updates = 1): Promise<void> {
     if (!this.full) return Promise.resolve();
-    return new Promise((resolve) => this.roomWaiters.push(resolve));
+    return new Promise((wake) => this.roomWaiters.push({ wake, updates }));
   }
 
   /** Resolves once everything submitted so far has been committed (or failed). */
@@ -225,7 +229,7 @@ export class GroupCommitter {
       this.queue = [];
       this.queuedBytes = 0;
       for (const pending of [...group, ...behind]) pending.fail(err);
-      this.wakeRoomWaiters();
+      this.wakeRoomWaiters(true);
     } finally {
       this.inFlight -= 1;
     }
@@ -273,15 +277,28 @@ export class GroupCommitter {
     for (const submission of shed) submission.settle(error);
   }
 
-  private wakeRoomWaiters(): void {
-    if (this.full || this.roomWaiters.length === 0) return;
-    const waiters = this.roomWaiters;
-    this.roomWaiters = [];
-    for (const wake of waiters) wake();
+  /**
+   * Lets held submitters read again, in the order they stopped, as far as
+   * the room goes: each one woken reads at least a message at once, so
+   * waking every stream whenever a group leaves would let them all bring one
+   * in together, past what commits in time. At least one is woken whenever
+   * there is room. Those left wait for the next group to be taken, or for
+   * the committer to be idle, when all are woken (`all`): nothing is then
+   * left to take, and a stream woken with nothing to send must not keep the
+   * rest waiting.
+   */
+  private wakeRoomWaiters(all = false): void {
+    if (this.roomWaiters.length === 0 || (this.full && !all)) return;
+    let room = all ? Number.POSITIVE_INFINITY : this.admitted() - this.queue.length;
+    let woken = 0;
+    while (woken < this.roomWaiters.length && (woken === 0 || room > 0)) room -= this.roomWaiters[woken++]!.updates;
+    const waiters = this.roomWaiters.splice(0, woken);
+    for (const { wake } of waiters) wake();
   }
 
   private settleIdle(): void {
     if (!this.isIdle()) return;
+    this.wakeRoomWaiters(true);
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const wake of waiters) wake();

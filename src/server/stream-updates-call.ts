@@ -189,7 +189,7 @@ export class StreamUpdatesCall {
     if (this.unacked >= this.limits.maxUnackedUpdates || this.unackedBytes >= this.limits.maxUnackedBytes) this.hold("unacked");
     if (this.committer.full && !this.holds.has("committer")) {
       this.hold("committer");
-      void this.committer.whenRoom().then(() => this.release("committer"));
+      void this.committer.whenRoom(updates.length).then(() => this.release("committer"));
     }
   }
 

@@ -109,6 +109,30 @@ describe("GroupCommitter", () => {
     expect(floor.committer.full).toBe(true);
   });
 
+  it("lets the streams held for a full queue read again in turn, as far as the room goes, and all of them once it is idle", async () => {
+    const { store, committer: c } = committer({ maxGroupUpdates: 2, maxQueuedUpdates: 4, queueTimeoutMs: 0 });
+    void submitted(c, "t", upd("busy"), 1);
+    await turn();
+    for (const id of ["a", "b", "c", "d"]) void submitted(c, "t", upd(id), 1);
+    expect(c.full).toBe(true);
+    const woken: string[] = [];
+    // Each stream's last message held ten updates: it will likely bring as many.
+    for (const stream of ["s1", "s2", "s3"]) void c.whenRoom(10).then(() => woken.push(stream));
+    store.commit();
+    await turn();
+    // a and b went to the store: room for two, and the first stream alone fills it.
+    expect(woken).toEqual(["s1"]);
+    store.commit();
+    await turn();
+    // c and d went too: room for four, which the second stream fills.
+    expect(woken).toEqual(["s1", "s2"]);
+    store.commit();
+    await turn();
+    // Nothing left to commit: a stream held now would wait for nothing.
+    expect(woken).toEqual(["s1", "s2", "s3"]);
+    expect(store.groups.map(ids)).toEqual([["busy"], ["a", "b"], ["c", "d"]]);
+  });
+
   it("makes room when shedding empties the queue, so that streams held while it was full read again", async () => {
     const { store, committer: c } = committer({ maxGroupUpdates: 2, maxQueuedUpdates: 3, queueTimeoutMs: 5 });
     void submitted(c, "t", upd("busy"), 1);
