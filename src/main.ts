@@ -211,7 +211,7 @@ async function serveCommand(flags: Record<string, unknown>): Promise<void> {
   const health = new HealthMonitor({
     // Overloaded for long, the sidecar asks to be sent no new calls; the calls it has keep writing.
     probe: async () => {
-      if (server.overloaded) throw new Error("updates have been refused as OVERLOADED for several seconds");
+      if (server.overloaded) throw new Error("update streams have been held back for a full commit queue, or updates refused as OVERLOADED, for several seconds");
       await store.ping().then(
         () => metrics?.storageProbed(true),
         (err: unknown) => {

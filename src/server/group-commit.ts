@@ -63,7 +63,10 @@ const OVERLOAD_RETRY_MS = 200;
  */
 const ADMITTED_SHARE_OF_TIMEOUT = 0.25;
 
-/** Shedding without a pause for this long makes the sidecar overloaded for readiness (GroupCommitter.overloaded). */
+/**
+ * Shedding, or holding streams for a full queue, without a pause for this
+ * long makes the sidecar overloaded for readiness (GroupCommitter.overloaded).
+ */
 const SUSTAINED_OVERLOAD_MS = 5_000;
 
 /** One update handed to the committer, and where its outcome goes. */
@@ -131,8 +134,13 @@ export class GroupCommitter {
   private idleWaiters: Array<() => void> = [];
   /** Submitters that stopped reading for a full queue, first come first served, with the updates each is likely to bring. */
   private roomWaiters: Array<{ wake: () => void; updates: number }> = [];
-  /** The current run of shedding: when it began and when it last shed (performance.now()). */
-  private shedding = { since: 0, last: Number.NEGATIVE_INFINITY };
+  /**
+   * The current run of pressure — updates shed, or a submitter asked to
+   * stop reading for a full queue: when it began and when it was last seen
+   * (performance.now()). Past capacity the queue is mostly kept full rather
+   * than shed, so readiness must count both.
+   */
+  private pressure = { since: 0, last: Number.NEGATIVE_INFINITY };
   private readonly pace = new CommitPace();
   /** Updates refused as OVERLOADED since the start. */
   shed = 0;
@@ -170,10 +178,10 @@ export class GroupCommitter {
     return Math.min(maxQueuedUpdates, Math.max(maxGroupUpdates, this.pace.updatesIn(queueTimeoutMs * ADMITTED_SHARE_OF_TIMEOUT)));
   }
 
-  /** True while updates have been refused as OVERLOADED, without a pause of a second, for SUSTAINED_OVERLOAD_MS or more. */
+  /** True while updates have been shed, or streams held for a full queue, without a pause of a second, for SUSTAINED_OVERLOAD_MS or more. */
   get overloaded(): boolean {
     const now = performance.now();
-    return now - this.shedding.last < 1_000 && this.shedding.last - this.shedding.since >= SUSTAINED_OVERLOAD_MS;
+    return now - this.pressure.last < 1_000 && this.pressure.last - this.pressure.since >= SUSTAINED_OVERLOAD_MS;
   }
 
   /**
@@ -182,6 +190,7 @@ export class GroupCommitter {
    */
   whenRoom(updates = 1): Promise<void> {
     if (!this.full) return Promise.resolve();
+    this.pressed(performance.now());
     return new Promise((wake) => this.roomWaiters.push({ wake, updates }));
   }
 
@@ -269,8 +278,7 @@ export class GroupCommitter {
     for (const submission of this.queue.slice(expired)) (sessions.has(sessionKey(submission)) ? shed : kept).push(submission);
     this.queue = kept;
     for (const submission of shed) this.queuedBytes -= submission.bytes;
-    if (now - this.shedding.last >= 1_000) this.shedding.since = now;
-    this.shedding.last = now;
+    this.pressed(now);
     this.shed += shed.length;
     this.metrics?.updatesShed(shed.length);
     const error = overloaded(timeout, OVERLOAD_RETRY_MS);
@@ -287,6 +295,12 @@ export class GroupCommitter {
    * left to take, and a stream woken with nothing to send must not keep the
    * rest waiting.
    */
+  /** Counts a moment of pressure (see `pressure`): a pause of a second ends a run. */
+  private pressed(now: number): void {
+    if (now - this.pressure.last >= 1_000) this.pressure.since = now;
+    this.pressure.last = now;
+  }
+
   private wakeRoomWaiters(all = false): void {
     if (this.roomWaiters.length === 0 || (this.full && !all)) return;
     let room = all ? Number.POSITIVE_INFINITY : this.admitted() - this.queue.length;

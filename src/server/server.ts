@@ -84,7 +84,7 @@ export interface RunningServer {
   setReady(ready: boolean): void;
   /** Liveness, as the health service reports it for LIVENESS_SERVICE. */
   setLive(live: boolean): void;
-  /** True while updates have been refused as OVERLOADED for a while without a pause (readiness turns NOT_SERVING). */
+  /** True while update streams have been held back for a full commit queue, or updates refused as OVERLOADED, for a while without a pause (readiness turns NOT_SERVING). */
   readonly overloaded: boolean;
   /**
    * Stops accepting calls; lets in-flight unary calls finish and every open

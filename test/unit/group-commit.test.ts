@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Reason, SessionError } from "../../src/session/errors.js";
 import type { TenantUpdate } from "../../src/store/store.js";
 import { defaultGroupCommitLimits, GroupCommitter, type GroupCommitLimits } from "../../src/server/group-commit.js";
@@ -131,6 +131,30 @@ describe("GroupCommitter", () => {
     // Nothing left to commit: a stream held now would wait for nothing.
     expect(woken).toEqual(["s1", "s2", "s3"]);
     expect(store.groups.map(ids)).toEqual([["busy"], ["a", "b"], ["c", "d"]]);
+  });
+
+  it("is overloaded for readiness once streams have been held for a full queue, without a pause of a second, for five seconds", async () => {
+    vi.useFakeTimers({ toFake: ["performance"] });
+    try {
+      const { store, committer: c } = committer({ maxGroupUpdates: 2, maxQueuedUpdates: 3, queueTimeoutMs: 0 });
+      void submitted(c, "t", upd("busy"), 1);
+      await turn();
+      for (const id of ["a", "b", "c"]) void submitted(c, "t", upd(id), 1);
+      // A stream asked to stop reading every 900 ms: 4.5 s of it, then 5.4 s.
+      for (let i = 0; i < 6; i++) {
+        void c.whenRoom();
+        vi.advanceTimersByTime(900);
+      }
+      expect(c.overloaded).toBe(false);
+      void c.whenRoom();
+      expect(c.overloaded).toBe(true);
+      // A second without anyone held ends it.
+      vi.advanceTimersByTime(1_000);
+      expect(c.overloaded).toBe(false);
+      store.commit();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("makes room when shedding empties the queue, so that streams held while it was full read again", async () => {
