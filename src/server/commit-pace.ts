@@ -1,7 +1,7 @@
 /**
- * How many updates a second the store has been committing while it had work:
- * the committer's estimate of what it can take, so that it reads no more than
- * it can commit before the queue timeout (GroupCommitter.full).
+ * How fast the store has been committing updates while it had work: the
+ * committer's estimate of what it can take, so that it reads no more than it
+ * can commit before the queue timeout (GroupCommitter.full).
  *
  * Each group counts the store's time on it alone: from when it was handed
  * over, or from when the group before it was answered if that was later (two

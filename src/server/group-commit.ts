@@ -285,6 +285,12 @@ export class GroupCommitter {
     for (const submission of shed) submission.settle(error);
   }
 
+  /** Counts a moment of pressure (see `pressure`): a pause of a second ends a run. */
+  private pressed(now: number): void {
+    if (now - this.pressure.last >= 1_000) this.pressure.since = now;
+    this.pressure.last = now;
+  }
+
   /**
    * Lets held submitters read again, in the order they stopped, as far as
    * the room goes: each one woken reads at least a message at once, so
@@ -295,12 +301,6 @@ export class GroupCommitter {
    * left to take, and a stream woken with nothing to send must not keep the
    * rest waiting.
    */
-  /** Counts a moment of pressure (see `pressure`): a pause of a second ends a run. */
-  private pressed(now: number): void {
-    if (now - this.pressure.last >= 1_000) this.pressure.since = now;
-    this.pressure.last = now;
-  }
-
   private wakeRoomWaiters(all = false): void {
     if (this.roomWaiters.length === 0 || (this.full && !all)) return;
     let room = all ? Number.POSITIVE_INFINITY : this.admitted() - this.queue.length;

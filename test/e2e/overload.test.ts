@@ -69,9 +69,9 @@ describe("overload: updates that cannot be committed in time", () => {
   });
 
   it("from several streams at once get an ack each, applied or OVERLOADED: the sidecar never stops reading", async () => {
-    // Eight streams of large writes fill the commit queue to its byte limit while each stream
-    // holds its own 8 MiB unacknowledged, so every stream stops reading; with a 20 ms timeout
-    // the queue behind a group is then shed whole, and the streams must be told to read again.
+    // Eight streams of large writes, each held at its own 8 MiB unacknowledged, together keep the
+    // commit queue full while groups shed what waited past 20 ms: the held streams are woken in
+    // turn, and every one of them must be read to its end.
     const streams = await Promise.all(
       Array.from({ length: 8 }, async (_, s) => ({ ids: await createSessions(`many-${s}`), stream: openUpdateStream(sidecar.address) })),
     );
