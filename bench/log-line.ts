@@ -15,7 +15,6 @@ import { machineFacts, median } from "./support/measure.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 100_000);
 
-
 let written = 0;
 const discard = { write: (line: string) => void (written += line.length) };
 const pinoOptions = { level: "info", timestamp: pino.stdTimeFunctions.isoTime };
