@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BridgeUpdateStream, SessionStoreClient, SessionView, statusDetailsOf } from "../../src/client/index.js";
 import { rssBytes } from "../../bench/support/measure.js";
+import { ServingStatus, watchHealth } from "../support/health-watch.js";
 import { type Sidecar, startSidecar } from "../support/sidecar-process.js";
 import { ackReason, openUpdateStream } from "../support/update-stream-raw.js";
 
@@ -118,6 +119,59 @@ describe("overload: updates that cannot be committed in time", () => {
       const { session } = await client.getSession({ conversationId: id, view: SessionView.FULL });
       expect(Number(session!.lastSeq)).toBe(WRITES_PER_SESSION);
       expect(session!.conversationHistory.map((h) => h.itemId)).toEqual(Array.from({ length: WRITES_PER_SESSION }, (_, i) => `${id}-${i + 1}`));
+    }
+  });
+
+  it("held past its capacity for seconds, turns readiness NOT_SERVING while its calls' writes go on, and SERVING once the load ends, with every write stored", async () => {
+    const readiness = watchHealth(sidecar.address);
+    try {
+      await readiness.until(ServingStatus.SERVING);
+      // Eight bridges, each keeping ten large writes of each of its calls in flight: 1,600 in all,
+      // more than the commit queue admits (a group's worth, 1,024) and, at 32 KB each, more than
+      // commits within 20 ms on any machine, so streams are held and updates shed for as long as it lasts.
+      const bridges = await Promise.all(
+        Array.from({ length: 8 }, async (_, b) => {
+          const ids = await createSessions(`ready-${b}`);
+          const stream = new BridgeUpdateStream(client, { maxUnacked: 10 * SESSIONS });
+          for (const id of ids) stream.track(id, { ownerEpoch: 1n, lastSeq: 0n });
+          return { ids, stream };
+        }),
+      );
+      let unready = false;
+      void readiness.until(ServingStatus.NOT_SERVING).then(() => (unready = true));
+      let ackedWhileUnready = 0;
+      const written = new Map<string, number>();
+      const deadline = Date.now() + 30_000;
+      await Promise.all(
+        bridges.flatMap(({ ids, stream }) =>
+          ids.map(async (id) => {
+            while (ackedWhileUnready < 500 && Date.now() < deadline) {
+              await Promise.all(
+                Array.from({ length: 10 }, () => stream.write(id, { appendAudio: [{ data: LARGE_FRAME }] }).then(() => {
+                  written.set(id, (written.get(id) ?? 0) + 1);
+                  if (unready) ackedWhileUnready++;
+                })),
+              );
+            }
+          }),
+        ),
+      );
+      await Promise.all(bridges.map(({ stream }) => stream.close()));
+
+      // Unready, and the calls already on the sidecar went on writing meanwhile.
+      expect(unready).toBe(true);
+      expect(ackedWhileUnready).toBeGreaterThanOrEqual(500);
+      expect(bridges.reduce((n, { stream }) => n + stream.stats.overloaded, 0)).toBeGreaterThan(0);
+      // A second without pressure, and the next probe turns it ready again.
+      await readiness.until(ServingStatus.SERVING);
+      for (const { ids } of bridges) {
+        for (const id of ids) {
+          const { session } = await client.getSession({ conversationId: id });
+          expect(Number(session!.lastSeq)).toBe(written.get(id));
+        }
+      }
+    } finally {
+      readiness.close();
     }
   });
 });
