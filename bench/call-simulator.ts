@@ -36,7 +36,10 @@
  * a smaller machine whose capacity the load generator can exceed, for the
  * overload steps), METRICS (1: the SQLite and Redis sidecars serve
  * --metrics-listen and are scraped once a second during each phase, as a
- * Prometheus would, to price metrics against a run without). Prints
+ * Prometheus would, to price metrics against a run without), LOAD (node, the
+ * default, or go: the same traffic from the Go load generator,
+ * support/go-call-load.ts, which offers several times more from one core than
+ * this process can — for the overload steps; it needs go on the PATH). Prints
  * Markdown for docs/BENCHMARKS.md.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -47,7 +50,8 @@ import { fileURLToPath } from "node:url";
 import { SessionStoreClient } from "../src/client/index.js";
 import { type RedisBackend, startBackend } from "./support/redis-backends.js";
 import { startSidecar } from "../test/support/sidecar-process.js";
-import { type CallLoadOptions, type CallLoadResult, runCallLoad } from "./support/call-load.js";
+import { type CallLoadOptions, type CallLoadResult, runCallLoad as runNodeCallLoad } from "./support/call-load.js";
+import { runGoCallLoad } from "./support/go-call-load.js";
 import { cpuMs, databaseBytes, machineFacts, mib, sampleRss, writtenBytes } from "./support/measure.js";
 
 const STEPS = (process.env.STEPS ?? "250,500,1000,2000").split(",").map(Number);
@@ -65,6 +69,9 @@ const NODE_ARGS = [
 ];
 const SIDECAR_CPUS = process.env.SIDECAR_CPUS;
 const METRICS = process.env.METRICS === "1";
+const LOAD = process.env.LOAD ?? "node";
+if (LOAD !== "node" && LOAD !== "go") throw new Error(`LOAD=${LOAD}: node or go`);
+const runCallLoad = LOAD === "go" ? runGoCallLoad : runNodeCallLoad;
 /** Prometheus's scrape interval in the measured runs with METRICS=1 (the README's example config uses 15 s; 1 s is the harder case). */
 const SCRAPE_MS = 1000;
 const P99_LIMIT_MS = 50;
@@ -299,7 +306,7 @@ function otherCpus(pinned: string): string {
 
 async function main(): Promise<void> {
   if (SIDECAR_CPUS !== undefined) execFileSync("taskset", ["-a", "-p", "-c", otherCpus(SIDECAR_CPUS), String(process.pid)]);
-  const env = `STEPS=${STEPS.join(",")} DURATION_S=${DURATION_MS / 1000} WARMUP_S=${WARMUP_MS / 1000} CALLS_PER_STREAM=${CALLS_PER_STREAM} FRAME_MS=${FRAME_MS} STORAGE=${STORAGE.join(",")}${SQLITE_SYNCHRONOUS === undefined ? "" : ` SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS}`}${NO_WRITE ? " NO_WRITE=1" : ""}${SIDECAR_CPUS === undefined ? "" : ` SIDECAR_CPUS=${SIDECAR_CPUS}`}${METRICS ? " METRICS=1" : ""}`;
+  const env = `STEPS=${STEPS.join(",")} DURATION_S=${DURATION_MS / 1000} WARMUP_S=${WARMUP_MS / 1000} CALLS_PER_STREAM=${CALLS_PER_STREAM} FRAME_MS=${FRAME_MS} STORAGE=${STORAGE.join(",")}${SQLITE_SYNCHRONOUS === undefined ? "" : ` SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS}`}${NO_WRITE ? " NO_WRITE=1" : ""}${SIDECAR_CPUS === undefined ? "" : ` SIDECAR_CPUS=${SIDECAR_CPUS}`}${METRICS ? " METRICS=1" : ""}${LOAD === "go" ? " LOAD=go" : ""}`;
   console.log(`Command: \`${env} npm run bench:calls\`\n\n${machineFacts()}\n`);
   const steps: Step[] = [];
   for (const calls of STEPS) {
