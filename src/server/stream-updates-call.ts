@@ -1,4 +1,5 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import type { SessionUpdate, UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
@@ -69,7 +70,8 @@ type State = "open" | "half-closed" | "ending" | "closed";
  * Backpressure: the stream stops reading (grpc-js then stops reading the
  * HTTP/2 stream, and flow control holds the client) while too much is read
  * and unacknowledged, while the client is not reading its acks, or while the
- * committer is full; it reads again below half the limits.
+ * committer is full; it reads again below half the limits. grpc-js decodes
+ * at most one message ahead of a stream that stopped (readAheadOneMessage).
  *
  * Overload: once an update of a session has been refused as OVERLOADED, the
  * session's newer updates on this stream are refused the same way, without
@@ -109,6 +111,7 @@ export class StreamUpdatesCall {
   ) {
     this.tenant = caller().tenant;
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    readAheadOneMessage(call);
     call.on("data", (received: ReceivedMessage) => this.receive(received));
     call.on("end", () => this.halfClosed());
     // A cancelled call can take no more acks; what it submitted still commits,
@@ -319,4 +322,20 @@ export class StreamUpdatesCall {
  */
 function ackOf(conversationId: string, seq: bigint, etag: string, applied: boolean, error: UpdateAck["error"]): UpdateAck {
   return { $typeName: "sessionstore.v1.UpdateAck", conversationId, seq, etag, applied, error };
+}
+
+/**
+ * Lets grpc-js decode at most one request message ahead of the handler. It
+ * reads messages into the call's Readable until that holds its high-water
+ * mark, the handler paused or not, and gives no option for the mark (Node's
+ * object-mode default is 16): past capacity a held stream of 1 MiB batches
+ * kept 16 MiB read from the network, decoded, for nothing — with twenty
+ * streams, hundreds of MiB for the garbage collector to walk, and a goodput
+ * a third lower at four times capacity (docs/BENCHMARKS.md). Flowing, one
+ * message ahead is all a stream needs: a message is handed on as soon as it
+ * is decoded. A Node whose Readable has no such field keeps its default.
+ */
+function readAheadOneMessage(call: Readable): void {
+  const state = (call as unknown as { _readableState?: { highWaterMark?: unknown } })._readableState;
+  if (typeof state?.highWaterMark === "number") state.highWaterMark = 1;
 }
