@@ -128,8 +128,9 @@ export interface Submission {
 export class GroupCommitter {
   private queue: Submission[] = [];
   private queuedBytes = 0;
-  /** Groups handed to the store and not yet answered. */
+  /** Groups handed to the store and not yet answered, and the updates in them. */
   private inFlight = 0;
+  private inFlightUpdates = 0;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
   /** Submitters that stopped reading for a full queue, first come first served, with the updates each is likely to bring. */
@@ -171,11 +172,19 @@ export class GroupCommitter {
     return this.queue.length >= this.admitted() || this.queuedBytes >= this.limits.maxQueuedBytes;
   }
 
-  /** How many updates may wait: what the store commits in its share of the queue timeout, at least a group, at most maxQueuedUpdates. */
+  /**
+   * How many updates may wait: what the store commits in its share of the
+   * queue timeout, less what it is committing now (a queued update waits for
+   * that too); at least a group, at most maxQueuedUpdates. Before the store
+   * has committed anything its pace is unknown, and a group may wait: a
+   * burst at start-up (bridges replaying after a failover) would otherwise
+   * queue thousands of updates behind a first commit of unknown length.
+   */
   private admitted(): number {
     const { maxQueuedUpdates, maxGroupUpdates, queueTimeoutMs } = this.limits;
     if (queueTimeoutMs <= 0) return maxQueuedUpdates;
-    return Math.min(maxQueuedUpdates, Math.max(maxGroupUpdates, this.pace.updatesIn(queueTimeoutMs * ADMITTED_SHARE_OF_TIMEOUT)));
+    const committable = this.pace.updatesIn(queueTimeoutMs * ADMITTED_SHARE_OF_TIMEOUT) - this.inFlightUpdates;
+    return Math.min(maxQueuedUpdates, Number.isFinite(committable) ? Math.max(maxGroupUpdates, committable) : maxGroupUpdates);
   }
 
   /** True while updates have been shed, or streams held for a full queue, without a pause of a second, for SUSTAINED_OVERLOAD_MS or more. */
@@ -224,6 +233,7 @@ export class GroupCommitter {
     const startedAt = performance.now();
     const oldestWaitMs = this.metrics ? startedAt - group[0]!.queuedAt! : 0;
     this.inFlight += 1;
+    this.inFlightUpdates += group.length;
     // With room for another group in flight, the next one forms while this one commits.
     if (this.queue.length > 0) this.schedule();
     try {
@@ -241,6 +251,7 @@ export class GroupCommitter {
       this.wakeRoomWaiters(true);
     } finally {
       this.inFlight -= 1;
+      this.inFlightUpdates -= group.length;
     }
     if (this.queue.length > 0) this.schedule();
     else this.settleIdle();

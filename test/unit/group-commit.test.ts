@@ -81,20 +81,30 @@ describe("GroupCommitter", () => {
     expect(store.groups.map(ids)).toEqual([["a"], ["b", "c"], ["d"]]);
   });
 
-  it("past capacity, reports full once what waits would take a quarter of the queue timeout at the store's pace, or as soon as a group can wait", async () => {
-    const { store, committer: c } = committer({ maxGroupUpdates: 2, queueTimeoutMs: 1_000 });
-    void submitted(c, "t", upd("a"), 1);
-    void submitted(c, "t", upd("b"), 1);
-    await turn();
-    for (let i = 0; i < 30; i++) void submitted(c, "t", upd(`q${i}`), 1);
-    // Before the store has committed anything, only the fixed limits hold (16,384 updates by default).
-    expect(c.full).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    store.commit();
-    await turn();
-    // Two updates in 50 ms or more: 250 ms of that pace is 10 updates at most, and 28 wait.
-    expect(store.groups).toHaveLength(2);
-    expect(c.full).toBe(true);
+  it("past capacity, reports full once what waits would take a quarter of the queue timeout at the store's pace, less what it is committing, or as soon as a group can wait", async () => {
+    vi.useFakeTimers({ toFake: ["performance"] });
+    try {
+      const { store, committer: c } = committer({ maxGroupUpdates: 10, queueTimeoutMs: 1_000 });
+      for (let i = 0; i < 10; i++) void submitted(c, "t", upd(`a${i}`), 1);
+      await turn();
+      expect(store.groups).toHaveLength(1);
+      // Before the store has committed anything its pace is unknown, and one group may wait.
+      for (let i = 0; i < 9; i++) void submitted(c, "t", upd(`b${i}`), 1);
+      expect(c.full).toBe(false);
+      void submitted(c, "t", upd("b9"), 1);
+      expect(c.full).toBe(true);
+      // Ten updates in 10 ms: 250 ms of that pace is 250 updates, less the ten now committing.
+      vi.advanceTimersByTime(10);
+      store.commit();
+      await turn();
+      expect(store.groups).toHaveLength(2);
+      for (let i = 0; i < 239; i++) void submitted(c, "t", upd(`c${i}`), 1);
+      expect(c.full).toBe(false);
+      void submitted(c, "t", upd("c239"), 1);
+      expect(c.full).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
 
     const floor = committer({ maxGroupUpdates: 40, queueTimeoutMs: 1_000 });
     void submitted(floor.committer, "t", upd("a"), 1);
