@@ -1,8 +1,8 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
-import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { SidecarMetrics } from "../metrics/sidecar-metrics.js";
 import type { SessionUpdate, UpdateAck } from "../gen/sessionstore/v1/session_store_pb.js";
+import { ReadAhead } from "../grpc/read-ahead.js";
 import type { UndecodableRequest } from "../grpc/request-decoding.js";
 import { malformedRequest, Reason, SessionError, shuttingDown, throwIfInvalid } from "../session/errors.js";
 import { updateViolations } from "../session/validate.js";
@@ -47,6 +47,13 @@ export const defaultStreamUpdatesLimits: StreamUpdatesLimits = {
   maxUnackedBytes: 8 * 1024 * 1024,
 };
 
+/**
+ * What grpc-js may read and decode ahead of a stream (ReadAhead): the
+ * default HTTP/2 receive window of a stream (--http2-receive-window), so a
+ * held stream keeps about as much decoded as its client may have in flight.
+ */
+const READ_AHEAD_BYTES = 1024 * 1024;
+
 /** One update read from the stream, until its ack is written; it is also the committer's submission. */
 interface Slot extends Submission {
   ack?: UpdateAck;
@@ -70,8 +77,8 @@ type State = "open" | "half-closed" | "ending" | "closed";
  * Backpressure: the stream stops reading (grpc-js then stops reading the
  * HTTP/2 stream, and flow control holds the client) while too much is read
  * and unacknowledged, while the client is not reading its acks, or while the
- * committer is full; it reads again below half the limits. grpc-js decodes
- * at most one message ahead of a stream that stopped (readAheadOneMessage).
+ * committer is full; it reads again below half the limits. What grpc-js
+ * decodes ahead of the stream meanwhile is bounded by READ_AHEAD_BYTES.
  *
  * Overload: once an update of a session has been refused as OVERLOADED, the
  * session's newer updates on this stream are refused the same way, without
@@ -96,6 +103,7 @@ export class StreamUpdatesCall {
   private endError: SessionError | undefined;
   /** The tenant the stream was opened for: every update it carries is that tenant's. */
   private readonly tenant: string;
+  private readonly readAhead: ReadAhead;
 
   constructor(
     private readonly call: ServerDuplexStream<ReceivedMessage, unknown>,
@@ -111,7 +119,7 @@ export class StreamUpdatesCall {
   ) {
     this.tenant = caller().tenant;
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
-    readAheadOneMessage(call);
+    this.readAhead = new ReadAhead(call, READ_AHEAD_BYTES);
     call.on("data", (received: ReceivedMessage) => this.receive(received));
     call.on("end", () => this.halfClosed());
     // A cancelled call can take no more acks; what it submitted still commits,
@@ -147,6 +155,7 @@ export class StreamUpdatesCall {
   private receive({ updates, encoded, bytes, undecodable }: ReceivedMessage): void {
     // After a drain or a failure begins, updates are neither applied nor acked: the client resends them.
     if (this.state !== "open") return;
+    this.readAhead.received(bytes);
     const frame = this.frames++;
     // Bytes that are no message cannot be acked (whose update would the ack be?); everything
     // before them still commits and is acked, then the status names the message.
@@ -322,20 +331,4 @@ export class StreamUpdatesCall {
  */
 function ackOf(conversationId: string, seq: bigint, etag: string, applied: boolean, error: UpdateAck["error"]): UpdateAck {
   return { $typeName: "sessionstore.v1.UpdateAck", conversationId, seq, etag, applied, error };
-}
-
-/**
- * Lets grpc-js decode at most one request message ahead of the handler. It
- * reads messages into the call's Readable until that holds its high-water
- * mark, the handler paused or not, and gives no option for the mark (Node's
- * object-mode default is 16): past capacity a held stream of 1 MiB batches
- * kept 16 MiB read from the network, decoded, for nothing — with twenty
- * streams, hundreds of MiB for the garbage collector to walk, and a goodput
- * a third lower at four times capacity (docs/BENCHMARKS.md). Flowing, one
- * message ahead is all a stream needs: a message is handed on as soon as it
- * is decoded. A Node whose Readable has no such field keeps its default.
- */
-function readAheadOneMessage(call: Readable): void {
-  const state = (call as unknown as { _readableState?: { highWaterMark?: unknown } })._readableState;
-  if (typeof state?.highWaterMark === "number") state.highWaterMark = 1;
 }

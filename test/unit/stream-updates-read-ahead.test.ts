@@ -2,15 +2,16 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { SessionStoreService, StreamUpdateBatchesRequestSchema } from "../../src/gen/sessionstore/v1/session_store_pb.js";
+import { SessionStoreService, SessionUpdateSchema, StreamUpdateBatchesRequestSchema } from "../../src/gen/sessionstore/v1/session_store_pb.js";
 import { grpcServiceDefinition } from "../../src/grpc/grpc-service.js";
+import { raiseReceiveWindows } from "../../src/grpc/receive-window.js";
 import { systemClock } from "../../src/runtime/clock.js";
 import { defaultGroupCommitLimits, GroupCommitter } from "../../src/server/group-commit.js";
 import { SessionActivity } from "../../src/server/session-activity.js";
 import { SessionEvents } from "../../src/server/session-events.js";
 import { type ReceivedMessage, StreamUpdatesCall } from "../../src/server/stream-updates-call.js";
 import { measuredUpdates } from "../../src/server/stream-updates-rpc.js";
-import { ManualGroupStore, upd } from "../support/manual-group-store.js";
+import { ManualGroupStore } from "../support/manual-group-store.js";
 
 // A real grpc-js server and client: what is measured is how many request
 // messages grpc-js decodes for a stream that has stopped reading.
@@ -22,7 +23,7 @@ describe("StreamUpdatesCall on grpc-js", () => {
     server?.forceShutdown();
   });
 
-  it("once held for a full commit queue, has grpc-js decode no more than a message ahead, whatever the client sends", async () => {
+  it("once held for a full commit queue, has grpc-js decode no more than about a MiB ahead, whatever the client sends", async () => {
     const silent = pino({ level: "silent" });
     // A store that never answers, and a queue that is full with one update waiting.
     const committer = new GroupCommitter(new ManualGroupStore().asStore(), { ...defaultGroupCommitLimits, maxQueuedUpdates: 1, queueTimeoutMs: 0 });
@@ -43,6 +44,8 @@ describe("StreamUpdatesCall on grpc-js", () => {
     const port = await new Promise<number>((resolve, reject) =>
       server!.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
     );
+    // Windows wide enough for everything the client sends: only the read-ahead bounds what the server decodes.
+    raiseReceiveWindows(server, 64 * 1024 * 1024, silent);
     client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     const call = client.makeBidiStreamRequest(
       `/${SessionStoreService.typeName}/${SessionStoreService.method.streamUpdateBatches.name}`,
@@ -50,13 +53,18 @@ describe("StreamUpdatesCall on grpc-js", () => {
       (bytes: Buffer) => bytes,
     );
     call.on("error", () => undefined);
-    // Forty small messages, far within HTTP/2's windows: all of them reach the server at once.
-    for (let i = 1; i <= 40; i++) call.write(toBinary(StreamUpdateBatchesRequestSchema, create(StreamUpdateBatchesRequestSchema, { updates: [upd(`call-${i}`)] })));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Forty messages of 100 updates with 5 KB of audio each, about 500 KB a message: 20 MB in all.
+    const audio = new Uint8Array(5_000).fill(1);
+    for (let m = 1; m <= 40; m++) {
+      const updates = Array.from({ length: 100 }, (_, i) => create(SessionUpdateSchema, { conversationId: `call-${m}-${i}`, appendAudio: [{ data: audio }] }));
+      call.write(toBinary(StreamUpdateBatchesRequestSchema, create(StreamUpdateBatchesRequestSchema, { updates })));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
 
-    // The first went to the store, the second filled the queue and held the stream; one more may wait decoded.
-    expect(committer.queueDepth).toBe(1);
-    expect(decoded).toBeLessThanOrEqual(3);
+    // The first message went to the store, the second filled the queue and held the stream; of
+    // the rest, what fits in a MiB (two such messages) may wait decoded, and one more in grpc-js.
+    expect(committer.queueDepth).toBe(100);
+    expect(decoded).toBeLessThanOrEqual(5);
     call.cancel();
   });
 });
